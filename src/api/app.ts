@@ -1,0 +1,122 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import swagger from '@fastify/swagger'
+import type { TSchema } from 'typebox'
+import Type from 'typebox'
+import { ApplianceError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import { COLLECTION_NAMES, COLLECTIONS, RouterConfig, type CollectionName } from '../model/config.ts'
+import { findItem } from '../model/items.ts'
+import { schemaDiagnostics } from '../model/parse.ts'
+import type { Engine } from '../reconcile/engine.ts'
+import { bearerAuth } from './auth.ts'
+import { errorHandler } from './error-handler.ts'
+
+/**
+ * The control API. It validates, hands edits to the engine (which applies, persists and only
+ * then answers) and reads status; it never touches the kernel itself.
+ */
+
+export interface AppDeps {
+  engine: Engine
+  metrics: Metrics
+  token: string
+  log: Logger
+  bodyLimit?: number
+}
+
+const OPEN_ROUTES = new Set(['/healthz'])
+
+const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }) })
+const EditResponse = Type.Object({
+  generation: Type.Integer(),
+  applied: Type.Boolean(),
+  diagnostics: Type.Array(Type.Object({ severity: Type.String(), path: Type.String(), code: Type.String(), message: Type.String() })),
+  report: Type.Object({}, { additionalProperties: true }),
+})
+const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String({ pattern: '^(W/)?"?[0-9]+"?$' })) })
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 412: ErrorBody, 422: ErrorBody }
+
+function ifMatch(headers: Record<string, unknown>): number | undefined {
+  const raw = headers['if-match']
+  return typeof raw === 'string' ? Number(raw.replace(/\D/g, '')) : undefined
+}
+
+/** Builds the fastify instance; the caller listens (or tests use inject()). */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: deps.bodyLimit ?? 32 * 1024 * 1024,
+    disableRequestLogging: true,
+  })
+  // Bodies are validated by the engine (schema and semantics together, every problem listed);
+  // params, query strings and headers by their TypeBox schema here.
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    if (httpPart === 'body') return () => true
+    return (data: unknown) => {
+      const problems = schemaDiagnostics(schema as TSchema, data)
+      if (problems.length === 0) return { value: data }
+      const error = Object.assign(new Error(problems.map((p) => `${p.path} ${p.message}`).join('; ')), {
+        validation: problems.map((p) => ({ instancePath: p.path, message: p.message })),
+      })
+      return { error }
+    }
+  })
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler((req) => { throw new ApplianceError('ERR_NOT_FOUND', `no route ${req.method} ${req.url}`) })
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'systemvm routerd control API', version: '1' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  })
+  app.addHook('onRequest', bearerAuth(deps.token, OPEN_ROUTES))
+  const { engine } = deps
+
+  app.get('/healthz', { schema: { security: [] } }, async () => ({ ok: true }))
+  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics.render()))
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
+  app.get('/v1/status', async () => engine.status())
+  app.get('/v1/diff', async () => ({ differences: await engine.diff() }))
+  app.post('/v1/resync', async () => ({ problems: await engine.checkDrift() }))
+
+  app.get('/v1/config', async (_req, reply) => {
+    const { generation, config } = engine.getConfig()
+    return reply.header('etag', `"${generation}"`).send({ generation, config })
+  })
+  app.put('/v1/config', { schema: { body: RouterConfig, headers: IfMatch, response: { 200: EditResponse, ...errors } } }, async (req) => {
+    const r = await engine.replaceConfig(req.body, ifMatch(req.headers))
+    return { generation: r.generation, applied: true, diagnostics: r.warnings, report: r.report }
+  })
+
+  for (const collection of COLLECTION_NAMES) registerCollection(app, engine, collection)
+  return app
+}
+
+function registerCollection(app: FastifyInstance, engine: Engine, collection: CollectionName): void {
+  const schema = COLLECTIONS[collection]
+  const params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+  const base = `/v1/config/${collection}`
+  app.get(base, async () => {
+    const { generation, config } = engine.getConfig()
+    return { generation, items: config[collection] }
+  })
+  app.get(`${base}/:id`, { schema: { params } }, async (req) => {
+    const { id } = req.params as { id: string }
+    const item = findItem(engine.getConfig().config, collection, id)
+    if (item === undefined) throw new ApplianceError('ERR_NOT_FOUND', `${collection}/${id} not found`)
+    return item
+  })
+  app.put(`${base}/:id`, { schema: { params, body: schema, headers: IfMatch, response: { 200: EditResponse, ...errors } } }, async (req) => {
+    const { id } = req.params as { id: string }
+    const r = await engine.editItem(collection, id, req.body, ifMatch(req.headers))
+    return { generation: r.generation, applied: true, diagnostics: r.warnings.filter((w) => w.severity === 'warning'), report: r.report }
+  })
+  app.delete(`${base}/:id`, { schema: { params, headers: IfMatch, response: { 200: EditResponse, ...errors } } }, async (req) => {
+    const { id } = req.params as { id: string }
+    const r = await engine.editItem(collection, id, null, ifMatch(req.headers))
+    return { generation: r.generation, applied: true, diagnostics: r.warnings.filter((w) => w.severity === 'warning'), report: r.report }
+  })
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { buildApp } from './api/app.ts'
+import { loadDaemonConfig } from './daemon-config.ts'
+import { createRunner } from './kernel/exec.ts'
+import { createLogger } from './log.ts'
+import { Metrics } from './metrics.ts'
+import { Engine } from './reconcile/engine.ts'
+import { ConfigStore } from './store/config-store.ts'
+
+/**
+ * routerd: applies the stored config to the kernel, then serves the control API.
+ * Usage: routerd --config /etc/systemvm/routerd.json
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string', default: '/etc/systemvm/routerd.json' } } })
+  const daemon = loadDaemonConfig(values.config as string)
+  const log = createLogger(daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
+  const token = readFileSync(daemon.tokenFile, 'utf8').trim()
+  if (token.length < 16) throw new Error(`token in ${daemon.tokenFile} is shorter than 16 characters`)
+  const metrics = new Metrics()
+  const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
+  const engine = new Engine({
+    runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
+    stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
+  })
+  await engine.start()
+  const app = await buildApp({ engine, metrics, token, log })
+  const address = 'path' in daemon.listen
+    ? await app.listen({ path: daemon.listen.path })
+    : await app.listen({ host: daemon.listen.host, port: daemon.listen.port })
+  log.info({ address, generation: engine.status().appliedGeneration }, 'routerd serving')
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'routerd stopping')
+    engine.stop()
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  }
+  process.once('SIGTERM', () => shutdown('SIGTERM'))
+  process.once('SIGINT', () => shutdown('SIGINT'))
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`routerd: ${err instanceof Error ? err.message : String(err)}\n`)
+  if (err && typeof err === 'object' && 'diagnostics' in err) process.stderr.write(`${JSON.stringify((err as { diagnostics: unknown }).diagnostics, null, 2)}\n`)
+  process.exit(1)
+})

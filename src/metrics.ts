@@ -1,0 +1,55 @@
+/**
+ * A minimal Prometheus registry: counters and gauges with labels, and histograms with fixed
+ * buckets, rendered in the text exposition format. Enough for a daemon with a handful of series.
+ */
+
+type Labels = Record<string, string>
+
+function labelText(labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`)
+  return parts.length === 0 ? '' : `{${parts.join(',')}}`
+}
+
+interface Series { help: string; type: 'counter' | 'gauge' | 'histogram'; values: Map<string, number>; buckets?: number[] }
+
+export class Metrics {
+  private readonly series = new Map<string, Series>()
+
+  private get(name: string, type: Series['type'], help: string): Series {
+    let s = this.series.get(name)
+    if (s === undefined) this.series.set(name, (s = { help, type, values: new Map() }))
+    return s
+  }
+
+  inc(name: string, help: string, labels: Labels = {}, by = 1): void {
+    const s = this.get(name, 'counter', help)
+    const key = labelText(labels)
+    s.values.set(key, (s.values.get(key) ?? 0) + by)
+  }
+
+  set(name: string, help: string, value: number, labels: Labels = {}): void {
+    this.get(name, 'gauge', help).values.set(labelText(labels), value)
+  }
+
+  observe(name: string, help: string, value: number, buckets: number[]): void {
+    const s = this.get(name, 'histogram', help)
+    s.buckets = buckets
+    for (const b of buckets) if (value <= b) s.values.set(`le|${b}`, (s.values.get(`le|${b}`) ?? 0) + 1)
+    s.values.set('le|+Inf', (s.values.get('le|+Inf') ?? 0) + 1)
+    s.values.set('sum', (s.values.get('sum') ?? 0) + value)
+    s.values.set('count', (s.values.get('count') ?? 0) + 1)
+  }
+
+  /** The exposition text. */
+  render(): string {
+    const out: string[] = []
+    for (const [name, s] of this.series) {
+      out.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} ${s.type}`)
+      if (s.type === 'histogram') {
+        for (const b of [...(s.buckets ?? []).map(String), '+Inf']) out.push(`${name}_bucket{le="${b}"} ${s.values.get(`le|${b}`) ?? 0}`)
+        out.push(`${name}_sum ${s.values.get('sum') ?? 0}`, `${name}_count ${s.values.get('count') ?? 0}`)
+      } else for (const [labels, v] of s.values) out.push(`${name}${labels} ${v}`)
+    }
+    return out.join('\n') + '\n'
+  }
+}

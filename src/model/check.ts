@@ -1,0 +1,277 @@
+import type { Diagnostic } from '../errors.ts'
+import type { RouterConfig } from './config.ts'
+import { resolveLinkName, type HostFacts } from './facts.ts'
+import {
+  broadcastOf, cidrContains, cidrsOverlap, formatNetwork, hasHostBits, networkOf, parseCidr, parseIpv4, type Cidr,
+} from './ipv4.ts'
+import { normalizePorts, type Ports } from './normalize.ts'
+
+/**
+ * Semantic checks on a config that already passed schema validation. Pure: returns every
+ * problem found, each with its JSON pointer, never stops at the first.
+ */
+
+type Push = (path: string, code: string, message: string, severity?: Diagnostic['severity']) => void
+
+function collector(): { diagnostics: Diagnostic[]; push: Push } {
+  const diagnostics: Diagnostic[] = []
+  const push: Push = (path, code, message, severity = 'error') => { diagnostics.push({ severity, path, code, message }) }
+  return { diagnostics, push }
+}
+
+function checkNetworkCidr(text: string, path: string, push: Push): Cidr | undefined {
+  const cidr = parseCidr(text)
+  if (cidr === undefined || !text.includes('/')) {
+    push(path, 'ERR_BAD_CIDR', `"${text}" is not an IPv4 network in CIDR notation`)
+    return undefined
+  }
+  if (hasHostBits(cidr)) {
+    push(path, 'ERR_BAD_CIDR', `"${text}" has host bits set; the network is ${formatNetwork(cidr)}`)
+    return undefined
+  }
+  return cidr
+}
+
+function checkHostCidr(text: string, path: string, push: Push): Cidr | undefined {
+  const cidr = parseCidr(text)
+  if (cidr === undefined || !text.includes('/')) {
+    push(path, 'ERR_BAD_CIDR', `"${text}" is not an IPv4 address with a prefix length`)
+    return undefined
+  }
+  return cidr
+}
+
+function checkPorts(range: { start: number; end?: number }, path: string, push: Push): Ports {
+  const ports = normalizePorts(range)
+  if (ports.end < ports.start) push(`${path}/end`, 'ERR_BAD_PORT_RANGE', `end ${ports.end} is below start ${ports.start}`)
+  return ports
+}
+
+function checkDuplicateIds(config: RouterConfig, push: Push): void {
+  for (const [collection, items] of Object.entries(config)) {
+    if (!Array.isArray(items)) continue
+    const seen = new Map<string, number>()
+    items.forEach((item: { id: string }, index) => {
+      const first = seen.get(item.id)
+      if (first !== undefined) {
+        push(`/${collection}/${index}/id`, 'ERR_DUPLICATE_ID', `id "${item.id}" is already used by /${collection}/${first}`)
+      } else seen.set(item.id, index)
+    })
+  }
+}
+
+interface MatchFields { protocol: string; ports?: { start: number; end?: number }; icmpType?: number; icmpCode?: number }
+
+function checkMatch(rule: MatchFields, path: string, push: Push): void {
+  if (rule.ports !== undefined) {
+    if (rule.protocol !== 'tcp' && rule.protocol !== 'udp') {
+      push(`${path}/ports`, 'ERR_PORTS_WITHOUT_PROTOCOL', `ports need protocol tcp or udp, not ${rule.protocol}`)
+    } else checkPorts(rule.ports, `${path}/ports`, push)
+  }
+  if ((rule.icmpType !== undefined || rule.icmpCode !== undefined) && rule.protocol !== 'icmp') {
+    push(`${path}/icmpType`, 'ERR_ICMP_WITHOUT_PROTOCOL', `ICMP type/code need protocol icmp, not ${rule.protocol}`)
+  }
+  if (rule.icmpCode !== undefined && rule.icmpType === undefined) {
+    push(`${path}/icmpCode`, 'ERR_ICMP_CODE_WITHOUT_TYPE', 'an ICMP code needs an ICMP type')
+  }
+}
+
+function checkCidrList(list: readonly string[] | undefined, path: string, push: Push): void {
+  list?.forEach((text, i) => checkNetworkCidr(text, `${path}/${i}`, push))
+}
+
+/** Pure. Every semantic problem in `config`; host facts, when given, also check interface matches. */
+export function checkConfig(config: RouterConfig, facts?: HostFacts): Diagnostic[] {
+  const { diagnostics, push } = collector()
+  checkDuplicateIds(config, push)
+
+  // Interfaces.
+  const interfaces = new Map(config.interfaces.map((i) => [i.id, i]))
+  const claimedLinks = new Map<string, number>()
+  config.interfaces.forEach((iface, i) => {
+    const path = `/interfaces/${i}`
+    if ((iface.mac === undefined) === (iface.name === undefined)) {
+      push(path, 'ERR_INTERFACE_MATCH', 'give exactly one of mac or name to match the interface')
+    }
+    iface.addresses?.forEach((a, j) => checkHostCidr(a, `${path}/addresses/${j}`, push))
+    if (iface.gateway !== undefined && iface.role !== 'public') {
+      push(`${path}/gateway`, 'ERR_GATEWAY_NOT_PUBLIC', `only a public interface has a gateway (role is ${iface.role})`)
+    }
+    if (facts !== undefined && (iface.mac !== undefined || iface.name !== undefined)) {
+      const link = resolveLinkName(facts, iface)
+      const field = iface.mac !== undefined ? 'mac' : 'name'
+      if (link === undefined) {
+        push(`${path}/${field}`, 'ERR_INTERFACE_NOT_FOUND', `no link on this host has ${field} ${iface.mac ?? iface.name}`)
+      } else if (claimedLinks.has(link)) {
+        push(`${path}/${field}`, 'ERR_INTERFACE_CLAIMED', `link ${link} is already matched by /interfaces/${claimedLinks.get(link)}`)
+      } else claimedLinks.set(link, i)
+    }
+  })
+  const interfaceWithRole = (id: string, role: string, path: string): boolean => {
+    const iface = interfaces.get(id)
+    if (iface === undefined) {
+      push(path, 'ERR_UNKNOWN_INTERFACE', `no interface has id "${id}"`)
+      return false
+    }
+    if (iface.role !== role) {
+      push(path, 'ERR_INTERFACE_ROLE', `interface "${id}" has role ${iface.role}, expected ${role}`)
+      return false
+    }
+    return true
+  }
+
+  // Public IPs.
+  const publicIps = new Map<string, { index: number; sourceNat: boolean; cidr: Cidr }>()
+  const sourceNatByInterface = new Map<string, number>()
+  config.publicIps.forEach((p, i) => {
+    const path = `/publicIps/${i}`
+    interfaceWithRole(p.interface, 'public', `${path}/interface`)
+    const address = parseIpv4(p.ip)
+    if (publicIps.has(p.ip)) {
+      push(`${path}/ip`, 'ERR_DUPLICATE_ADDRESS', `${p.ip} is already /publicIps/${publicIps.get(p.ip)?.index}`)
+    } else if (address !== undefined) {
+      publicIps.set(p.ip, { index: i, sourceNat: p.sourceNat ?? false, cidr: { address, prefix: p.prefixLength } })
+    }
+    if (p.sourceNat === true) {
+      const other = sourceNatByInterface.get(p.interface)
+      if (other !== undefined) {
+        push(`${path}/sourceNat`, 'ERR_DUPLICATE_SOURCE_NAT', `interface "${p.interface}" already has source-NAT IP /publicIps/${other}`)
+      } else sourceNatByInterface.set(p.interface, i)
+    }
+  })
+  const knownPublicIp = (ip: string, path: string): boolean => {
+    if (!publicIps.has(ip)) {
+      push(path, 'ERR_UNKNOWN_PUBLIC_IP', `${ip} is not one of the router's public IPs`)
+      return false
+    }
+    return true
+  }
+
+  // Guest networks.
+  const networks: { id: string; cidr: Cidr; index: number }[] = []
+  const networkByInterface = new Map<string, number>()
+  config.guestNetworks.forEach((n, i) => {
+    const path = `/guestNetworks/${i}`
+    interfaceWithRole(n.interface, 'guest', `${path}/interface`)
+    if (networkByInterface.has(n.interface)) {
+      push(`${path}/interface`, 'ERR_INTERFACE_SHARED', `interface "${n.interface}" already carries /guestNetworks/${networkByInterface.get(n.interface)}`)
+    } else networkByInterface.set(n.interface, i)
+    const cidr = checkNetworkCidr(n.cidr, `${path}/cidr`, push)
+    if (cidr === undefined) return
+    const router = parseIpv4(n.routerIp)
+    if (router !== undefined && (!cidrContains(cidr, router) || (cidr.prefix < 31 && (router === networkOf(cidr) || router === broadcastOf(cidr))))) {
+      push(`${path}/routerIp`, 'ERR_ADDRESS_OUTSIDE_NETWORK', `${n.routerIp} is not a usable host address of ${n.cidr}`)
+    }
+    for (const other of networks) {
+      if (cidrsOverlap(other.cidr, cidr)) {
+        push(`${path}/cidr`, 'ERR_NETWORK_OVERLAP', `${n.cidr} overlaps /guestNetworks/${other.index}`)
+      }
+    }
+    networks.push({ id: n.id, cidr, index: i })
+  })
+  const networkIds = new Set(config.guestNetworks.map((n) => n.id))
+  const inGuestNetwork = (ip: string, path: string): void => {
+    const address = parseIpv4(ip)
+    if (address === undefined) return
+    if (!networks.some((n) => cidrContains(n.cidr, address))) {
+      push(path, 'ERR_ADDRESS_OUTSIDE_NETWORK', `${ip} is in no guest network`)
+    }
+  }
+
+  // Static NAT.
+  const staticNatPublic = new Map<string, number>()
+  const staticNatPrivate = new Map<string, number>()
+  config.staticNats.forEach((s, i) => {
+    const path = `/staticNats/${i}`
+    if (knownPublicIp(s.publicIp, `${path}/publicIp`) && publicIps.get(s.publicIp)?.sourceNat === true) {
+      push(`${path}/publicIp`, 'ERR_STATIC_NAT_ON_SOURCE_NAT', `${s.publicIp} is a source-NAT IP and cannot be static-NATed`)
+    }
+    if (staticNatPublic.has(s.publicIp)) {
+      push(`${path}/publicIp`, 'ERR_DUPLICATE_STATIC_NAT', `${s.publicIp} is already static-NATed by /staticNats/${staticNatPublic.get(s.publicIp)}`)
+    } else staticNatPublic.set(s.publicIp, i)
+    if (staticNatPrivate.has(s.privateIp)) {
+      push(`${path}/privateIp`, 'ERR_DUPLICATE_STATIC_NAT', `${s.privateIp} already has static NAT /staticNats/${staticNatPrivate.get(s.privateIp)}`)
+    } else staticNatPrivate.set(s.privateIp, i)
+    inGuestNetwork(s.privateIp, `${path}/privateIp`)
+  })
+
+  // Port forwards: sorted sweep per (ip, protocol) finds overlaps in O(n log n).
+  const spans: { key: string; start: number; end: number; index: number }[] = []
+  config.portForwards.forEach((r, i) => {
+    const path = `/portForwards/${i}`
+    knownPublicIp(r.publicIp, `${path}/publicIp`)
+    const pub = checkPorts(r.publicPorts, `${path}/publicPorts`, push)
+    const priv = checkPorts(r.privatePorts, `${path}/privatePorts`, push)
+    if (pub.end - pub.start !== priv.end - priv.start) {
+      push(`${path}/privatePorts`, 'ERR_PORT_RANGE_LENGTH', `private range has ${priv.end - priv.start + 1} ports, public has ${pub.end - pub.start + 1}`)
+    }
+    if (staticNatPublic.has(r.publicIp)) {
+      push(`${path}/publicIp`, 'ERR_PORT_FORWARD_ON_STATIC_NAT', `${r.publicIp} is static-NATed by /staticNats/${staticNatPublic.get(r.publicIp)}`)
+    }
+    inGuestNetwork(r.privateIp, `${path}/privateIp`)
+    checkCidrList(r.sourceCidrs, `${path}/sourceCidrs`, push)
+    if (pub.end >= pub.start) spans.push({ key: `${r.publicIp}/${r.protocol}`, start: pub.start, end: pub.end, index: i })
+  })
+  spans.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.start - b.start))
+  let reach: (typeof spans)[number] | undefined
+  for (const span of spans) {
+    if (reach !== undefined && reach.key === span.key && span.start <= reach.end) {
+      const r = config.portForwards[span.index]
+      push(`/portForwards/${span.index}/publicPorts`, 'ERR_PORT_FORWARD_OVERLAP',
+        `${r?.protocol} ${r?.publicIp}:${span.start}-${span.end} overlaps /portForwards/${reach.index}`)
+    }
+    if (reach === undefined || reach.key !== span.key || span.end > reach.end) reach = span
+  }
+
+  // Firewall and egress rules.
+  config.firewallRules.forEach((r, i) => {
+    const path = `/firewallRules/${i}`
+    knownPublicIp(r.publicIp, `${path}/publicIp`)
+    checkMatch(r, path, push)
+    checkCidrList(r.sourceCidrs, `${path}/sourceCidrs`, push)
+  })
+  config.egressRules.forEach((r, i) => {
+    const path = `/egressRules/${i}`
+    if (!networkIds.has(r.network)) push(`${path}/network`, 'ERR_UNKNOWN_NETWORK', `no guest network has id "${r.network}"`)
+    checkMatch(r, path, push)
+    checkCidrList(r.sourceCidrs, `${path}/sourceCidrs`, push)
+    checkCidrList(r.destinationCidrs, `${path}/destinationCidrs`, push)
+  })
+
+  // Static routes: the next hop must be on a connected network.
+  const connected: Cidr[] = [...networks.map((n) => n.cidr), ...[...publicIps.values()].map((p) => p.cidr)]
+  for (const iface of config.interfaces) for (const a of iface.addresses ?? []) {
+    const cidr = parseCidr(a)
+    if (cidr) connected.push(cidr)
+  }
+  const routeCidrs = new Map<string, number>()
+  config.staticRoutes.forEach((r, i) => {
+    const path = `/staticRoutes/${i}`
+    const cidr = checkNetworkCidr(r.cidr, `${path}/cidr`, push)
+    if (cidr !== undefined) {
+      const key = formatNetwork(cidr)
+      if (routeCidrs.has(key)) push(`${path}/cidr`, 'ERR_DUPLICATE_ROUTE', `${key} is already routed by /staticRoutes/${routeCidrs.get(key)}`)
+      else routeCidrs.set(key, i)
+    }
+    const via = parseIpv4(r.via)
+    if (via !== undefined && !connected.some((c) => cidrContains(c, via))) {
+      push(`${path}/via`, 'ERR_UNREACHABLE_NEXT_HOP', `${r.via} is on no connected network`)
+    }
+  })
+
+  // Gateways and the default route.
+  config.interfaces.forEach((iface, i) => {
+    if (iface.role !== 'public' || iface.gateway === undefined) return
+    const gw = parseIpv4(iface.gateway)
+    const own = [...publicIps.values()].filter((p) => config.publicIps[p.index]?.interface === iface.id)
+    if (gw !== undefined && own.length > 0 && !own.some((p) => cidrContains(p.cidr, gw))) {
+      push(`/interfaces/${i}/gateway`, 'WARN_GATEWAY_OFF_NETWORK', `${iface.gateway} is in none of this interface's public subnets`, 'warning')
+    }
+  })
+  if (config.defaultInterface !== undefined && interfaceWithRole(config.defaultInterface, 'public', '/defaultInterface')) {
+    if (interfaces.get(config.defaultInterface)?.gateway === undefined) {
+      push('/defaultInterface', 'ERR_NO_GATEWAY', `interface "${config.defaultInterface}" has no gateway`)
+    }
+  }
+  return diagnostics
+}

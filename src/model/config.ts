@@ -1,0 +1,161 @@
+import Type, { type Static } from 'typebox'
+import { Cidr, cidrList, HostCidr, Id, ID_PATTERN, Ipv4, Mac, PortRange } from './primitives.ts'
+
+/**
+ * Config model v1: one declarative document holding everything the router enforces. Every
+ * collection is an array of items with the orchestrator's `id`; the API can replace the whole
+ * document or a single item. These schemas are the one source of the TypeScript types, of
+ * request validation and of the OpenAPI document.
+ */
+
+const strict = { additionalProperties: false } as const
+
+export const InterfaceRole = Type.Union([Type.Literal('control'), Type.Literal('public'), Type.Literal('guest')])
+
+export const InterfaceSpec = Type.Object(
+  {
+    id: Id,
+    role: InterfaceRole,
+    mac: Type.Optional(Mac),
+    name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$', description: 'Kernel link name' })),
+    mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9216 })),
+    addresses: Type.Optional(Type.Array(HostCidr, { maxItems: 64, description: 'Extra addresses (e.g. the control address)' })),
+    gateway: Type.Optional(Type.String({ format: 'ipv4', description: 'Upstream gateway of a public interface' })),
+  },
+  { ...strict, description: 'A network interface, matched on the host by MAC (preferred) or by name' },
+)
+
+export const PublicIp = Type.Object(
+  {
+    id: Id,
+    ip: Ipv4,
+    prefixLength: Type.Integer({ minimum: 1, maximum: 32 }),
+    interface: Id,
+    sourceNat: Type.Optional(Type.Boolean({ description: 'Guest traffic leaving this interface is source-NATed to this IP' })),
+  },
+  { ...strict, description: 'A public IP address held by the router' },
+)
+
+export const GuestNetwork = Type.Object(
+  {
+    id: Id,
+    interface: Id,
+    cidr: Cidr,
+    routerIp: Ipv4,
+    domain: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$' })),
+    dnsServers: Type.Optional(Type.Array(Ipv4, { maxItems: 8 })),
+    egressDefault: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
+      description: 'What egress traffic not matched by a rule gets; rules do the opposite (default allow)',
+    })),
+  },
+  { ...strict, description: 'A guest network behind the router' },
+)
+
+export const StaticNat = Type.Object(
+  { id: Id, publicIp: Ipv4, privateIp: Ipv4 },
+  { ...strict, description: 'One-to-one NAT between a public IP and a guest VM; ingress is opened by firewall rules on the public IP' },
+)
+
+export const ForwardProtocol = Type.Union([Type.Literal('tcp'), Type.Literal('udp')])
+
+export const PortForward = Type.Object(
+  {
+    id: Id,
+    publicIp: Ipv4,
+    protocol: ForwardProtocol,
+    publicPorts: PortRange,
+    privateIp: Ipv4,
+    privatePorts: PortRange,
+    sourceCidrs: Type.Optional(cidrList('Who may use the forward (default: everyone)')),
+  },
+  { ...strict, description: 'Destination NAT of public ip:ports to a guest ip:ports; opens those ports' },
+)
+
+export const RuleProtocol = Type.Union([Type.Literal('tcp'), Type.Literal('udp'), Type.Literal('icmp'), Type.Literal('all')])
+
+const IcmpField = Type.Integer({ minimum: 0, maximum: 255 })
+
+export const FirewallRule = Type.Object(
+  {
+    id: Id,
+    publicIp: Ipv4,
+    protocol: RuleProtocol,
+    ports: Type.Optional(PortRange),
+    icmpType: Type.Optional(IcmpField),
+    icmpCode: Type.Optional(IcmpField),
+    sourceCidrs: Type.Optional(cidrList('Default 0.0.0.0/0')),
+  },
+  { ...strict, description: 'Ingress rule: opens traffic to a public IP (the router itself, or its static-NAT VM)' },
+)
+
+export const EgressRule = Type.Object(
+  {
+    id: Id,
+    network: Id,
+    protocol: RuleProtocol,
+    ports: Type.Optional(PortRange),
+    icmpType: Type.Optional(IcmpField),
+    icmpCode: Type.Optional(IcmpField),
+    sourceCidrs: Type.Optional(cidrList('Default: the whole guest network')),
+    destinationCidrs: Type.Optional(cidrList('Default 0.0.0.0/0')),
+  },
+  { ...strict, description: "Egress rule of a guest network; its action is the opposite of the network's egressDefault" },
+)
+
+export const StaticRoute = Type.Object(
+  { id: Id, cidr: Cidr, via: Ipv4 },
+  { ...strict, description: 'A route to a network through a next hop on a connected network' },
+)
+
+export const RouterConfig = Type.Object(
+  {
+    interfaces: Type.Array(InterfaceSpec, { maxItems: 64 }),
+    publicIps: Type.Array(PublicIp, { maxItems: 4096 }),
+    guestNetworks: Type.Array(GuestNetwork, { maxItems: 256 }),
+    staticNats: Type.Array(StaticNat, { maxItems: 4096 }),
+    portForwards: Type.Array(PortForward, { maxItems: 65536 }),
+    firewallRules: Type.Array(FirewallRule, { maxItems: 65536 }),
+    egressRules: Type.Array(EgressRule, { maxItems: 65536 }),
+    staticRoutes: Type.Array(StaticRoute, { maxItems: 4096 }),
+    defaultInterface: Type.Optional(Type.String({
+      pattern: ID_PATTERN,
+      description: 'Public interface holding the default route (default: the first public interface by id with a gateway)',
+    })),
+  },
+  { ...strict, description: 'The whole desired state of the router' },
+)
+
+export type InterfaceSpec = Static<typeof InterfaceSpec>
+export type PublicIp = Static<typeof PublicIp>
+export type GuestNetwork = Static<typeof GuestNetwork>
+export type StaticNat = Static<typeof StaticNat>
+export type PortForward = Static<typeof PortForward>
+export type FirewallRule = Static<typeof FirewallRule>
+export type EgressRule = Static<typeof EgressRule>
+export type StaticRoute = Static<typeof StaticRoute>
+export type RouterConfig = Static<typeof RouterConfig>
+export type PortRange = Static<typeof PortRange>
+export type RuleProtocol = Static<typeof RuleProtocol>
+
+/** The collections addressable by id through the item-level API. */
+export const COLLECTIONS = {
+  interfaces: InterfaceSpec,
+  publicIps: PublicIp,
+  guestNetworks: GuestNetwork,
+  staticNats: StaticNat,
+  portForwards: PortForward,
+  firewallRules: FirewallRule,
+  egressRules: EgressRule,
+  staticRoutes: StaticRoute,
+} as const
+
+export type CollectionName = keyof typeof COLLECTIONS
+export const COLLECTION_NAMES = Object.keys(COLLECTIONS) as CollectionName[]
+export type CollectionItem<C extends CollectionName> = RouterConfig[C][number]
+
+export function emptyConfig(): RouterConfig {
+  return {
+    interfaces: [], publicIps: [], guestNetworks: [], staticNats: [],
+    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [],
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Facts about the host the renderers need, read once by kernel/facts.ts and passed in as a
+ * plain value so that rendering stays pure.
+ */
+
+export interface HostLink {
+  name: string
+  /** Lower-case MAC address. */
+  mac: string
+}
+
+export interface HostFacts {
+  links: HostLink[]
+  /** TCP ports the appliance itself serves on the control interface (control API, SSH). */
+  controlPorts: number[]
+}
+
+/** Resolves a config interface to the kernel link name it matches, or undefined. */
+export function resolveLinkName(facts: HostFacts, match: { mac?: string | undefined; name?: string | undefined }): string | undefined {
+  if (match.mac !== undefined) {
+    const mac = match.mac.toLowerCase()
+    return facts.links.find((l) => l.mac === mac)?.name
+  }
+  if (match.name !== undefined) return facts.links.find((l) => l.name === match.name)?.name
+  return undefined
+}

@@ -1,0 +1,22 @@
+import type { CollectionItem, CollectionName, RouterConfig } from './config.ts'
+
+/**
+ * Pure item-level edits of a config document. The document is never mutated: the edited
+ * collection is copied (cheap: references only), the others are shared.
+ */
+
+export function findItem<C extends CollectionName>(config: RouterConfig, collection: C, id: string): CollectionItem<C> | undefined {
+  return (config[collection] as CollectionItem<C>[]).find((item) => item.id === id)
+}
+
+/** Pure. The config with item `id` of `collection` replaced by `item`, added, or (item null) removed. */
+export function withItem<C extends CollectionName>(config: RouterConfig, collection: C, id: string, item: CollectionItem<C> | null): RouterConfig {
+  const items = config[collection] as CollectionItem<C>[]
+  const index = items.findIndex((x) => x.id === id)
+  const next = items.slice()
+  if (item === null) {
+    if (index !== -1) next.splice(index, 1)
+  } else if (index === -1) next.push(item)
+  else next[index] = item
+  return { ...config, [collection]: next }
+}

@@ -1,0 +1,69 @@
+import { formatTable, type RenderedTable, type TableName } from '../render/iptables/table.ts'
+
+/**
+ * Pure. Plans iptables changes as restore text. With no previous state (start-up, drift
+ * repair, after a failure) every owned table is replaced whole. Otherwise only owned chains
+ * whose lines changed are rewritten, with `--noflush`: a declared chain is flushed and refilled,
+ * a vanished chain is flushed first and deleted last (after whatever jumped to it was rewritten).
+ */
+
+export interface IptablesPlan {
+  kind: 'full' | 'partial' | 'none'
+  /** restore text per table, in apply order; tables with no change are absent. */
+  tables: { name: TableName; text: string }[]
+  /** Owned chains written (full: all). */
+  chainsWritten: number
+  rulesWritten: number
+}
+
+function sameBuiltins(a: RenderedTable, b: RenderedTable): boolean {
+  return JSON.stringify(a.builtins) === JSON.stringify(b.builtins)
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+export function planFull(desired: readonly RenderedTable[]): IptablesPlan {
+  let rules = 0
+  let chains = 0
+  for (const t of desired) {
+    chains += t.chains.size
+    for (const r of t.chains.values()) rules += r.length
+  }
+  return { kind: 'full', tables: desired.map((t) => ({ name: t.name, text: formatTable(t) })), chainsWritten: chains, rulesWritten: rules }
+}
+
+/** Pure. The partial restore that takes the kernel from `previous` to `desired`. */
+export function planIptables(previous: readonly RenderedTable[] | undefined, desired: readonly RenderedTable[]): IptablesPlan {
+  if (previous === undefined) return planFull(desired)
+  const before = new Map(previous.map((t) => [t.name, t]))
+  if (desired.some((t) => { const b = before.get(t.name); return b === undefined || !sameBuiltins(b, t) })) return planFull(desired)
+  const tables: IptablesPlan['tables'] = []
+  let chainsWritten = 0
+  let rulesWritten = 0
+  for (const t of desired) {
+    const old = before.get(t.name) as RenderedTable
+    const changed: [string, string[]][] = []
+    for (const [name, rules] of t.chains) {
+      const was = old.chains.get(name)
+      if (was === undefined || !sameLines(was, rules)) changed.push([name, rules])
+    }
+    const removed = [...old.chains.keys()].filter((name) => !t.chains.has(name))
+    if (changed.length === 0 && removed.length === 0) continue
+    const out: string[] = [`*${t.name}`]
+    for (const [name] of changed) out.push(`:${name} - [0:0]`)
+    for (const name of removed) out.push(`:${name} - [0:0]`)
+    for (const [name, rules] of changed) {
+      for (const r of rules) out.push(`-A ${name} ${r}`)
+      rulesWritten += rules.length
+    }
+    for (const name of removed) out.push(`-X ${name}`)
+    out.push('COMMIT')
+    chainsWritten += changed.length + removed.length
+    tables.push({ name: t.name, text: out.join('\n') + '\n' })
+  }
+  return { kind: tables.length === 0 ? 'none' : 'partial', tables, chainsWritten, rulesWritten }
+}

@@ -1,0 +1,177 @@
+import { errorCode, type RestoreRejectedError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { Runner } from '../kernel/exec.ts'
+import { parseSave, restoreIptables, saveIptables } from '../kernel/iptables.ts'
+import { restoreIpsets, saveIpsets } from '../kernel/ipset.ts'
+import { applyIpBatch, readNet } from '../kernel/ip.ts'
+import { planFull, planIptables, type IptablesPlan } from '../plan/iptables.ts'
+import { planIpsets } from '../plan/ipset.ts'
+import { planNet } from '../plan/net.ts'
+import type { RenderedRouter } from '../render/index.ts'
+import type { RenderedTable, TableName } from '../render/iptables/table.ts'
+import { IPSET_PREFIX } from '../render/names.ts'
+
+/**
+ * Applies a rendering to the kernel in the order ipsets (create/swap) → iptables → ipsets
+ * (destroy) → links/addresses/routes/rules, each as one batch. A failure leaves the previous
+ * state in force: iptables tables that committed before the failing one are restored, new
+ * sets are destroyed, and an `ip -batch` stopped at line n is undone line by line.
+ */
+
+export interface AppliedState {
+  rendered: RenderedRouter
+  /** ipset name → sorted members, as applied. */
+  ipsets: Map<string, string[]>
+  netKey: string
+}
+
+export interface ApplyReport {
+  kind: 'full' | 'partial' | 'none'
+  chainsWritten: number
+  rulesWritten: number
+  ipsetsChanged: number
+  netOps: number
+  durationsMs: { ipset: number; iptables: number; net: number }
+}
+
+const owned = (name: string) => name.startsWith(IPSET_PREFIX)
+
+function tableOfLine(plan: IptablesPlan, line: number): number {
+  let start = 1
+  for (let i = 0; i < plan.tables.length; i++) {
+    const count = (plan.tables[i]?.text.split('\n').length ?? 1) - 1
+    if (line < start + count) return i
+    start += count
+  }
+  return plan.tables.length
+}
+
+async function applyIptables(runner: Runner, plan: IptablesPlan, previous: readonly RenderedTable[] | undefined,
+  kernelBefore: string | undefined, log: Logger): Promise<void> {
+  if (plan.kind === 'none') return
+  const payload = plan.tables.map((t) => t.text).join('')
+  try {
+    await restoreIptables(runner, payload, { noflush: plan.kind === 'partial' })
+  } catch (err) {
+    if (errorCode(err) !== 'ERR_KERNEL_REJECTED') throw err
+    const line = (err as RestoreRejectedError).line
+    const committed = plan.tables.slice(0, line === null ? 0 : tableOfLine(plan, line)).map((t) => t.name)
+    if (committed.length > 0) await rollbackTables(runner, committed, previous, kernelBefore, log)
+    throw err
+  }
+}
+
+async function rollbackTables(runner: Runner, committed: TableName[], previous: readonly RenderedTable[] | undefined,
+  kernelBefore: string | undefined, log: Logger): Promise<void> {
+  log.warn({ tables: committed }, 'rolling back committed iptables tables')
+  if (previous !== undefined) {
+    // Whole-table replacement by the previous rendering undoes a full or a partial plan alike.
+    const prev = previous.filter((t) => committed.includes(t.name))
+    await restoreIptables(runner, planFull(prev).tables.map((t) => t.text).join(''), { noflush: false })
+  } else if (kernelBefore !== undefined) {
+    const saved = kernelBefore.split(/(?=^\*)/m).filter((block) => committed.some((name) => block.startsWith(`*${name}\n`)))
+    await restoreIptables(runner, saved.join(''), { noflush: false })
+  }
+}
+
+/**
+ * Applies `desired` on top of `previous` (undefined = unknown kernel state: everything is
+ * replaced and re-read). Returns the new applied state; throws with the kernel's state unchanged.
+ */
+export async function applyRendered(runner: Runner, previous: AppliedState | undefined, desired: RenderedRouter, log: Logger): Promise<{ state: AppliedState; report: ApplyReport }> {
+  const full = previous === undefined
+  const t0 = performance.now()
+
+  // 1. ipsets: create and swap what iptables is about to reference.
+  const currentSets = full ? new Map([...await saveIpsets(runner)].filter(([n]) => owned(n))) : previous.ipsets
+  if (full) {
+    // A crash between create and swap can leave a temporary set behind; it would block the next create.
+    for (const name of [...currentSets.keys()].filter((n) => n.endsWith('-n'))) currentSets.delete(name)
+  }
+  const setPlan = planIpsets(currentSets, desired.ipsets, owned)
+  try {
+    await restoreIpsets(runner, setPlan.before)
+  } catch (err) {
+    await destroySets(runner, setPlan.created)
+    throw err
+  }
+  const t1 = performance.now()
+
+  // 2. iptables.
+  const iptPlan = planIptables(previous?.rendered.tables, desired.tables)
+  const kernelBefore = full ? await saveIptables(runner) : undefined
+  try {
+    await applyIptables(runner, iptPlan, previous?.rendered.tables, kernelBefore, log)
+  } catch (err) {
+    await destroySets(runner, setPlan.created.filter((n) => !currentSets.has(n)))
+    throw err
+  }
+  const t2 = performance.now()
+
+  // 3. ipsets nothing references any more. A failure here only leaks an unused set.
+  await restoreIpsets(runner, setPlan.after).catch((err: unknown) => log.warn({ err }, 'ipset destroy failed'))
+
+  // 4. links, addresses, routes, rules: only when their desired state changed (or on full).
+  const netKey = JSON.stringify(desired.net)
+  let netOps = 0
+  if (full || previous.netKey !== netKey) {
+    const plan = planNet(await readNet(runner), desired.net)
+    netOps = plan.forward.length
+    try {
+      await applyIpBatch(runner, plan.forward)
+    } catch (err) {
+      const line = (err as RestoreRejectedError).line ?? 0
+      const undo = plan.inverse.slice(0, Math.max(0, line - 1)).reverse().filter((l) => l !== '')
+      await applyIpBatch(runner, undo).catch((e: unknown) => log.error({ err: e }, 'net rollback failed'))
+      if (previous !== undefined) await applyIptables(runner, planIptables(desired.tables, previous.rendered.tables), desired.tables, undefined, log)
+      throw err
+    }
+  }
+  const t3 = performance.now()
+
+  const ipsets = new Map(desired.ipsets.map((s) => [s.name, [...s.entries].sort()]))
+  return {
+    state: { rendered: desired, ipsets, netKey },
+    report: {
+      kind: iptPlan.kind, chainsWritten: iptPlan.chainsWritten, rulesWritten: iptPlan.rulesWritten,
+      ipsetsChanged: setPlan.created.length, netOps,
+      durationsMs: { ipset: t1 - t0, iptables: t2 - t1, net: t3 - t2 },
+    },
+  }
+}
+
+async function destroySets(runner: Runner, names: readonly string[]): Promise<void> {
+  if (names.length === 0) return
+  await restoreIpsets(runner, names.map((n) => `destroy ${n}`).join('\n') + '\n').catch(() => undefined)
+}
+
+/** Drift: what differs between the kernel and the last applied state (empty = none). */
+export async function detectDrift(runner: Runner, applied: AppliedState): Promise<string[]> {
+  const problems: string[] = []
+  const saved = parseSave(await saveIptables(runner))
+  for (const table of applied.rendered.tables) {
+    const kernel = saved.get(table.name)
+    if (kernel === undefined) { problems.push(`table ${table.name} missing`); continue }
+    for (const [name, b] of Object.entries(table.builtins)) {
+      if ((kernel.policies.get(name) ?? 'ACCEPT') !== b.policy) problems.push(`${table.name}/${name} policy`)
+      if ((kernel.chains.get(name) ?? []).length !== b.rules.length) problems.push(`${table.name}/${name} rules`)
+    }
+    for (const [name, rules] of table.chains) {
+      const have = kernel.chains.get(name)
+      if (have === undefined) problems.push(`${table.name}/${name} missing`)
+      else if (have.length !== rules.length) problems.push(`${table.name}/${name} has ${have.length} rules, want ${rules.length}`)
+    }
+    for (const name of kernel.chains.keys()) {
+      if (name.startsWith('SVM-') && !table.chains.has(name)) problems.push(`${table.name}/${name} foreign`)
+    }
+  }
+  const sets = await saveIpsets(runner)
+  for (const [name, members] of applied.ipsets) {
+    const have = sets.get(name)
+    if (have === undefined || have.length !== members.length) problems.push(`ipset ${name}`)
+  }
+  const net = planNet(await readNet(runner), applied.rendered.net)
+  for (const op of net.forward) problems.push(`net: ${op}`)
+  return problems
+}
+

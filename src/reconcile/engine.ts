@@ -1,0 +1,227 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { ConflictError, errorCode, InvalidConfigError, NotFoundError, type Diagnostic, type RestoreRejectedError } from '../errors.ts'
+import type { Logger } from '../log.ts'
+import type { Metrics } from '../metrics.ts'
+import type { Runner } from '../kernel/exec.ts'
+import { readFacts } from '../kernel/facts.ts'
+import { applySysctls } from '../kernel/sysctl.ts'
+import { checkConfig } from '../model/check.ts'
+import type { CollectionItem, CollectionName, RouterConfig } from '../model/config.ts'
+import type { HostFacts } from '../model/facts.ts'
+import { findItem, withItem } from '../model/items.ts'
+import { validateConfig, validateItem } from '../model/parse.ts'
+import { renderRouter } from '../render/index.ts'
+import type { ConfigStore } from '../store/config-store.ts'
+import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from './apply.ts'
+
+/**
+ * The one place with state. Every change (API edit, start-up apply, drift repair) runs through
+ * one queue, so the kernel has a single writer. An edit is validated, applied and only then
+ * persisted and acknowledged: a document the kernel refuses is never stored, and the state in
+ * force stays the previous one.
+ */
+
+export interface EngineOptions {
+  runner: Runner
+  store: ConfigStore
+  log: Logger
+  metrics: Metrics
+  stateDir: string
+  controlPorts: number[]
+  /** How often the kernel is compared with the applied state (0 = never). */
+  driftCheckMs: number
+}
+
+export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
+
+export interface EngineStatus {
+  desiredGeneration: number
+  appliedGeneration: number
+  lastError: { code: string; message: string; line?: number | null; at: string } | null
+  lastApply: (ApplyReport & { at: string }) | null
+  drift: { checks: number; repairs: number; lastProblems: string[] }
+}
+
+export class Engine {
+  private generation = 0
+  private config!: RouterConfig
+  private applied: AppliedState | undefined
+  private appliedGeneration = 0
+  private facts!: HostFacts
+  private queue: Promise<unknown> = Promise.resolve()
+  private lastError: EngineStatus['lastError'] = null
+  private lastApply: EngineStatus['lastApply'] = null
+  private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
+  private timer: NodeJS.Timeout | undefined
+  private retryMs = 1000
+  private readonly log: Logger
+
+  constructor(private readonly opts: EngineOptions) {
+    this.log = opts.log.child({ component: 'reconcile' })
+  }
+
+  /** Loads the stored config and applies it (whole tables) before anything is served. */
+  async start(): Promise<void> {
+    const stored = this.opts.store.load()
+    this.generation = stored.generation
+    this.config = stored.config
+    await applySysctls(this.opts.runner)
+    await this.exclusive(() => this.applyFull('start'))
+      .catch((err: unknown) => this.log.error({ err }, 'start-up apply failed; will retry'))
+    if (this.opts.driftCheckMs > 0) this.scheduleCheck(this.opts.driftCheckMs)
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  getConfig(): { generation: number; config: RouterConfig } {
+    return { generation: this.generation, config: this.config }
+  }
+
+  status(): EngineStatus {
+    return {
+      desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration,
+      lastError: this.lastError, lastApply: this.lastApply, drift: { ...this.drift },
+    }
+  }
+
+  /** Validates, applies and persists a whole document. */
+  replaceConfig(document: unknown, ifMatch?: number): Promise<EditResult> {
+    return this.exclusive(async () => {
+      this.checkGeneration(ifMatch)
+      const result = validateConfig(document, this.facts)
+      if (!result.ok) throw new InvalidConfigError(result.diagnostics)
+      const generation = this.generation + 1
+      const report = await this.applyConfig(result.config, generation, 'replace')
+      this.opts.store.saveSnapshot({ generation, config: result.config })
+      this.commit(result.config, generation)
+      return { generation, warnings: result.warnings, report }
+    })
+  }
+
+  /** Validates, applies and persists one item (item null: delete it). */
+  editItem<C extends CollectionName>(collection: C, id: string, item: unknown, ifMatch?: number): Promise<EditResult> {
+    return this.exclusive(async () => {
+      this.checkGeneration(ifMatch)
+      const existing = findItem(this.config, collection, id)
+      if (item === null && existing === undefined) throw new NotFoundError(`${collection}/${id}`)
+      const index = existing === undefined ? this.config[collection].length : this.config[collection].indexOf(existing as never)
+      const path = `/${collection}/${index}`
+      if (item !== null) {
+        const problems = validateItem(collection, item, path)
+        if (problems.length > 0) throw new InvalidConfigError(problems)
+        if ((item as { id: string }).id !== id) {
+          throw new InvalidConfigError([{ severity: 'error', path: `${path}/id`, code: 'ERR_ID_MISMATCH', message: `body id "${(item as { id: string }).id}" differs from the URL's "${id}"` }])
+        }
+      }
+      const next = withItem(this.config, collection, id, item as CollectionItem<C> | null)
+      if (collection === 'interfaces') this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+      const diagnostics = checkConfig(next, this.facts)
+      if (diagnostics.some((d) => d.severity === 'error')) throw new InvalidConfigError(diagnostics)
+      const generation = this.generation + 1
+      const report = await this.applyConfig(next, generation, item === null ? 'delete' : 'put')
+      this.opts.store.appendItem(generation, collection, id, item, () => ({ generation, config: next }))
+      this.commit(next, generation)
+      return { generation, warnings: diagnostics, report }
+    })
+  }
+
+  /** Compares the kernel with the applied state; repairs with a full apply if they differ. */
+  checkDrift(): Promise<string[]> {
+    return this.exclusive(async () => {
+      this.drift.checks++
+      this.opts.metrics.inc('routerd_drift_checks_total', 'Drift checks run')
+      const problems = this.applied === undefined ? ['nothing applied yet'] : await detectDrift(this.opts.runner, this.applied)
+      this.drift.lastProblems = problems.slice(0, 50)
+      if (problems.length > 0) {
+        this.log.warn({ problems: problems.slice(0, 20), count: problems.length }, 'kernel state drifted; repairing')
+        this.drift.repairs++
+        this.opts.metrics.inc('routerd_drift_repairs_total', 'Full applies forced by drift')
+        await this.applyFull('drift')
+      }
+      return problems
+    })
+  }
+
+  /** What differs between the desired state and the kernel, without repairing (svmctl diff). */
+  diff(): Promise<string[]> {
+    return this.exclusive(async () => (this.applied === undefined ? ['nothing applied yet'] : detectDrift(this.opts.runner, this.applied)))
+  }
+
+  private checkGeneration(ifMatch: number | undefined): void {
+    if (ifMatch !== undefined && ifMatch !== this.generation) {
+      throw new ConflictError(`If-Match generation ${ifMatch} is not the current generation ${this.generation}`)
+    }
+  }
+
+  private commit(config: RouterConfig, generation: number): void {
+    this.config = config
+    this.generation = generation
+    this.opts.metrics.set('routerd_desired_generation', 'Generation of the stored config', generation)
+  }
+
+  private async applyFull(reason: string): Promise<void> {
+    this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+    this.applied = undefined
+    await this.applyConfig(this.config, this.generation, reason)
+  }
+
+  private async applyConfig(config: RouterConfig, generation: number, reason: string): Promise<ApplyReport> {
+    if (this.facts === undefined) this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+    const rendered = renderRouter(config, this.facts)
+    const started = performance.now()
+    try {
+      const { state, report } = await applyRendered(this.opts.runner, this.applied, rendered, this.log)
+      const ms = performance.now() - started
+      this.applied = state
+      this.appliedGeneration = generation
+      this.lastError = null
+      this.retryMs = 1000
+      this.lastApply = { ...report, at: new Date().toISOString() }
+      this.opts.metrics.inc('routerd_applies_total', 'Applies to the kernel', { kind: report.kind, reason })
+      this.opts.metrics.observe('routerd_apply_seconds', 'Time to apply a change to the kernel', ms / 1000, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+      this.opts.metrics.set('routerd_applied_generation', 'Generation in force in the kernel', generation)
+      this.opts.metrics.set('routerd_iptables_rules', 'Rules in owned chains', rendered.tables.reduce((n, t) => n + [...t.chains.values()].reduce((m, r) => m + r.length, 0), 0))
+      this.log.info({ generation, reason, kind: report.kind, chains: report.chainsWritten, rules: report.rulesWritten, netOps: report.netOps, ms: Math.round(ms) }, 'applied')
+      return report
+    } catch (err) {
+      this.opts.metrics.inc('routerd_apply_failures_total', 'Applies the kernel refused or that failed', { reason })
+      const rejected = errorCode(err) === 'ERR_KERNEL_REJECTED' ? (err as RestoreRejectedError) : undefined
+      this.lastError = {
+        code: errorCode(err) ?? 'ERR_INTERNAL', message: (err as Error).message, at: new Date().toISOString(),
+        ...(rejected ? { line: rejected.line } : {}),
+      }
+      this.log.error({ err, generation, reason }, 'apply failed; previous state kept')
+      if (rejected) {
+        const payload = `${rejected.tool} line ${rejected.line}\n${rejected.context.join('\n')}\n`
+        try { writeFileSync(join(this.opts.stateDir, `last-failed-${rejected.tool.replace(/\W+/g, '-')}.txt`), payload) } catch { /* post-mortem only */ }
+      } else {
+        // The kernel's state is unknown (e.g. a tool crashed): the next apply replaces whole tables.
+        this.applied = undefined
+        this.scheduleCheck(this.retryMs)
+        this.retryMs = Math.min(this.retryMs * 2, 60_000)
+      }
+      throw err
+    }
+  }
+
+  private scheduleCheck(ms: number): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.checkDrift()
+        .catch((err: unknown) => this.log.error({ err }, 'drift check failed'))
+        .finally(() => { if (this.opts.driftCheckMs > 0 && this.timer === undefined) this.scheduleCheck(this.opts.driftCheckMs) })
+    }, ms)
+    this.timer.unref()
+  }
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task)
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+}

@@ -1,0 +1,73 @@
+import type { RenderContext } from '../context.ts'
+import { CHAIN, ownedChain } from '../names.ts'
+import { comment } from '../rule-line.ts'
+import { cidrListArgs, protocolArgs, type IpSetSpec } from './match.ts'
+import { groupBy } from './mangle.ts'
+import { TableBuilder, type RenderedTable } from './table.ts'
+
+/**
+ * filter: what reaches the router itself, and what it forwards. INPUT and FORWARD drop by
+ * policy; each starts with the established fast path so a flow's packets cost two rules.
+ *
+ *   INPUT → SVM-INPUT
+ *      established ACCEPT, lo ACCEPT, invalid DROP, icmp ACCEPT,
+ *      control dev: control ports ACCEPT,
+ *      guest dev → SVM-GIN-<net>: DHCP, DNS, metadata/password (80, 443, 8080) from the guest network,
+ *      -d <public ip> ACCEPT   (mangle SVM-FWI already dropped whatever no rule opened)
+ *   FORWARD → SVM-FORWARD
+ *      established ACCEPT, invalid DROP, DNAT ACCEPT (port forwards / static NAT, filtered in mangle),
+ *      guest dev → SVM-EGR-<net>: egress rules (the opposite action of the default), then the default
+ */
+
+export function renderFilter(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable {
+  const tb = new TableBuilder('filter')
+  tb.policy('INPUT', 'DROP')
+  tb.policy('FORWARD', 'DROP')
+  tb.jumpFrom('INPUT', CHAIN.filterInput)
+  tb.jumpFrom('FORWARD', CHAIN.filterForward)
+  tb.add(CHAIN.canary, '-j', 'RETURN')
+
+  const input = CHAIN.filterInput
+  tb.chain(input, 'input')
+  tb.add(input, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT')
+  tb.add(input, '-i', 'lo', '-j', 'ACCEPT')
+  tb.add(input, '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP')
+  tb.add(input, '-p', 'icmp', '-j', 'ACCEPT')
+  const controlPorts = [...new Set(ctx.facts.controlPorts)].sort((a, b) => a - b)
+  if (controlPorts.length > 0) {
+    for (const dev of ctx.controlDevs) {
+      tb.add(input, '-i', dev, '-p', 'tcp', '-m', 'multiport', '--dports', controlPorts.join(','), ...comment('svm:control'), '-j', 'ACCEPT')
+    }
+  }
+  for (const g of ctx.guestNets) {
+    const chain = ownedChain('GIN', g.net.id)
+    tb.add(input, '-i', g.dev, '-j', chain)
+    tb.chain(chain, `router services for ${g.net.id}`)
+    tb.add(chain, '-p', 'udp', '-m', 'udp', '--dport', '67', '-j', 'ACCEPT')
+    tb.add(chain, '-s', g.net.cidr, '-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'ACCEPT')
+    tb.add(chain, '-s', g.net.cidr, '-p', 'tcp', '-m', 'multiport', '--dports', '53,80,443,8080', '-j', 'ACCEPT')
+  }
+  for (const ip of ctx.cfg.publicIps) tb.add(input, '-d', `${ip.ip}/32`, '-j', 'ACCEPT')
+
+  const forward = CHAIN.filterForward
+  tb.chain(forward, 'forward')
+  tb.add(forward, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT')
+  tb.add(forward, '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP')
+  tb.add(forward, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'ACCEPT')
+  const egressByNetwork = groupBy(ctx.cfg.egressRules, (r) => r.network)
+  for (const g of ctx.guestNets) {
+    const chain = ownedChain('EGR', g.net.id)
+    tb.add(forward, '-i', g.dev, '-j', chain)
+    tb.chain(chain, `egress ${g.net.id} (default ${g.net.egressDefault})`)
+    tb.add(chain, '-o', g.dev, '-j', 'ACCEPT')
+    const ruleAction = g.net.egressDefault === 'allow' ? 'DROP' : 'ACCEPT'
+    for (const r of egressByNetwork.get(g.net.id) ?? []) {
+      tb.add(chain,
+        ...cidrListArgs(r.sourceCidrs, 'src', `egs:${r.id}`, sets),
+        ...cidrListArgs(r.destinationCidrs, 'dst', `egd:${r.id}`, sets),
+        ...protocolArgs(r), ...comment(`svm:egress:${r.id}`), '-j', ruleAction)
+    }
+    tb.add(chain, ...comment(`svm:egress-default:${g.net.id}`), '-j', g.net.egressDefault === 'allow' ? 'ACCEPT' : 'DROP')
+  }
+  return tb.table
+}

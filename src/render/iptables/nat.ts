@@ -1,0 +1,77 @@
+import type { NPortForward } from '../../model/normalize.ts'
+import { guestNetOf, type RenderContext } from '../context.ts'
+import { CHAIN, ownedChain } from '../names.ts'
+import { comment } from '../rule-line.ts'
+import { cidrListArgs, type IpSetSpec } from './match.ts'
+import { groupBy } from './mangle.ts'
+import { addPortBucketed } from './port-buckets.ts'
+import { TableBuilder, type RenderedTable } from './table.ts'
+
+/**
+ * nat: static NAT, port forwarding, hairpin and source NAT.
+ *
+ *   PREROUTING  → SVM-PREROUTING  -d <public ip> → SVM-DNAT-<ip>   (static NAT, or port forwards in port buckets)
+ *   OUTPUT      → SVM-OUTPUT      the same dispatch for the router's own connections
+ *   POSTROUTING → SVM-POSTROUTING
+ *      1. hairpin: guest → own public IP → guest is SNATed to the router's guest IP so replies come back through us
+ *      2. static NAT: -s <vm> -o <its public dev> → SNAT <public ip>
+ *      3. source NAT: -s <guest net> -o <public dev> → SNAT <that interface's source-NAT IP>
+ */
+
+/** Pure. DNAT target for a forward: ports kept, one port mapped, or a range shifted by offset. */
+export function dnatTarget(r: NPortForward): string {
+  const pub = r.publicPorts
+  const priv = r.privatePorts
+  if (pub.start === priv.start && pub.end === priv.end) return r.privateIp
+  if (priv.start === priv.end) return `${r.privateIp}:${priv.start}`
+  // `/base` makes the kernel map port p to priv.start + (p - base) instead of picking any port of the range.
+  return `${r.privateIp}:${priv.start}-${priv.end}/${pub.start}`
+}
+
+export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable {
+  const tb = new TableBuilder('nat')
+  tb.jumpFrom('PREROUTING', CHAIN.natPrerouting)
+  tb.jumpFrom('OUTPUT', CHAIN.natOutput)
+  tb.jumpFrom('POSTROUTING', CHAIN.natPostrouting)
+  tb.add(CHAIN.canary, '-j', 'RETURN')
+  tb.chain(CHAIN.natPrerouting, 'destination NAT dispatch')
+  tb.chain(CHAIN.natOutput)
+  tb.chain(CHAIN.natPostrouting, 'source NAT')
+
+  const staticByIp = new Map(ctx.cfg.staticNats.map((s) => [s.publicIp, s]))
+  const forwardsByIp = groupBy(ctx.cfg.portForwards, (r) => r.publicIp)
+  for (const ip of ctx.cfg.publicIps) {
+    const staticNat = staticByIp.get(ip.ip)
+    const forwards = forwardsByIp.get(ip.ip) ?? []
+    if (staticNat === undefined && forwards.length === 0) continue
+    const chain = ownedChain('DNAT', ip.ip)
+    tb.add(CHAIN.natPrerouting, '-d', `${ip.ip}/32`, '-j', chain)
+    tb.add(CHAIN.natOutput, '-d', `${ip.ip}/32`, '-j', chain)
+    tb.chain(chain, `destination NAT ${ip.ip}`)
+    if (staticNat !== undefined) {
+      tb.add(chain, ...comment(`svm:snat:${staticNat.id}`), '-j', 'DNAT', '--to-destination', staticNat.privateIp)
+    }
+    addPortBucketed(tb, chain, 'DNB', ip.ip, forwards.map((r) => ({
+      protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end,
+      tail: [...cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets), ...comment(`svm:pf:${r.id}`), '-j', 'DNAT', '--to-destination', dnatTarget(r)],
+    })))
+  }
+
+  const post = CHAIN.natPostrouting
+  for (const g of ctx.guestNets) {
+    tb.add(post, '-s', g.net.cidr, '-d', g.net.cidr, '-o', g.dev, '-m', 'conntrack', '--ctstate', 'DNAT',
+      ...comment(`svm:hairpin:${g.net.id}`), '-j', 'SNAT', '--to-source', g.net.routerIp)
+  }
+  for (const s of ctx.cfg.staticNats) {
+    const pub = ctx.publicInterfaceOfIp.get(s.publicIp)
+    if (pub === undefined || guestNetOf(ctx, s.privateIp) === undefined) continue
+    tb.add(post, '-s', `${s.privateIp}/32`, '-o', pub.dev, ...comment(`svm:snat:${s.id}`), '-j', 'SNAT', '--to-source', s.publicIp)
+  }
+  for (const pub of ctx.publicInterfaces) {
+    if (pub.sourceNatIp === undefined) continue
+    for (const g of ctx.guestNets) {
+      tb.add(post, '-s', g.net.cidr, '-o', pub.dev, ...comment(`svm:srcnat:${pub.id}`), '-j', 'SNAT', '--to-source', pub.sourceNatIp)
+    }
+  }
+  return tb.table
+}

@@ -1,0 +1,81 @@
+import { ruleArgs } from '../rule-line.ts'
+
+/**
+ * A rendered iptables table: built-in chains (policy + a few fixed jumps) and owned chains
+ * (name → rule lines without the `-A <chain>` head). Owned chains are the unit of incremental
+ * change: plan/iptables.ts rewrites exactly the chains whose lines differ.
+ */
+
+export type TableName = 'raw' | 'mangle' | 'nat' | 'filter'
+export const TABLE_ORDER: readonly TableName[] = ['raw', 'mangle', 'nat', 'filter']
+
+export const BUILTIN_CHAINS: Record<TableName, readonly string[]> = {
+  raw: ['PREROUTING', 'OUTPUT'],
+  mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
+  nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],
+  filter: ['INPUT', 'FORWARD', 'OUTPUT'],
+}
+
+export interface BuiltinChain { policy: 'ACCEPT' | 'DROP'; rules: string[] }
+
+export interface RenderedTable {
+  name: TableName
+  builtins: Record<string, BuiltinChain>
+  /** Owned chains in render order; Map keeps that order for the restore text. */
+  chains: Map<string, string[]>
+  /** Section banner (restore-file comment) to print before a chain. */
+  banners: Map<string, string>
+}
+
+export class TableBuilder {
+  readonly table: RenderedTable
+  constructor(name: TableName) {
+    const builtins: Record<string, BuiltinChain> = {}
+    for (const chain of BUILTIN_CHAINS[name]) builtins[chain] = { policy: 'ACCEPT', rules: [] }
+    this.table = { name, builtins, chains: new Map(), banners: new Map() }
+  }
+
+  policy(builtin: string, policy: 'ACCEPT' | 'DROP'): void {
+    this.builtin(builtin).policy = policy
+  }
+
+  jumpFrom(builtin: string, chain: string): void {
+    this.builtin(builtin).rules.push(ruleArgs('-j', chain))
+  }
+
+  /** Declares an owned chain (idempotent) and returns its rule list. */
+  chain(name: string, banner?: string): string[] {
+    let rules = this.table.chains.get(name)
+    if (rules === undefined) {
+      rules = []
+      this.table.chains.set(name, rules)
+      if (banner !== undefined) this.table.banners.set(name, banner)
+    }
+    return rules
+  }
+
+  add(chain: string, ...args: string[]): void {
+    this.chain(chain).push(ruleArgs(...args))
+  }
+
+  private builtin(name: string): BuiltinChain {
+    const b = this.table.builtins[name]
+    if (b === undefined) throw new Error(`no built-in chain ${name} in ${this.table.name}`)
+    return b
+  }
+}
+
+/** Pure. The whole table as iptables-restore input (replaces the table when restored without --noflush). */
+export function formatTable(table: RenderedTable): string {
+  const out: string[] = [`*${table.name}`]
+  for (const [name, b] of Object.entries(table.builtins)) out.push(`:${name} ${b.policy} [0:0]`)
+  for (const name of table.chains.keys()) out.push(`:${name} - [0:0]`)
+  for (const [name, b] of Object.entries(table.builtins)) for (const r of b.rules) out.push(`-A ${name} ${r}`)
+  for (const [name, rules] of table.chains) {
+    const banner = table.banners.get(name)
+    if (banner !== undefined) out.push(`# --- ${banner} ---`)
+    for (const r of rules) out.push(`-A ${name} ${r}`)
+  }
+  out.push('COMMIT')
+  return out.join('\n') + '\n'
+}

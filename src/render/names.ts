@@ -1,0 +1,70 @@
+import { createHash } from 'node:crypto'
+
+/**
+ * Kernel object names. Everything the router owns starts with `SVM-` (chains) or `svm-`
+ * (ipsets) so it can be told from foreign objects; names derived from ids or addresses carry
+ * a base32 digest so they fit the kernel's limits (chains 28, ipsets 31 characters) and never
+ * depend on array positions.
+ */
+
+export const CHAIN_PREFIX = 'SVM-'
+export const IPSET_PREFIX = 'svm-'
+export const MAX_CHAIN_NAME = 28
+/** Leaves room for the swap suffix used when a set is replaced atomically. */
+export const MAX_IPSET_NAME = 29
+export const IPSET_SWAP_SUFFIX = '-n'
+
+/** The routing protocol number stamped on every route and rule we own (iproute2 `proto`). */
+export const OWNED_RT_PROTO = 199
+export const ROUTE_TABLE_BASE = 100
+export const MARK_MASK = '0xff'
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/** Pure. Lower-case RFC 4648 base32 of sha256(text), without padding. */
+export function digest32(text: string): string {
+  const bytes = createHash('sha256').update(text).digest()
+  let out = ''
+  let bits = 0
+  let value = 0
+  for (const byte of bytes) {
+    value = (value << 8) | byte
+    bits += 8
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31]
+      bits -= 5
+    }
+  }
+  return out
+}
+
+/** Pure. An owned chain name `SVM-<role>-<digest>` exactly 28 characters long. */
+export function ownedChain(role: string, key: string): string {
+  const head = `${CHAIN_PREFIX}${role}-`
+  return head + digest32(`${role}|${key}`).slice(0, MAX_CHAIN_NAME - head.length).toUpperCase()
+}
+
+/** Pure. An owned ipset name `svm-<role>-<digest>` of MAX_IPSET_NAME characters. */
+export function ownedSet(role: string, key: string): string {
+  const head = `${IPSET_PREFIX}${role}-`
+  return head + digest32(`${role}|${key}`).slice(0, MAX_IPSET_NAME - head.length)
+}
+
+/** Fixed chains, one per hook we use, jumped to from the built-in chain of the same name. */
+export const CHAIN = {
+  rawPrerouting: 'SVM-PREROUTING',
+  manglePrerouting: 'SVM-PREROUTING',
+  mangleOutput: 'SVM-OUTPUT',
+  natPrerouting: 'SVM-PREROUTING',
+  natOutput: 'SVM-OUTPUT',
+  natPostrouting: 'SVM-POSTROUTING',
+  filterInput: 'SVM-INPUT',
+  filterForward: 'SVM-FORWARD',
+  /** Present in every owned table with one rule: its absence means someone flushed or deleted our rules. */
+  canary: 'SVM-CANARY',
+} as const
+
+/** Pure. The mark and routing table of the k-th public interface (policy routing of replies). */
+export function markOf(publicIndex: number): number {
+  return ROUTE_TABLE_BASE + publicIndex
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// A test peer run inside lab namespaces. Each server answers with what it saw of the client,
+// so a test can assert the source address after NAT:
+//   peer.mjs serve tcp 8080[-8090]   HTTP; body "<client ip> <local port>\n"
+//   peer.mjs serve udp 5000[-5010] [ADDR]  datagram reply (bind ADDR on a multi-homed host: the reply must
+//                                    come from the address the client asked) "<client ip> <local port>"
+//   peer.mjs ask udp HOST PORT [FROM] prints the reply; exit 1 after 2 s without one
+import { createServer } from 'node:http'
+import { createSocket } from 'node:dgram'
+
+const [mode, proto, a, b, from] = process.argv.slice(2)
+if (mode === 'serve') {
+  const [lo, hi] = a.split('-').map(Number)
+  for (let port = lo; port <= (hi ?? lo); port++) {
+    if (proto === 'tcp') {
+      createServer((req, res) => res.end(`${req.socket.remoteAddress} ${port}\n`)).listen(port, b ?? '0.0.0.0')
+    } else {
+      const s = createSocket('udp4')
+      s.on('message', (_msg, rinfo) => s.send(`${rinfo.address} ${port}`, rinfo.port, rinfo.address))
+      s.bind(port, b ?? '0.0.0.0')
+    }
+  }
+  process.stdout.write('ready\n')
+} else if (mode === 'ask' && proto === 'udp') {
+  const s = createSocket('udp4')
+  const timer = setTimeout(() => process.exit(1), 2000)
+  s.on('message', (msg) => { clearTimeout(timer); process.stdout.write(`${msg}\n`); process.exit(0) })
+  if (from) s.bind({ address: from }, () => s.send('ping', Number(b), a))
+  else s.send('ping', Number(b), a)
+} else {
+  process.stderr.write('usage: peer.mjs serve tcp|udp PORT[-PORT] | ask udp HOST PORT\n')
+  process.exit(2)
+}
