@@ -1,0 +1,69 @@
+# systemvm: `make demo` shows the router in a namespace lab; `make test` runs every test.
+# Both install what they need first (Debian packages, npm ci) and are safe to run again.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq
+NODE_MODULES_STAMP := node_modules/.package-lock.json
+
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core clean
+
+help:
+	@echo "make demo        router in a namespace lab: lease/name/NAT/port forwarding shown with real commands"
+	@echo "make demo-down   tear the demo lab down"
+	@echo "make test        install what is needed, build, run every test (unit, golden, netns)"
+	@echo "make check       typecheck + unit + golden tests (no root needed)"
+	@echo "make bench       every benchmark suite (writes bench/results/*.json)"
+	@echo "make golden      rewrite golden files after reviewing a renderer change"
+
+# Debian packages: installed only when one is missing (apt-get update once, non-interactive).
+apt-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+$(NODE_MODULES_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+deps: apt-deps $(NODE_MODULES_STAMP)
+
+build: deps
+	npx tsc -p tsconfig.build.json
+
+typecheck: deps
+	npx tsc -p tsconfig.json --noEmit
+
+check: typecheck
+	npx vitest run test/unit
+
+test: build typecheck
+	npx vitest run
+
+test-unit: deps
+	npx vitest run test/unit
+
+test-netns: build
+	npx vitest run test/netns
+
+golden: deps
+	UPDATE_GOLDEN=1 npx vitest run test/unit/render/golden.test.ts
+
+demo: build
+	node dist/lab/demo.js up
+
+demo-down: build
+	node dist/lab/demo.js down
+
+bench: bench-core
+
+bench-core: build
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/core.js
+
+clean:
+	rm -rf dist build
