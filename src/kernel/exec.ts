@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { closeSync, existsSync, openSync } from 'node:fs'
 import { CommandFailedError, CommandTimeoutError } from '../errors.ts'
 
 /**
@@ -91,15 +91,30 @@ export interface StartedProcess {
   kill(signal?: NodeJS.Signals): void
 }
 
+export interface StartOptions {
+  netns?: string | undefined
+  env?: NodeJS.ProcessEnv
+  /** Detach: the process outlives us, its output goes to this file (output() is then empty). */
+  detachedLogFile?: string
+}
+
 /** Starts a long-running process (a daemon, a test server) without waiting for it. */
-export function startProcess(file: string, args: readonly string[], options: { netns?: string | undefined; env?: NodeJS.ProcessEnv } = {}): StartedProcess {
+export function startProcess(file: string, args: readonly string[], options: StartOptions = {}): StartedProcess {
   const argv = options.netns === undefined ? [file, ...args] : [binary('ip'), 'netns', 'exec', options.netns, file, ...args]
   const [cmd, ...rest] = argv as [string, ...string[]]
-  const child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, env: options.env ?? process.env })
   let text = ''
-  const keep = (chunk: Buffer) => { text = (text + chunk.toString('utf8')).slice(-256 * 1024) }
-  child.stdout.on('data', keep)
-  child.stderr.on('data', keep)
+  let child
+  if (options.detachedLogFile !== undefined) {
+    const fd = openSync(options.detachedLogFile, 'a')
+    child = spawn(cmd, rest, { stdio: ['ignore', fd, fd], shell: false, env: options.env ?? process.env, detached: true })
+    closeSync(fd)
+    child.unref()
+  } else {
+    child = spawn(cmd, rest, { stdio: ['ignore', 'pipe', 'pipe'], shell: false, env: options.env ?? process.env })
+    const keep = (chunk: Buffer) => { text = (text + chunk.toString('utf8')).slice(-256 * 1024) }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+  }
   const exited = new Promise<number | null>((resolve) => {
     child.on('close', (code) => resolve(code))
     child.on('error', () => resolve(null))
