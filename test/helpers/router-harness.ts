@@ -46,7 +46,7 @@ export async function startHarness(opts: { driftCheckMs?: number } = {}): Promis
           method, url, headers: { authorization: `Bearer ${TOKEN}`, ...headers },
           ...(body === undefined ? {} : { payload: body as object }),
         })
-        return { status: res.statusCode, body: res.headers['content-type']?.includes('json') ? res.json() : res.body }
+        return { status: res.statusCode, body: String(res.headers['content-type'] ?? '').includes('json') ? res.json() : res.body }
       },
       async close() {
         engine.stop()
