@@ -62,6 +62,29 @@ function normalizeMatch(rule: Pick<FirewallRule, 'protocol' | 'ports' | 'icmpTyp
   return match
 }
 
+// Memoized on the input object (never mutated): an edit of one item among 10,000 renormalizes
+// one item, and the renderer's own per-item caches (keyed on these results) stay valid.
+const forwardMemo = new WeakMap<PortForward, NPortForward>()
+const firewallMemo = new WeakMap<FirewallRule, NFirewallRule>()
+
+function normalizePortForward(r: PortForward): NPortForward {
+  let n = forwardMemo.get(r)
+  if (n === undefined) {
+    n = { ...r, publicPorts: normalizePorts(r.publicPorts), privatePorts: normalizePorts(r.privatePorts), sourceCidrs: [...(r.sourceCidrs ?? [ANYWHERE])] }
+    forwardMemo.set(r, n)
+  }
+  return n
+}
+
+function normalizeFirewallRule(r: FirewallRule): NFirewallRule {
+  let n = firewallMemo.get(r)
+  if (n === undefined) {
+    n = { id: r.id, publicIp: r.publicIp, ...normalizeMatch(r), sourceCidrs: [...(r.sourceCidrs ?? [ANYWHERE])] }
+    firewallMemo.set(r, n)
+  }
+  return n
+}
+
 /** Pure. Fills defaults, lower-cases MACs and sorts every collection by id. */
 export function normalizeConfig(config: RouterConfig): NormalizedConfig {
   const networks = byId(config.guestNetworks)
@@ -74,15 +97,9 @@ export function normalizeConfig(config: RouterConfig): NormalizedConfig {
     publicIps: byId(config.publicIps).map((p) => ({ ...p, sourceNat: p.sourceNat ?? false })),
     guestNetworks: networks.map((n) => ({ ...n, dnsServers: [...(n.dnsServers ?? [])], egressDefault: n.egressDefault ?? 'allow' })),
     staticNats: byId(config.staticNats),
-    portForwards: byId(config.portForwards).map((r) => ({
-      ...r,
-      publicPorts: normalizePorts(r.publicPorts),
-      privatePorts: normalizePorts(r.privatePorts),
-      sourceCidrs: [...(r.sourceCidrs ?? [ANYWHERE])],
-    })),
-    firewallRules: byId(config.firewallRules).map((r: FirewallRule) => ({
-      id: r.id, publicIp: r.publicIp, ...normalizeMatch(r), sourceCidrs: [...(r.sourceCidrs ?? [ANYWHERE])],
-    })),
+    // Forwards never overlap, and the renderer orders them by port: input order cannot show.
+    portForwards: config.portForwards.map(normalizePortForward),
+    firewallRules: byId(config.firewallRules).map(normalizeFirewallRule),
     egressRules: byId(config.egressRules).map((r: EgressRule) => {
       const network = networks.find((n) => n.id === r.network)
       return {

@@ -11,8 +11,10 @@ import { IPSET_SWAP_SUFFIX } from '../render/names.ts'
 export interface IpsetPlan {
   before: string
   after: string
-  /** Sets created by `before` that nothing references yet: destroyed if a later step fails. */
-  created: string[]
+  /** Sets created by `before` that nothing references yet, with the line that creates each:
+   *  destroyed if a later step fails (only those whose line ran, so a name squatted by someone
+   *  else is never destroyed). */
+  created: { name: string; line: number }[]
 }
 
 function header(s: IpSetSpec, name: string): string {
@@ -30,8 +32,8 @@ export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desi
     if (have !== undefined && have.length === want.length && have.every((e, i) => e === want[i])) continue
     const target = have === undefined ? s.name : s.name + IPSET_SWAP_SUFFIX
     creates.push(header(s, target))
+    created.push({ name: target, line: creates.length })
     for (const e of want) creates.push(`add ${target} ${e}`)
-    created.push(target)
     if (have !== undefined) {
       swaps.push(`swap ${target} ${s.name}`)
       swaps.push(`destroy ${target}`)

@@ -92,7 +92,8 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   try {
     await restoreIpsets(runner, setPlan.before)
   } catch (err) {
-    await destroySets(runner, setPlan.created)
+    const failedAt = (err as RestoreRejectedError).line ?? 0
+    await destroySets(runner, setPlan.created.filter((c) => c.line < failedAt).map((c) => c.name))
     throw err
   }
   const t1 = performance.now()
@@ -103,7 +104,7 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   try {
     await applyIptables(runner, iptPlan, previous?.rendered.tables, kernelBefore, log)
   } catch (err) {
-    await destroySets(runner, setPlan.created.filter((n) => !currentSets.has(n)))
+    await destroySets(runner, setPlan.created.map((c) => c.name).filter((n) => !currentSets.has(n)))
     throw err
   }
   const t2 = performance.now()

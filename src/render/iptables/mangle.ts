@@ -1,7 +1,8 @@
 import type { RenderContext } from '../context.ts'
 import { CHAIN, MARK_MASK, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import { cidrListArgs, protocolArgs, type IpSetSpec } from './match.ts'
+import type { IpSetSpec } from './match.ts'
+import { firewallParts, forwardParts } from './item-parts.ts'
 import { addPortBucketed, type PortKeyedRule } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
@@ -53,16 +54,16 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     tb.chain(chain, `ingress firewall ${ip.ip}`)
     const bucketed: PortKeyedRule[] = []
     for (const r of firewallByIp.get(ip.ip) ?? []) {
-      const tail = [...cidrListArgs(r.sourceCidrs, 'src', `fw:${r.id}`, sets), ...comment(`svm:fw:${r.id}`), '-j', 'ACCEPT']
+      const parts = firewallParts(r)
+      for (const s of parts.sets) sets.push(s)
       if ((r.protocol === 'tcp' || r.protocol === 'udp') && r.ports !== undefined) {
-        bucketed.push({ protocol: r.protocol, start: r.ports.start, end: r.ports.end, tail })
-      } else tb.add(chain, ...protocolArgs(r), ...tail)
+        bucketed.push({ protocol: r.protocol, start: r.ports.start, end: r.ports.end, line: parts.line })
+      } else tb.chain(chain).push(parts.line)
     }
     for (const r of forwardsByIp.get(ip.ip) ?? []) {
-      bucketed.push({
-        protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end,
-        tail: [...cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets), ...comment(`svm:pf:${r.id}`), '-j', 'ACCEPT'],
-      })
+      const parts = forwardParts(r)
+      for (const s of parts.sets) sets.push(s)
+      bucketed.push({ protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.ingressLine })
     }
     addPortBucketed(tb, chain, 'FWB', ip.ip, bucketed)
     tb.add(chain, ...comment(`svm:drop:${ip.ip}`), '-j', 'DROP')

@@ -1,8 +1,8 @@
-import type { NPortForward } from '../../model/normalize.ts'
 import { guestNetOf, type RenderContext } from '../context.ts'
 import { CHAIN, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import { cidrListArgs, type IpSetSpec } from './match.ts'
+import type { IpSetSpec } from './match.ts'
+import { forwardParts } from './item-parts.ts'
 import { groupBy } from './mangle.ts'
 import { addPortBucketed } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
@@ -17,16 +17,6 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *      2. static NAT: -s <vm> -o <its public dev> → SNAT <public ip>
  *      3. source NAT: -s <guest net> -o <public dev> → SNAT <that interface's source-NAT IP>
  */
-
-/** Pure. DNAT target for a forward: ports kept, one port mapped, or a range shifted by offset. */
-export function dnatTarget(r: NPortForward): string {
-  const pub = r.publicPorts
-  const priv = r.privatePorts
-  if (pub.start === priv.start && pub.end === priv.end) return r.privateIp
-  if (priv.start === priv.end) return `${r.privateIp}:${priv.start}`
-  // `/base` makes the kernel map port p to priv.start + (p - base) instead of picking any port of the range.
-  return `${r.privateIp}:${priv.start}-${priv.end}/${pub.start}`
-}
 
 export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable {
   const tb = new TableBuilder('nat')
@@ -51,10 +41,11 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable 
     if (staticNat !== undefined) {
       tb.add(chain, ...comment(`svm:snat:${staticNat.id}`), '-j', 'DNAT', '--to-destination', staticNat.privateIp)
     }
-    addPortBucketed(tb, chain, 'DNB', ip.ip, forwards.map((r) => ({
-      protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end,
-      tail: [...cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets), ...comment(`svm:pf:${r.id}`), '-j', 'DNAT', '--to-destination', dnatTarget(r)],
-    })))
+    addPortBucketed(tb, chain, 'DNB', ip.ip, forwards.map((r) => {
+      const parts = forwardParts(r)
+      for (const s of parts.sets) sets.push(s)
+      return { protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.dnatLine }
+    }))
   }
 
   const post = CHAIN.natPostrouting

@@ -18,8 +18,8 @@ export interface PortKeyedRule {
   protocol: 'tcp' | 'udp'
   start: number
   end: number
-  /** Arguments after the port match, e.g. ['-m','comment',…,'-j','DNAT',…]. */
-  tail: string[]
+  /** The whole rule text, port match included (see portRuleLine), already quoted. */
+  line: string
 }
 
 const BUCKET_BITS = 8
@@ -29,16 +29,24 @@ function range(lo: number, bits: number): string {
   return `${lo << bits}:${((lo + 1) << bits) - 1}`
 }
 
-function portMatch(protocol: string, start: number, end: number): string[] {
-  return ['-p', protocol, '-m', protocol, '--dport', start === end ? String(start) : `${start}:${end}`]
+/** Pure. A port-keyed rule's text: the port match, then `tail` (already quoted). */
+export function portRuleLine(protocol: string, start: number, end: number, tail: string): string {
+  return `${portMatch(protocol, start, end)} ${tail}`
 }
+
+function portMatch(protocol: string, start: number, end: number): string {
+  return `-p ${protocol} -m ${protocol} --dport ${start === end ? start : `${start}:${end}`}`
+}
+
+const byPort = (a: PortKeyedRule, b: PortKeyedRule) => (a.protocol < b.protocol ? -1 : a.protocol > b.protocol ? 1 : a.start - b.start)
 
 /** Pure apart from writing into `tb`. Adds the rules under `parent`, creating bucket chains as needed. */
 export function addPortBucketed(tb: TableBuilder, parent: string, role: string, key: string, rules: readonly PortKeyedRule[]): void {
   const supers = new Map<string, Map<number, Map<number, PortKeyedRule[]>>>()
+  const wide: PortKeyedRule[] = []
   for (const r of rules) {
     if (r.start >> BUCKET_BITS !== r.end >> BUCKET_BITS) {
-      tb.chain(parent).push(ruleArgs(...portMatch(r.protocol, r.start, r.end), ...r.tail))
+      wide.push(r)
       continue
     }
     let byProto = supers.get(r.protocol)
@@ -51,6 +59,8 @@ export function addPortBucketed(tb: TableBuilder, parent: string, role: string, 
     if (bucket === undefined) bySuper.set(b, (bucket = []))
     bucket.push(r)
   }
+  const parentRules = tb.chain(parent)
+  for (const r of wide.sort(byPort)) parentRules.push(r.line)
   for (const protocol of [...supers.keys()].sort()) {
     const bySuper = supers.get(protocol) as Map<number, Map<number, PortKeyedRule[]>>
     for (const s of [...bySuper.keys()].sort((a, b) => a - b)) {
@@ -62,8 +72,8 @@ export function addPortBucketed(tb: TableBuilder, parent: string, role: string, 
         const bucketChain = ownedChain(role, `${key}|${protocol}|b${b}`)
         superRules.push(ruleArgs('-p', protocol, '-m', protocol, '--dport', range(b, BUCKET_BITS), '-j', bucketChain))
         const bucketRules = tb.chain(bucketChain)
-        const items = (byBucket.get(b) as PortKeyedRule[]).slice().sort((x, y) => x.start - y.start)
-        for (const r of items) bucketRules.push(ruleArgs(...portMatch(protocol, r.start, r.end), ...r.tail))
+        const items = (byBucket.get(b) as PortKeyedRule[]).sort(byPort)
+        for (const r of items) bucketRules.push(r.line)
       }
     }
   }

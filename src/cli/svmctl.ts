@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { ApplianceError } from '../errors.ts'
+import { sendRequest } from './client.ts'
+import { parseInvocation, planRequest, USAGE, type BodySource } from './command.ts'
+import { formatLocalError, renderResponse, type Outcome } from './format.ts'
+
+/**
+ * svmctl: the routerd control CLI. Parses the command line, reads the token and the body, makes one
+ * request and prints the answer as plain text. Exit status: 0 ok; 1 failure, or differences for
+ * `diff`; 2 bad usage or a request routerd refused (4xx). See `svmctl help`.
+ */
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/** The request body from a file or stdin, checked to be JSON here so a typo is reported with its place. */
+async function readBody(source: BodySource): Promise<string> {
+  const name = source.kind === 'stdin' ? 'stdin' : source.path
+  let text: string
+  try {
+    text = source.kind === 'stdin' ? await readStdin() : readFileSync(source.path, 'utf8')
+  } catch (err) {
+    throw new ApplianceError('ERR_CLI_READ', `cannot read ${name}: ${(err as Error).message}`, { cause: err })
+  }
+  try {
+    JSON.parse(text)
+  } catch (err) {
+    throw new ApplianceError('ERR_CLI_BAD_JSON', `${name} is not JSON: ${(err as Error).message}`, { cause: err })
+  }
+  return text
+}
+
+function readToken(file: string): string {
+  let token: string
+  try {
+    token = readFileSync(file, 'utf8').trim()
+  } catch (err) {
+    throw new ApplianceError('ERR_CLI_TOKEN', `cannot read the token file ${file}: ${(err as Error).message} (--token-file or SVMCTL_TOKEN_FILE)`, { cause: err })
+  }
+  if (token === '') throw new ApplianceError('ERR_CLI_TOKEN', `the token file ${file} is empty`)
+  return token
+}
+
+async function svmctl(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<Outcome> {
+  try {
+    const invocation = parseInvocation(argv, env)
+    const plan = planRequest(invocation.command)
+    if (plan === undefined) return { stdout: USAGE, stderr: '', exitCode: 0 }
+    const token = readToken(invocation.tokenFile)
+    const body = plan.body === undefined ? undefined : await readBody(plan.body)
+    const response = await sendRequest(invocation.endpoint, plan, token, body)
+    return renderResponse(invocation.command, invocation.json, response.status, response.body)
+  } catch (err) {
+    return formatLocalError(err)
+  }
+}
+
+const outcome = await svmctl(process.argv.slice(2), process.env)
+process.stdout.write(outcome.stdout)
+process.stderr.write(outcome.stderr)
+process.exitCode = outcome.exitCode

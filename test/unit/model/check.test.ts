@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest'
+import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
+import { validateConfig } from '../../../src/model/parse.ts'
+
+function base(): RouterConfig {
+  return {
+    ...emptyConfig(),
+    interfaces: [
+      { id: 'g', role: 'guest', name: 'eth1' },
+      { id: 'p', role: 'public', name: 'eth2', gateway: '203.0.113.1' },
+    ],
+    publicIps: [
+      { id: 'snat', ip: '203.0.113.10', prefixLength: 24, interface: 'p', sourceNat: true },
+      { id: 'pf', ip: '203.0.113.12', prefixLength: 24, interface: 'p' },
+    ],
+    guestNetworks: [{ id: 'n1', interface: 'g', cidr: '10.1.1.0/24', routerIp: '10.1.1.1' }],
+  }
+}
+
+const pf = (id: string, start: number, end = start, extra: object = {}) => ({
+  id, publicIp: '203.0.113.12', protocol: 'tcp' as const, publicPorts: { start, end }, privateIp: '10.1.1.5', privatePorts: { start, end }, ...extra,
+})
+
+const cases: { name: string; edit: (c: RouterConfig) => void; expect: [path: string, code: string][] }[] = [
+  { name: 'a valid config has no problems', edit: () => {}, expect: [] },
+  {
+    name: 'overlapping port forwards on one IP and protocol are reported on the later one',
+    edit: (c) => { c.portForwards = [pf('a', 100, 200), pf('b', 150, 160), pf('c', 201)] },
+    expect: [['/portForwards/1/publicPorts', 'ERR_PORT_FORWARD_OVERLAP']],
+  },
+  {
+    name: 'the same ports on another protocol do not overlap',
+    edit: (c) => { c.portForwards = [pf('a', 100), { ...pf('b', 100), protocol: 'udp' }] },
+    expect: [],
+  },
+  {
+    name: 'an overlap hidden behind a long earlier range is still found',
+    edit: (c) => { c.portForwards = [pf('a', 1, 1000), pf('b', 10), pf('c', 500)] },
+    expect: [['/portForwards/1/publicPorts', 'ERR_PORT_FORWARD_OVERLAP'], ['/portForwards/2/publicPorts', 'ERR_PORT_FORWARD_OVERLAP']],
+  },
+  {
+    name: 'a private address outside every guest network',
+    edit: (c) => { c.portForwards = [{ ...pf('a', 80), privateIp: '10.9.9.9' }] },
+    expect: [['/portForwards/0/privateIp', 'ERR_ADDRESS_OUTSIDE_NETWORK']],
+  },
+  {
+    name: 'an unknown public IP and an unknown network',
+    edit: (c) => {
+      c.firewallRules = [{ id: 'f', publicIp: '198.51.100.99', protocol: 'all' }]
+      c.egressRules = [{ id: 'e', network: 'nope', protocol: 'all' }]
+    },
+    expect: [['/firewallRules/0/publicIp', 'ERR_UNKNOWN_PUBLIC_IP'], ['/egressRules/0/network', 'ERR_UNKNOWN_NETWORK']],
+  },
+  {
+    name: 'duplicate ids in one collection',
+    edit: (c) => { c.portForwards = [pf('a', 80), pf('a', 81)] },
+    expect: [['/portForwards/1/id', 'ERR_DUPLICATE_ID']],
+  },
+  {
+    name: 'bad CIDRs: host bits set, prefix too long',
+    edit: (c) => {
+      c.guestNetworks = [{ id: 'n1', interface: 'g', cidr: '10.1.1.7/24', routerIp: '10.1.1.1' }]
+      c.firewallRules = [{ id: 'f', publicIp: '203.0.113.10', protocol: 'tcp', ports: { start: 22 }, sourceCidrs: ['1.2.3.4/33'] }]
+    },
+    expect: [['/guestNetworks/0/cidr', 'ERR_BAD_CIDR'], ['/firewallRules/0/sourceCidrs/0', 'ERR_BAD_CIDR']],
+  },
+  {
+    name: 'port ranges: reversed, and public/private of different length',
+    edit: (c) => { c.portForwards = [{ ...pf('a', 90), publicPorts: { start: 90, end: 80 }, privatePorts: { start: 1, end: 5 } }] },
+    expect: [['/portForwards/0/publicPorts/end', 'ERR_BAD_PORT_RANGE'], ['/portForwards/0/privatePorts', 'ERR_PORT_RANGE_LENGTH']],
+  },
+  {
+    name: 'static NAT on the source-NAT IP, and a port forward on a static-NAT IP',
+    edit: (c) => {
+      c.staticNats = [{ id: 's1', publicIp: '203.0.113.10', privateIp: '10.1.1.5' }, { id: 's2', publicIp: '203.0.113.12', privateIp: '10.1.1.6' }]
+      c.portForwards = [pf('a', 80)]
+    },
+    expect: [['/staticNats/0/publicIp', 'ERR_STATIC_NAT_ON_SOURCE_NAT'], ['/portForwards/0/publicIp', 'ERR_PORT_FORWARD_ON_STATIC_NAT']],
+  },
+  {
+    name: 'ports on icmp and an ICMP code without type',
+    edit: (c) => { c.firewallRules = [{ id: 'f', publicIp: '203.0.113.10', protocol: 'icmp', ports: { start: 1 }, icmpCode: 0 }] },
+    expect: [['/firewallRules/0/ports', 'ERR_PORTS_WITHOUT_PROTOCOL'], ['/firewallRules/0/icmpCode', 'ERR_ICMP_CODE_WITHOUT_TYPE']],
+  },
+  {
+    name: 'interface references: wrong role, unknown id, router IP outside its network',
+    edit: (c) => {
+      c.publicIps.push({ id: 'x', ip: '203.0.113.20', prefixLength: 24, interface: 'g' })
+      c.guestNetworks = [{ id: 'n1', interface: 'zz', cidr: '10.1.1.0/24', routerIp: '10.1.2.1' }]
+    },
+    expect: [['/publicIps/2/interface', 'ERR_INTERFACE_ROLE'], ['/guestNetworks/0/interface', 'ERR_UNKNOWN_INTERFACE'], ['/guestNetworks/0/routerIp', 'ERR_ADDRESS_OUTSIDE_NETWORK']],
+  },
+  {
+    name: 'a static route whose next hop is on no connected network',
+    edit: (c) => { c.staticRoutes = [{ id: 'r', cidr: '172.16.0.0/12', via: '192.0.2.1' }] },
+    expect: [['/staticRoutes/0/via', 'ERR_UNREACHABLE_NEXT_HOP']],
+  },
+]
+
+describe('checkConfig', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const config = base()
+      c.edit(config)
+      const result = validateConfig(config)
+      const got = result.ok ? [] : result.diagnostics.filter((d) => d.severity === 'error').map((d) => [d.path, d.code])
+      expect(got).toEqual(c.expect)
+    })
+  }
+
+  it('schema problems are all listed with their paths, unknown fields named', () => {
+    const config = base() as unknown as Record<string, unknown[]>
+    ;(config['interfaces'] as Record<string, unknown>[])[0] = { id: 'g', role: 'router', name: 'eth1', colour: 'red' }
+    ;(config['publicIps'] as Record<string, unknown>[])[1] = { id: 'pf', ip: '203.0.113.300', prefixLength: 40, interface: 'p' }
+    const result = validateConfig(config)
+    expect(result.ok).toBe(false)
+    if (result.ok) return
+    expect(result.diagnostics.map((d) => [d.path, d.code])).toEqual([
+      ['/interfaces/0/colour', 'ERR_UNKNOWN_FIELD'],
+      ['/interfaces/0/role', 'ERR_SCHEMA'],
+      ['/publicIps/1/ip', 'ERR_SCHEMA'],
+      ['/publicIps/1/prefixLength', 'ERR_SCHEMA'],
+    ])
+  })
+
+  it('host facts: an interface MAC not on this host is an error', () => {
+    const config = base()
+    config.interfaces[0] = { id: 'g', role: 'guest', mac: '02:00:00:00:00:99' }
+    const result = validateConfig(config, { links: [{ name: 'eth2', mac: '02:00:00:00:00:02' }], controlPorts: [] })
+    expect(result.ok ? [] : result.diagnostics.map((d) => [d.path, d.code])).toEqual([
+      ['/interfaces/0/mac', 'ERR_INTERFACE_NOT_FOUND'],
+    ])
+  })
+})

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest'
+import { planIptables } from '../../../src/plan/iptables.ts'
+import { renderRouter } from '../../../src/render/index.ts'
+import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
+import { checkRestoreConsistency } from '../render/consistency.ts'
+
+const facts = { links: [{ name: 'eth1', mac: '02:00:00:00:00:01' }, { name: 'eth2', mac: '02:00:00:00:00:02' }], controlPorts: [] }
+
+function config(forwards: number, extra: Partial<RouterConfig> = {}): RouterConfig {
+  return {
+    ...emptyConfig(),
+    interfaces: [{ id: 'g', role: 'guest', name: 'eth1' }, { id: 'p', role: 'public', name: 'eth2', gateway: '203.0.113.1' }],
+    publicIps: [{ id: 'ip', ip: '203.0.113.12', prefixLength: 24, interface: 'p', sourceNat: true }],
+    guestNetworks: [{ id: 'n', interface: 'g', cidr: '10.1.0.0/16', routerIp: '10.1.0.1' }],
+    portForwards: Array.from({ length: forwards }, (_, i) => ({
+      id: `pf${i}`, publicIp: '203.0.113.12', protocol: 'tcp' as const, publicPorts: { start: 10000 + i }, privateIp: '10.1.1.5', privatePorts: { start: 10000 + i },
+    })),
+    ...extra,
+  }
+}
+
+describe('planIptables', () => {
+  it('with no previous state replaces every owned table whole', () => {
+    const plan = planIptables(undefined, renderRouter(config(3), facts).tables)
+    expect(plan.kind).toBe('full')
+    expect(plan.tables.map((t) => t.name)).toEqual(['raw', 'mangle', 'nat', 'filter'])
+  })
+
+  it('the same state twice plans nothing', () => {
+    const r = renderRouter(config(50), facts).tables
+    expect(planIptables(r, renderRouter(config(50), facts).tables)).toMatchObject({ kind: 'none', tables: [] })
+  })
+
+  it('adding one port forward to 10,000 rewrites two small bucket chains, not the table', () => {
+    const before = renderRouter(config(10_000), facts).tables
+    const after = renderRouter(config(10_001), facts).tables
+    const plan = planIptables(before, after)
+    expect(plan.kind).toBe('partial')
+    expect(plan.tables.map((t) => t.name)).toEqual(['mangle', 'nat'])
+    expect(plan.chainsWritten).toBe(2)
+    expect(plan.rulesWritten).toBeLessThanOrEqual(2 * 256)
+    expect(plan.tables.map((t) => t.text).join('')).toContain('svm:pf:pf10000')
+  })
+
+  it('removing the last rule of a bucket deletes its chain after rewriting the chain that jumped to it', () => {
+    const before = renderRouter(config(1), facts).tables
+    const after = renderRouter(config(0), facts).tables
+    const nat = planIptables(before, after).tables.find((t) => t.name === 'nat')?.text ?? ''
+    const lines = nat.split('\n')
+    const deletes = lines.filter((l) => l.startsWith('-X '))
+    expect(deletes.length).toBeGreaterThan(0)
+    const firstDelete = lines.findIndex((l) => l.startsWith('-X '))
+    expect(lines.slice(firstDelete).every((l) => l.startsWith('-X ') || l === 'COMMIT' || l === '')).toBe(true)
+  })
+
+  it('a changed policy or built-in chain falls back to a full plan', () => {
+    const before = renderRouter(config(1), facts).tables
+    const changed = before.map((t) => (t.name === 'filter' ? { ...t, builtins: { ...t.builtins, OUTPUT: { policy: 'DROP' as const, rules: [] } } } : t))
+    expect(planIptables(before, changed).kind).toBe('full')
+  })
+})
+
+describe('checkRestoreConsistency (the golden consistency check) can fail', () => {
+  it('reports an undeclared jump target, an unknown set and an unreachable chain', () => {
+    const text = '*filter\n:INPUT DROP [0:0]\n:SVM-A - [0:0]\n:SVM-B - [0:0]\n-A INPUT -j SVM-A\n-A SVM-A -j SVM-C\n-A SVM-A -m set --match-set nope src -j ACCEPT\nCOMMIT\n'
+    expect(checkRestoreConsistency(text, '')).toEqual([
+      'filter: SVM-A jumps to undeclared SVM-C',
+      'filter: unknown set nope',
+      'filter: SVM-B is never jumped to',
+    ])
+  })
+})
