@@ -224,8 +224,9 @@ async function benchAddOne(lab: Lab, routerd: Routerd): Promise<void> {
   const checks: Record<string, boolean> = {}
   const verify = async (id: string) => {
     const [nat, mangle] = await Promise.all([iptablesSave(lab.ns.rtr, 'nat'), iptablesSave(lab.ns.rtr, 'mangle')])
-    const tag = `svm:pf:${id} `
-    const ok = nat.split('\n').some((l) => l.includes(tag) && l.includes('-j DNAT')) && mangle.split('\n').some((l) => l.includes(tag) && l.includes('-j ACCEPT'))
+    // iptables-save quotes comments: --comment "svm:pf:<id>".
+    const tagged = (l: string) => l.includes(`--comment "svm:pf:${id}"`) || l.includes(`--comment svm:pf:${id} `)
+    const ok = nat.split('\n').some((l) => tagged(l) && l.includes('-j DNAT')) && mangle.split('\n').some((l) => tagged(l) && l.includes('-j ACCEPT'))
     checks[id] = ok
     if (!ok) throw new Error(`port forward ${id} is not in the kernel after the API answered`)
   }

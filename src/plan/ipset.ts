@@ -25,7 +25,7 @@ function header(s: IpSetSpec, name: string): string {
 export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desired: readonly IpSetSpec[], owned: (name: string) => boolean): IpsetPlan {
   const creates: string[] = []
   const swaps: string[] = []
-  const created: string[] = []
+  const created: IpsetPlan['created'] = []
   for (const s of desired) {
     const have = current.get(s.name)
     const want = [...s.entries].sort()
