@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs'
+import { existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs'
+import { connect } from 'node:net'
 import { parseArgs } from 'node:util'
 import { buildApp } from './api/app.ts'
 import { loadDaemonConfig } from './daemon-config.ts'
@@ -8,6 +9,18 @@ import { createLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Engine } from './reconcile/engine.ts'
 import { ConfigStore } from './store/config-store.ts'
+
+/** A socket file left by a killed daemon blocks listen(); remove it unless something answers on it. */
+async function removeStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path) || !lstatSync(path).isSocket()) return
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = connect(path)
+    probe.once('connect', () => { probe.destroy(); resolve(true) })
+    probe.once('error', () => resolve(false))
+  })
+  if (alive) throw new Error(`another daemon is serving on ${path}`)
+  unlinkSync(path)
+}
 
 /**
  * routerd: applies the stored config to the kernel, then serves the control API.
@@ -27,6 +40,7 @@ async function main(): Promise<void> {
   })
   await engine.start()
   const app = await buildApp({ engine, metrics, token, log })
+  if ('path' in daemon.listen) await removeStaleSocket(daemon.listen.path)
   const address = 'path' in daemon.listen
     ? await app.listen({ path: daemon.listen.path })
     : await app.listen({ host: daemon.listen.host, port: daemon.listen.port })

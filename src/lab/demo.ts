@@ -8,6 +8,7 @@ import {
   DEMO_API_PORT, DEMO_DIR, DEMO_FIREWALL_PORT, DEMO_IPS, DEMO_PREFIX,
   demoDaemonConfig, demoFirewallRule, demoRouterConfig,
 } from './demo-config.ts'
+import { CHAIN_PREFIX } from '../render/names.ts'
 import { readDemoState, tearDownDemo, writeDemoState } from './demo-teardown.ts'
 import { LAB_ADDR, Lab } from './lab.ts'
 
@@ -188,14 +189,13 @@ class Demo {
   /** `iptables-save -t nat` in the router, cut to the rules that mention the demo's addresses. */
   private async showNatExcerpt(): Promise<void> {
     const ns = this.lab.ns.rtr
-    print(`$ ${displayArgv(ns, binary('iptables-save'), ['-t', 'nat'])}   # excerpt: rules with the demo's public IPs`)
+    print(`$ ${displayArgv(ns, binary('iptables-save'), ['-t', 'nat'])}   # excerpt: the rules in routerd's chains`)
     const r = await run(binary('iptables-save'), ['-t', 'nat'], { netns: ns })
-    const lines = r.stdout.split('\n').filter((l) => /^\*nat|203\.0\.113\./.test(l))
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith(`-A ${CHAIN_PREFIX}`) && !l.startsWith(`-A ${CHAIN_PREFIX}CANARY`))
     if (!lines.some((l) => l.includes('DNAT')) || !lines.some((l) => l.includes('SNAT'))) {
       throw new ApplianceError('ERR_DEMO_CHECK', 'the nat table has no DNAT/SNAT rules for the demo addresses')
     }
     print(lines.join('\n'))
-    print(`(${r.stdout.split('\n').filter((l) => l.startsWith('-A')).length} rules in the whole nat table)`)
   }
 
   /** Prints how to look around in the running lab. */

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import { request } from 'node:http'
 import { buildApp } from '../../src/api/app.ts'
 import { createRunner } from '../../src/kernel/exec.ts'
 import { Lab, labRouterConfig } from '../../src/lab/lab.ts'
@@ -82,12 +83,28 @@ export async function udpAsk(lab: Lab, ns: string, host: string, port: number, f
   return r.exitCode === 0 ? r.stdout.trim() : null
 }
 
-/** The kernel state of a namespace as text, for byte-for-byte before/after comparisons. */
+/**
+ * The kernel state of a namespace as canonical text: iptables-save without counters, ipset
+ * save with members sorted (hash order and initval vary when a set is rebuilt), IPv4
+ * addresses, routes and rules. Equal text means equal state.
+ */
 export async function kernelSnapshot(lab: Lab, ns: string): Promise<string> {
+  const parts = await Promise.all([
+    lab.exec(ns, 'iptables-save', []).then((r) => r.stdout.replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, '[0:0]')),
+    lab.exec(ns, 'ipset', ['save']).then((r) => r.stdout.replace(/ initval 0x[0-9a-f]+/g, '').split('\n').sort().join('\n')),
+    lab.exec(ns, 'ip', ['-4', 'addr']).then((r) => r.stdout),
+    lab.exec(ns, 'ip', ['-4', 'route', 'show', 'table', 'all']).then((r) => r.stdout),
+    lab.exec(ns, 'ip', ['-4', 'rule']).then((r) => r.stdout),
+  ])
+  return parts.join('\n=====\n')
+}
+
+/** What the issue names for "nothing changed": iptables-save, ipset list, ip addr, ip route, verbatim. */
+export async function rawKernelListing(lab: Lab, ns: string): Promise<string> {
   const parts = await Promise.all([
     lab.exec(ns, 'iptables-save', []).then((r) => r.stdout.replace(/^#.*\n/gm, '')),
     lab.exec(ns, 'ipset', ['list']).then((r) => r.stdout),
-    lab.exec(ns, 'ip', ['addr']).then((r) => r.stdout),
+    lab.exec(ns, 'ip', ['-4', 'addr']).then((r) => r.stdout),
     lab.exec(ns, 'ip', ['route', 'show', 'table', 'all']).then((r) => r.stdout),
     lab.exec(ns, 'ip', ['rule']).then((r) => r.stdout),
   ])
@@ -95,3 +112,34 @@ export async function kernelSnapshot(lab: Lab, ns: string): Promise<string> {
 }
 
 export { labRouterConfig }
+
+/** A request to routerd over its unix socket. */
+export function httpUnix(socketPath: string, method: string, path: string, body?: unknown, token = TOKEN): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body)
+    const req = request({
+      socketPath, method, path,
+      headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
+    }, (res) => {
+      const chunks: Buffer[] = []
+      res.on('data', (c: Buffer) => chunks.push(c))
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8')
+        let parsed: unknown = text
+        try { parsed = JSON.parse(text) } catch { /* plain text */ }
+        resolve({ status: res.statusCode ?? 0, body: parsed })
+      })
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+/** Polls `check` until it returns true (bounded: 100 tries, 100 ms apart). */
+export async function eventually(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (await check().catch(() => false)) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
