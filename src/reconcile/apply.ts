@@ -7,6 +7,7 @@ import { applyIpBatch, readNet } from '../kernel/ip.ts'
 import { planFull, planIptables, type IptablesPlan } from '../plan/iptables.ts'
 import { planIpsets } from '../plan/ipset.ts'
 import { planNet } from '../plan/net.ts'
+import { planConntrack } from '../plan/conntrack.ts'
 import type { RenderedRouter } from '../render/index.ts'
 import type { RenderedTable, TableName } from '../render/iptables/table.ts'
 import { IPSET_PREFIX } from '../render/names.ts'
@@ -129,6 +130,13 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
     }
   }
   const t3 = performance.now()
+
+  // 5. Connection-tracking entries of NAT that is gone. Best effort: the rules are already right.
+  if (previous !== undefined) {
+    for (const args of planConntrack(previous.rendered.nat, desired.nat)) {
+      await runner.run('conntrack', args, { okCodes: [0, 1] }).catch((err: unknown) => log.warn({ err, args }, 'conntrack cleanup failed'))
+    }
+  }
 
   const ipsets = new Map(desired.ipsets.map((s) => [s.name, [...s.entries].sort()]))
   return {

@@ -2,6 +2,7 @@ import type { Diagnostic } from '../errors.ts'
 import type { RouterConfig } from '../model/config.ts'
 import type { HostFacts } from '../model/facts.ts'
 import { normalizeConfig } from '../model/normalize.ts'
+import { natKeys } from './nat-state.ts'
 import { buildContext } from './context.ts'
 import { renderFilter } from './iptables/filter.ts'
 import { renderMangle } from './iptables/mangle.ts'
@@ -16,6 +17,8 @@ export interface RenderedRouter {
   tables: RenderedTable[]
   ipsets: IpSetSpec[]
   net: DesiredNet
+  /** NAT state per public IP, compared across applies to clear stale conntrack entries (plan/conntrack.ts). */
+  nat: Map<string, string[]>
   warnings: Diagnostic[]
 }
 
@@ -24,7 +27,8 @@ export interface RenderedRouter {
  * @example renderRouter(config, { links: [{ name: 'eth0', mac: '02:00:00:00:00:01' }], controlPorts: [8443] })
  */
 export function renderRouter(config: RouterConfig, facts: HostFacts): RenderedRouter {
-  const ctx = buildContext(normalizeConfig(config), facts)
+  const normalized = normalizeConfig(config)
+  const ctx = buildContext(normalized, facts)
   const sets: IpSetSpec[] = []
   const tables = [renderRaw(), renderMangle(ctx, sets), renderNat(ctx, sets), renderFilter(ctx, sets)]
   const unique = new Map(sets.map((s) => [s.name, s]))
@@ -35,7 +39,7 @@ export function renderRouter(config: RouterConfig, facts: HostFacts): RenderedRo
       warnings.push({ severity: 'warning', path: `/interfaces/${i}`, code: 'WARN_INTERFACE_ABSENT', message: `interface "${iface.id}" is not on this host; its rules are left out` })
     }
   })
-  return { tables, ipsets, net: renderNet(ctx), warnings }
+  return { tables, ipsets, net: renderNet(ctx), nat: natKeys(normalized), warnings }
 }
 
 /** Pure. `ipset restore` text creating every set from scratch (used in goldens and full applies). */

@@ -4,11 +4,11 @@
 //   peer.mjs serve tcp 8080[-8090]   HTTP; body "<client ip> <local port>\n"
 //   peer.mjs serve udp 5000[-5010] [ADDR]  datagram reply (bind ADDR on a multi-homed host: the reply must
 //                                    come from the address the client asked) "<client ip> <local port>"
-//   peer.mjs ask udp HOST PORT [FROM] prints the reply; exit 1 after 2 s without one
+//   peer.mjs ask udp HOST PORT [FROM [SPORT]] prints the reply; exit 1 after 2 s without one
 import { createServer } from 'node:http'
 import { createSocket } from 'node:dgram'
 
-const [mode, proto, a, b, from] = process.argv.slice(2)
+const [mode, proto, a, b, from, sport] = process.argv.slice(2)
 if (mode === 'serve') {
   const [lo, hi] = a.split('-').map(Number)
   for (let port = lo; port <= (hi ?? lo); port++) {
@@ -25,7 +25,7 @@ if (mode === 'serve') {
   const s = createSocket('udp4')
   const timer = setTimeout(() => process.exit(1), 2000)
   s.on('message', (msg) => { clearTimeout(timer); process.stdout.write(`${msg}\n`); process.exit(0) })
-  if (from) s.bind({ address: from }, () => s.send('ping', Number(b), a))
+  if (from || sport) s.bind({ address: from || '0.0.0.0', port: Number(sport ?? 0) }, () => s.send('ping', Number(b), a))
   else s.send('ping', Number(b), a)
 } else {
   process.stderr.write('usage: peer.mjs serve tcp|udp PORT[-PORT] | ask udp HOST PORT\n')

@@ -78,8 +78,9 @@ export async function curl(lab: Lab, ns: string, url: string, from?: string): Pr
 }
 
 /** A UDP request/answer from a namespace: the answer, or null. */
-export async function udpAsk(lab: Lab, ns: string, host: string, port: number, from?: string): Promise<string | null> {
-  const r = await lab.exec(ns, process.execPath, [PEER, 'ask', 'udp', host, String(port), ...(from ? [from] : [])], { okCodes: [0, 1] })
+export async function udpAsk(lab: Lab, ns: string, host: string, port: number, from?: string, sourcePort?: number): Promise<string | null> {
+  const bind = from === undefined ? [] : sourcePort === undefined ? [from] : [from, String(sourcePort)]
+  const r = await lab.exec(ns, process.execPath, [PEER, 'ask', 'udp', host, String(port), ...bind], { okCodes: [0, 1] })
   return r.exitCode === 0 ? r.stdout.trim() : null
 }
 

@@ -59,4 +59,11 @@ describe.skipIf(!root)('NAT with real traffic', () => {
     expect(await curl(h.lab, h.lab.ns.vm2, 'http://203.0.113.12:8080/')).toBe(`${LAB_ADDR.router} 80`)
     expect(await curl(h.lab, h.lab.ns.vm1, 'http://203.0.113.11/')).toBe(`${LAB_ADDR.router} 80`)
   })
+
+  it('removing a UDP forward stops a flow that is still sending (stale conntrack entries are cleared)', async () => {
+    expect(await udpAsk(h.lab, h.lab.ns.inet, '203.0.113.12', 6000, HOST, 40000)).toBe(`${HOST} 6000`)
+    expect((await h.api('DELETE', '/v1/config/portForwards/pf-udprange')).status).toBe(200)
+    expect(await udpAsk(h.lab, h.lab.ns.inet, '203.0.113.12', 6000, HOST, 40000)).toBeNull()
+    expect(await udpAsk(h.lab, h.lab.ns.inet, '203.0.113.12', 5353, HOST, 40001)).toBe(`${HOST} 5000`)
+  })
 })
