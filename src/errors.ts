@@ -57,13 +57,16 @@ export class RestoreRejectedError extends ApplianceError {
   readonly line: number | null
   readonly lineText: string | null
   readonly context: readonly string[]
-  constructor(tool: string, line: number | null, lineText: string | null, context: readonly string[], detail: string) {
+  /** The whole batch, for the post-mortem file; not enumerable so logs carry only the context. */
+  declare readonly payload: string
+  constructor(tool: string, line: number | null, lineText: string | null, context: readonly string[], detail: string, payload = '') {
     super('ERR_KERNEL_REJECTED',
       line === null ? `${tool} rejected the batch: ${detail}` : `${tool} rejected line ${line}: ${lineText ?? ''} (${detail})`)
     this.tool = tool
     this.line = line
     this.lineText = lineText
     this.context = context
+    Object.defineProperty(this, 'payload', { value: payload, enumerable: false })
   }
 }
 

@@ -10,8 +10,8 @@ export function restoreError(tool: string, payload: string, stderr: string): Res
   const match = /Error occurred at line: (\d+)|line (\d+) failed|Error in line (\d+)|Command failed -:(\d+)/.exec(stderr)
   const lines = payload.split('\n')
   const detail = stderr.trim().split('\n').filter((l) => !/^Try `|^Error occurred at line/.test(l))[0] ?? stderr.trim()
-  if (match === null) return new RestoreRejectedError(tool, null, null, [], detail)
+  if (match === null) return new RestoreRejectedError(tool, null, null, [], detail, payload)
   const line = Number(match[1] ?? match[2] ?? match[3] ?? match[4])
   const context = lines.slice(Math.max(0, line - 4), line + 3)
-  return new RestoreRejectedError(tool, line, lines[line - 1] ?? null, context, detail)
+  return new RestoreRejectedError(tool, line, lines[line - 1] ?? null, context, detail, payload)
 }

@@ -196,7 +196,7 @@ export class Engine {
       }
       this.log.error({ err, generation, reason }, 'apply failed; previous state kept')
       if (rejected) {
-        const payload = `${rejected.tool} line ${rejected.line}\n${rejected.context.join('\n')}\n`
+        const payload = `# ${rejected.message}\n${rejected.payload}`
         try { writeFileSync(join(this.opts.stateDir, `last-failed-${rejected.tool.replace(/\W+/g, '-')}.txt`), payload) } catch { /* post-mortem only */ }
       } else {
         // The kernel's state is unknown (e.g. a tool crashed): the next apply replaces whole tables.
