@@ -9,7 +9,7 @@ NODE_MODULES_STAMP := node_modules/.package-lock.json
 .PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core clean
 
 help:
-	@echo "make demo        router in a namespace lab: lease/name/NAT/port forwarding shown with real commands"
+	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
 	@echo "make demo-down   tear the demo lab down"
 	@echo "make test        install what is needed, build, run every test (unit, golden, netns)"
 	@echo "make check       typecheck + unit + golden tests (no root needed)"

@@ -47,7 +47,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? 32 * 1024 * 1024,
-    disableRequestLogging: true,
   })
   // Bodies are validated by the engine (schema and semantics together, every problem listed);
   // params, query strings and headers by their TypeBox schema here.

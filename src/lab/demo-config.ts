@@ -17,11 +17,6 @@ export const DEMO_IPS = {
 /** The port opened and closed again on the static-NAT IP by a firewall rule in step (d). */
 export const DEMO_FIREWALL_PORT = 8000
 
-/** The namespaces of a lab id, as Lab names them (`<id>-rtr` …). */
-export function labNamespaces(id: string): { rtr: string; inet: string; sw: string; vm1: string; vm2: string } {
-  return { rtr: `${id}-rtr`, inet: `${id}-inet`, sw: `${id}-sw`, vm1: `${id}-vm1`, vm2: `${id}-vm2` }
-}
-
 /** Matches exactly the namespaces a demo lab creates (Lab ids are the prefix plus 6 hex digits). */
 export const DEMO_NAMESPACE = new RegExp(`^${DEMO_PREFIX}[0-9a-f]{6}-(rtr|inet|sw|vm1|vm2)$`)
 

@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { binary, run } from '../kernel/exec.ts'
-import { DEMO_NAMESPACE, labNamespaces } from './demo-config.ts'
+import { DEMO_NAMESPACE } from './demo-config.ts'
+import { deleteNamespaces, labNamespaces } from './lab.ts'
 
 /**
  * The demo's state file and its teardown. `make demo` leaves a lab running after the process that
@@ -16,6 +17,7 @@ export interface DemoState {
   startedAt: string
 }
 
+/** Pure. Where the state file of a demo kept in `dir` lives. */
 export function stateFile(dir: string): string {
   return join(dir, 'state.json')
 }
@@ -33,6 +35,7 @@ export function readDemoState(dir: string): DemoState | undefined {
   }
 }
 
+/** Writes the state file (lab id, routerd pid) that `down` and the next `up` read. */
 export function writeDemoState(dir: string, state: DemoState): void {
   writeFileSync(stateFile(dir), `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 })
 }
@@ -64,27 +67,15 @@ export async function listDemoNamespaces(labId?: string): Promise<string[]> {
   return [...new Set([...own.filter((n) => names.includes(n)), ...names])]
 }
 
-/** Kills every process in the namespaces, then deletes them (as Lab.destroy does). */
-export async function deleteNamespaces(namespaces: readonly string[]): Promise<void> {
-  for (const ns of namespaces) {
-    const pids = await run(binary('ip'), ['netns', 'pids', ns], { okCodes: [0, 1, 255] }).catch(() => ({ stdout: '' }))
-    for (const pid of pids.stdout.split('\n').filter((p) => /^\d+$/.test(p))) {
-      try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
-    }
-  }
-  for (const ns of namespaces) await run(binary('ip'), ['netns', 'del', ns], { okCodes: [0, 1, 255] })
-}
-
 /**
- * Removes a demo: routerd, every demo namespace and, unless `keepDir`, the state directory.
- * Returns the namespaces it deleted (empty when nothing was up).
+ * Removes a demo: routerd, every demo namespace and the state directory. Returns the namespaces
+ * it deleted (empty when nothing was up).
  */
-export async function tearDownDemo(dir: string, opts: { keepDir?: boolean } = {}): Promise<string[]> {
+export async function tearDownDemo(dir: string): Promise<string[]> {
   const state = readDemoState(dir)
   if (state?.routerdPid != null) await stopRouterd(state.routerdPid)
   const namespaces = await listDemoNamespaces(state?.labId)
   await deleteNamespaces(namespaces)
-  if (opts.keepDir === true) rmSync(stateFile(dir), { force: true })
-  else rmSync(dir, { recursive: true, force: true })
+  rmSync(dir, { recursive: true, force: true })
   return namespaces
 }

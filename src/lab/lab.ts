@@ -29,13 +29,31 @@ export const LAB_ADDR = {
   router: '10.1.1.1',
 } as const
 
+export interface LabNamespaces { rtr: string; inet: string; sw: string; vm1: string; vm2: string }
+
+/** Pure. The namespace names of the lab with this id. */
+export function labNamespaces(id: string): LabNamespaces {
+  return { rtr: `${id}-rtr`, inet: `${id}-inet`, sw: `${id}-sw`, vm1: `${id}-vm1`, vm2: `${id}-vm2` }
+}
+
+/** Kills every process in the namespaces, then deletes them; missing ones are skipped. */
+export async function deleteNamespaces(namespaces: readonly string[]): Promise<void> {
+  for (const ns of namespaces) {
+    const pids = await run(binary('ip'), ['netns', 'pids', ns], { okCodes: [0, 1, 255] }).catch(() => ({ stdout: '' }))
+    for (const pid of pids.stdout.split('\n').filter((p) => /^\d+$/.test(p))) {
+      try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
+    }
+  }
+  for (const ns of namespaces) await run(binary('ip'), ['netns', 'del', ns], { okCodes: [0, 1, 255] }).catch(() => undefined)
+}
+
 export class Lab {
-  readonly ns: { rtr: string; inet: string; sw: string; vm1: string; vm2: string }
+  readonly ns: LabNamespaces
   private readonly processes: StartedProcess[] = []
   private destroyed = false
 
   private constructor(readonly id: string) {
-    this.ns = { rtr: `${id}-rtr`, inet: `${id}-inet`, sw: `${id}-sw`, vm1: `${id}-vm1`, vm2: `${id}-vm2` }
+    this.ns = labNamespaces(id)
   }
 
   /** Creates the namespaces and wiring. On failure everything made so far is removed. */
@@ -105,13 +123,7 @@ export class Lab {
     if (this.destroyed) return
     this.destroyed = true
     for (const p of this.processes) p.kill('SIGKILL')
-    for (const ns of Object.values(this.ns)) {
-      const pids = await run(binary('ip'), ['netns', 'pids', ns], { okCodes: [0, 1, 255] }).catch(() => ({ stdout: '' }))
-      for (const pid of pids.stdout.split('\n').filter((p) => /^\d+$/.test(p))) {
-        try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
-      }
-      await run(binary('ip'), ['netns', 'del', ns], { okCodes: [0, 1, 255] }).catch(() => undefined)
-    }
+    await deleteNamespaces(Object.values(this.ns))
     await Promise.all(this.processes.map((p) => p.exited))
   }
 }
