@@ -47,9 +47,29 @@ function checkPorts(range: { start: number; end?: number }, path: string, push: 
   return ports
 }
 
-function checkDuplicateIds(config: RouterConfig, push: Push): void {
+/**
+ * Limits the checks of a leaf collection (one nothing else refers to) to one item: an item edit
+ * with 10,000 forwards present checks that forward against the rest, not all pairs again. The
+ * collections other items refer to are always checked whole (they are small).
+ */
+export interface CheckScope {
+  collection: 'portForwards' | 'firewallRules' | 'egressRules'
+  index: number
+}
+
+function inScope(scope: CheckScope | undefined, collection: string, index: number): boolean {
+  return scope === undefined || scope.collection !== collection || scope.index === index
+}
+
+function checkDuplicateIds(config: RouterConfig, push: Push, scope: CheckScope | undefined): void {
   for (const [collection, items] of Object.entries(config)) {
     if (!Array.isArray(items)) continue
+    if (scope !== undefined && scope.collection === collection) {
+      const id = (items[scope.index] as { id: string } | undefined)?.id
+      const first = items.findIndex((item: { id: string }) => item.id === id)
+      if (first !== scope.index) push(`/${collection}/${scope.index}/id`, 'ERR_DUPLICATE_ID', `id "${id}" is already used by /${collection}/${first}`)
+      continue
+    }
     const seen = new Map<string, number>()
     items.forEach((item: { id: string }, index) => {
       const first = seen.get(item.id)
@@ -80,10 +100,13 @@ function checkCidrList(list: readonly string[] | undefined, path: string, push: 
   list?.forEach((text, i) => checkNetworkCidr(text, `${path}/${i}`, push))
 }
 
-/** Pure. Every semantic problem in `config`; host facts, when given, also check interface matches. */
-export function checkConfig(config: RouterConfig, facts?: HostFacts): Diagnostic[] {
+/**
+ * Pure. Every semantic problem in `config`; host facts, when given, also check interface
+ * matches; a scope limits a leaf collection's checks to one item (see CheckScope).
+ */
+export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: CheckScope): Diagnostic[] {
   const { diagnostics, push } = collector()
-  checkDuplicateIds(config, push)
+  checkDuplicateIds(config, push, scope)
 
   // Interfaces.
   const interfaces = new Map(config.interfaces.map((i) => [i.id, i]))
@@ -198,6 +221,7 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts): Diagnostic
   // Port forwards: sorted sweep per (ip, protocol) finds overlaps in O(n log n).
   const spans: { key: string; start: number; end: number; index: number }[] = []
   config.portForwards.forEach((r, i) => {
+    if (!inScope(scope, 'portForwards', i)) return
     const path = `/portForwards/${i}`
     knownPublicIp(r.publicIp, `${path}/publicIp`)
     const pub = checkPorts(r.publicPorts, `${path}/publicPorts`, push)
@@ -212,6 +236,20 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts): Diagnostic
     checkCidrList(r.sourceCidrs, `${path}/sourceCidrs`, push)
     if (pub.end >= pub.start) spans.push({ key: `${r.publicIp}/${r.protocol}`, start: pub.start, end: pub.end, index: i })
   })
+  if (scope?.collection === 'portForwards') {
+    // One forward against all others of its IP and protocol: a linear scan.
+    for (const span of spans) {
+      const r = config.portForwards[span.index]
+      config.portForwards.forEach((other, j) => {
+        if (j === span.index || other.publicIp !== r?.publicIp || other.protocol !== r.protocol) return
+        const o = normalizePorts(other.publicPorts)
+        if (o.start <= span.end && span.start <= o.end) {
+          push(`/portForwards/${span.index}/publicPorts`, 'ERR_PORT_FORWARD_OVERLAP', `${r.protocol} ${r.publicIp}:${span.start}-${span.end} overlaps /portForwards/${j}`)
+        }
+      })
+    }
+    spans.length = 0
+  }
   spans.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.start - b.start))
   let reach: (typeof spans)[number] | undefined
   for (const span of spans) {
@@ -225,12 +263,14 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts): Diagnostic
 
   // Firewall and egress rules.
   config.firewallRules.forEach((r, i) => {
+    if (!inScope(scope, 'firewallRules', i)) return
     const path = `/firewallRules/${i}`
     knownPublicIp(r.publicIp, `${path}/publicIp`)
     checkMatch(r, path, push)
     checkCidrList(r.sourceCidrs, `${path}/sourceCidrs`, push)
   })
   config.egressRules.forEach((r, i) => {
+    if (!inScope(scope, 'egressRules', i)) return
     const path = `/egressRules/${i}`
     if (!networkIds.has(r.network)) push(`${path}/network`, 'ERR_UNKNOWN_NETWORK', `no guest network has id "${r.network}"`)
     checkMatch(r, path, push)

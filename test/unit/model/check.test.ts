@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
 import { validateConfig } from '../../../src/model/parse.ts'
+import { checkConfig } from '../../../src/model/check.ts'
 
 function base(): RouterConfig {
   return {
@@ -130,5 +131,14 @@ describe('checkConfig', () => {
     expect(result.ok ? [] : result.diagnostics.map((d) => [d.path, d.code])).toEqual([
       ['/interfaces/0/mac', 'ERR_INTERFACE_NOT_FOUND'],
     ])
+  })
+
+  it('a scoped check of one port forward finds its overlap, duplicate id and bad reference, and ignores the other items', () => {
+    const config = base()
+    config.portForwards = [pf('a', 100, 200), { ...pf('z', 5000), privateIp: '10.9.9.9' }, pf('a', 150), pf('c', 300)]
+    const codes = (index: number) => checkConfig(config, undefined, { collection: 'portForwards', index }).map((d) => `${d.path} ${d.code}`)
+    expect(codes(2)).toEqual(['/portForwards/2/id ERR_DUPLICATE_ID', '/portForwards/2/publicPorts ERR_PORT_FORWARD_OVERLAP'])
+    expect(codes(3)).toEqual([])
+    expect(codes(1)).toEqual(['/portForwards/1/privateIp ERR_ADDRESS_OUTSIDE_NETWORK'])
   })
 })
