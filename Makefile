@@ -42,7 +42,9 @@ check: typecheck
 	npx vitest run test/unit
 
 test: build typecheck
-	npx vitest run
+	@mkdir -p build
+	npx vitest run --reporter=default --reporter=json --outputFile=build/vitest.json; status=$$?; \
+	  node scripts/test-summary.mjs build/vitest.json; exit $$status
 
 test-unit: deps
 	npx vitest run test/unit
