@@ -32,8 +32,14 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 
 deps: apt-deps $(NODE_MODULES_STAMP)
 
+# dist/ holds the tsc output (tests, CLI) and dist/routerd.mjs, the daemon as one tree-shaken
+# bundle: what the image runs. Bundling drops the parts of TypeBox and fastify routerd never
+# loads, which is about a third of its resident memory.
 build: deps
 	npx tsc -p tsconfig.build.json
+	npx esbuild src/main-router.ts --bundle --platform=node --format=esm --target=node20 \
+	  --outfile=dist/routerd.mjs --log-level=warning \
+	  --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit

@@ -53,7 +53,7 @@ function alive(pid: number): boolean {
 export async function stopRouterd(pid: number): Promise<void> {
   let cmdline = ''
   try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8') } catch { return }
-  if (!cmdline.includes('main-router')) return
+  if (!cmdline.includes('routerd.mjs') && !cmdline.includes('main-router')) return
   try { process.kill(pid, 'SIGTERM') } catch { return }
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50))
   try { process.kill(pid, 'SIGKILL') } catch { /* exited */ }

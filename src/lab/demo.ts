@@ -21,7 +21,9 @@ import { LAB_ADDR, Lab } from './lab.ts'
  */
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
-const ROUTERD = join(HERE, '..', 'main-router.js')
+/** The daemon as the image runs it: the bundle, with a small young generation. */
+const ROUTERD = join(HERE, '..', 'routerd.mjs')
+const NODE_FLAGS = ['--max-semi-space-size=1']
 const SVMCTL = join(HERE, '..', 'cli', 'svmctl.js')
 const PEER = join(HERE, '..', '..', 'test', 'helpers', 'peer.mjs')
 const HOST = LAB_ADDR.internetHost
@@ -100,8 +102,8 @@ class Demo {
     const configFile = join(DEMO_DIR, 'routerd.json')
     writeFileSync(configFile, `${JSON.stringify(demoDaemonConfig(DEMO_DIR), null, 2)}\n`)
     const logFile = join(DEMO_DIR, 'routerd.log')
-    print(`$ ${displayArgv(this.lab.ns.rtr, process.execPath, [ROUTERD, '--config', configFile])} >${logFile} 2>&1 &`)
-    const routerd = startProcess(process.execPath, [ROUTERD, '--config', configFile], { netns: this.lab.ns.rtr, detachedLogFile: logFile })
+    print(`$ ${displayArgv(this.lab.ns.rtr, process.execPath, [...NODE_FLAGS, ROUTERD, '--config', configFile])} >${logFile} 2>&1 &`)
+    const routerd = startProcess(process.execPath, [...NODE_FLAGS, ROUTERD, '--config', configFile], { netns: this.lab.ns.rtr, detachedLogFile: logFile })
     this.routerd = routerd
     writeDemoState(DEMO_DIR, { labId: this.lab.id, routerdPid: routerd.pid, startedAt: new Date().toISOString() })
     let exited = false
