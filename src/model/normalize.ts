@@ -17,16 +17,21 @@ export interface NGuestNetwork extends Omit<GuestNetwork, 'dnsServers' | 'egress
   egressDefault: 'allow' | 'deny'
 }
 export type NStaticNat = StaticNat
-export interface NPortForward extends Omit<PortForward, 'publicPorts' | 'privatePorts' | 'sourceCidrs'> {
+export interface NPortForward {
+  id: string
+  publicIp: string
+  protocol: 'tcp' | 'udp'
   publicPorts: Ports
+  privateIp: string
   privatePorts: Ports
   sourceCidrs: string[]
 }
+/** Every field present (undefined when absent) so all rules share one object shape. */
 export interface NMatch {
   protocol: RuleProtocol
-  ports?: Ports
-  icmpType?: number
-  icmpCode?: number
+  ports: Ports | undefined
+  icmpType: number | undefined
+  icmpCode: number | undefined
 }
 export interface NFirewallRule extends NMatch { id: string; publicIp: string; sourceCidrs: string[] }
 export interface NEgressRule extends NMatch { id: string; network: string; sourceCidrs: string[]; destinationCidrs: string[] }
@@ -55,34 +60,41 @@ function byId<T extends { id: string }>(items: readonly T[]): T[] {
 }
 
 function normalizeMatch(rule: Pick<FirewallRule, 'protocol' | 'ports' | 'icmpType' | 'icmpCode'>): NMatch {
-  const match: NMatch = { protocol: rule.protocol }
-  if (rule.ports !== undefined) match.ports = normalizePorts(rule.ports)
-  if (rule.icmpType !== undefined) match.icmpType = rule.icmpType
-  if (rule.icmpCode !== undefined) match.icmpCode = rule.icmpCode
-  return match
+  return {
+    protocol: rule.protocol,
+    ports: rule.ports === undefined ? undefined : normalizePorts(rule.ports),
+    icmpType: rule.icmpType,
+    icmpCode: rule.icmpCode,
+  }
 }
 
-// Memoized on the input object (never mutated): an edit of one item among 10,000 renormalizes
-// one item, and the renderer's own per-item caches (keyed on these results) stay valid.
-const forwardMemo = new WeakMap<PortForward, NPortForward>()
-const firewallMemo = new WeakMap<FirewallRule, NFirewallRule>()
+// Large collections are normalized once per input object (items are never mutated: an edit
+// replaces the object), and into objects of one fixed shape so the renderers' property reads
+// stay monomorphic. The result is stashed under a private symbol on the input object, which
+// JSON never sees; an edit of one item among 10,000 normalizes one item.
+const NORMALIZED = Symbol('normalized')
+type Memo<T> = { [NORMALIZED]?: T }
 
-function normalizePortForward(r: PortForward): NPortForward {
-  let n = forwardMemo.get(r)
+function memo<I extends object, O>(item: I, make: (item: I) => O): O {
+  const box = item as I & Memo<O>
+  let n = box[NORMALIZED]
   if (n === undefined) {
-    n = { ...r, publicPorts: normalizePorts(r.publicPorts), privatePorts: normalizePorts(r.privatePorts), sourceCidrs: [...(r.sourceCidrs ?? [ANYWHERE])] }
-    forwardMemo.set(r, n)
+    n = make(item)
+    Object.defineProperty(box, NORMALIZED, { value: n, enumerable: false })
   }
   return n
+}
+
+function normalizePortForward(r: PortForward): NPortForward {
+  return memo(r, (x) => ({
+    id: x.id, publicIp: x.publicIp, protocol: x.protocol,
+    publicPorts: normalizePorts(x.publicPorts), privateIp: x.privateIp, privatePorts: normalizePorts(x.privatePorts),
+    sourceCidrs: [...(x.sourceCidrs ?? [ANYWHERE])],
+  }))
 }
 
 function normalizeFirewallRule(r: FirewallRule): NFirewallRule {
-  let n = firewallMemo.get(r)
-  if (n === undefined) {
-    n = { id: r.id, publicIp: r.publicIp, ...normalizeMatch(r), sourceCidrs: [...(r.sourceCidrs ?? [ANYWHERE])] }
-    firewallMemo.set(r, n)
-  }
-  return n
+  return memo(r, (x) => ({ ...normalizeMatch(x), id: x.id, publicIp: x.publicIp, sourceCidrs: [...(x.sourceCidrs ?? [ANYWHERE])] }))
 }
 
 /** Pure. Fills defaults, lower-cases MACs and sorts every collection by id. */
@@ -98,12 +110,12 @@ export function normalizeConfig(config: RouterConfig): NormalizedConfig {
     guestNetworks: networks.map((n) => ({ ...n, dnsServers: [...(n.dnsServers ?? [])], egressDefault: n.egressDefault ?? 'allow' })),
     staticNats: byId(config.staticNats),
     // Forwards never overlap, and the renderer orders them by port: input order cannot show.
-    portForwards: config.portForwards.map(normalizePortForward),
-    firewallRules: byId(config.firewallRules).map(normalizeFirewallRule),
+    portForwards: config.portForwards.map((r) => normalizePortForward(r)),
+    firewallRules: byId(config.firewallRules).map((r) => normalizeFirewallRule(r)),
     egressRules: byId(config.egressRules).map((r: EgressRule) => {
       const network = networks.find((n) => n.id === r.network)
       return {
-        id: r.id, network: r.network, ...normalizeMatch(r),
+        ...normalizeMatch(r), id: r.id, network: r.network,
         sourceCidrs: [...(r.sourceCidrs ?? (network ? [network.cidr] : []))],
         destinationCidrs: [...(r.destinationCidrs ?? [ANYWHERE])],
       }

@@ -1,7 +1,8 @@
 import type { HostFacts } from '../model/facts.ts'
 import { resolveLinkName } from '../model/facts.ts'
 import { cidrContains, parseCidr, parseIpv4 } from '../model/ipv4.ts'
-import type { NGuestNetwork, NormalizedConfig, NPublicIp } from '../model/normalize.ts'
+import type { NFirewallRule, NGuestNetwork, NormalizedConfig, NPortForward, NPublicIp } from '../model/normalize.ts'
+import { groupBy } from './group.ts'
 import { markOf } from './names.ts'
 
 /**
@@ -34,6 +35,8 @@ export interface RenderContext {
   guestNets: GuestNet[]
   controlDevs: string[]
   defaultInterface?: PublicInterface
+  forwardsByIp: Map<string, NPortForward[]>
+  firewallByIp: Map<string, NFirewallRule[]>
 }
 
 /** Pure. Builds the context; interfaces absent from the host are left out (check.ts reports them). */
@@ -63,7 +66,11 @@ export function buildContext(cfg: NormalizedConfig, facts: HostFacts): RenderCon
     if (dev !== undefined && cidr !== undefined) guestNets.push({ net, dev, prefix: cidr.prefix })
   }
   const controlDevs = cfg.interfaces.filter((i) => i.role === 'control').flatMap((i) => devOf.get(i.id) ?? [])
-  const ctx: RenderContext = { cfg, facts, devOf, publicInterfaces, publicInterfaceOfIp, guestNets, controlDevs }
+  const ctx: RenderContext = {
+    cfg, facts, devOf, publicInterfaces, publicInterfaceOfIp, guestNets, controlDevs,
+    forwardsByIp: groupBy(cfg.portForwards, (r) => r.publicIp),
+    firewallByIp: groupBy(cfg.firewallRules, (r) => r.publicIp),
+  }
   const chosen = cfg.defaultInterface !== undefined
     ? publicInterfaces.find((p) => p.id === cfg.defaultInterface)
     : publicInterfaces.find((p) => p.gateway !== undefined)

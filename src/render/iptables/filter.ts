@@ -2,7 +2,7 @@ import type { RenderContext } from '../context.ts'
 import { CHAIN, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
 import { cidrListArgs, protocolArgs, type IpSetSpec } from './match.ts'
-import { groupBy } from './mangle.ts'
+import { groupBy } from '../group.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
 /**

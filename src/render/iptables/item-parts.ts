@@ -5,10 +5,10 @@ import { dnatTarget } from './nat-target.ts'
 import { portRuleLine } from './port-buckets.ts'
 
 /**
- * The per-item pieces of rule text, memoized on the (immutable) normalized item. An item edit
- * with 10,000 forwards present re-renders one item; the rest is string assembly. The cache is
- * keyed by object identity and holds only values derived from that object, so rendering stays
- * a pure function of its input.
+ * The per-item pieces of rule text, memoized on the (immutable) normalized item under a
+ * private symbol. An item edit with 10,000 forwards present renders one item's text; the rest
+ * is string assembly. The memo holds only values derived from the object it sits on, so
+ * rendering stays a pure function of its input.
  */
 
 export interface ForwardParts {
@@ -25,11 +25,19 @@ export interface FirewallParts {
   sets: IpSetSpec[]
 }
 
-const forwardCache = new WeakMap<NPortForward, ForwardParts>()
-const firewallCache = new WeakMap<NFirewallRule, FirewallParts>()
+const PARTS = Symbol('rule-text')
+
+function cached<T>(item: object): T | undefined {
+  return (item as { [PARTS]?: T })[PARTS]
+}
+
+function remember<T>(item: object, parts: T): T {
+  Object.defineProperty(item, PARTS, { value: parts, enumerable: false })
+  return parts
+}
 
 export function forwardParts(r: NPortForward): ForwardParts {
-  let parts = forwardCache.get(r)
+  let parts = cached<ForwardParts>(r)
   if (parts === undefined) {
     const sets: IpSetSpec[] = []
     const source = ruleArgs(...cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets), ...comment(`svm:pf:${r.id}`))
@@ -39,21 +47,20 @@ export function forwardParts(r: NPortForward): ForwardParts {
       dnatLine: portRuleLine(protocol, start, end, `${source} -j DNAT --to-destination ${dnatTarget(r)}`),
       sets,
     }
-    forwardCache.set(r, parts)
+    remember(r, parts)
   }
   return parts
 }
 
 export function firewallParts(r: NFirewallRule): FirewallParts {
-  let parts = firewallCache.get(r)
+  let parts = cached<FirewallParts>(r)
   if (parts === undefined) {
     const sets: IpSetSpec[] = []
     const tail = ruleArgs(...cidrListArgs(r.sourceCidrs, 'src', `fw:${r.id}`, sets), ...comment(`svm:fw:${r.id}`), '-j', 'ACCEPT')
     const bucketed = (r.protocol === 'tcp' || r.protocol === 'udp') && r.ports !== undefined
     const match = ruleArgs(...protocolArgs(r))
     const line = bucketed ? portRuleLine(r.protocol, r.ports?.start ?? 0, r.ports?.end ?? 0, tail) : match === '' ? tail : `${match} ${tail}`
-    parts = { line, sets }
-    firewallCache.set(r, parts)
+    parts = remember(r, { line, sets })
   }
   return parts
 }

@@ -46,21 +46,19 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     tb.add(CHAIN.mangleOutput, ...restore)
   }
 
-  const firewallByIp = groupBy(ctx.cfg.firewallRules, (r) => r.publicIp)
-  const forwardsByIp = groupBy(ctx.cfg.portForwards, (r) => r.publicIp)
   for (const ip of ctx.cfg.publicIps) {
     const chain = ownedChain('FWI', ip.ip)
     tb.add(pre, '-d', `${ip.ip}/32`, '-j', chain)
     tb.chain(chain, `ingress firewall ${ip.ip}`)
     const bucketed: PortKeyedRule[] = []
-    for (const r of firewallByIp.get(ip.ip) ?? []) {
+    for (const r of ctx.firewallByIp.get(ip.ip) ?? []) {
       const parts = firewallParts(r)
       for (const s of parts.sets) sets.push(s)
       if ((r.protocol === 'tcp' || r.protocol === 'udp') && r.ports !== undefined) {
         bucketed.push({ protocol: r.protocol, start: r.ports.start, end: r.ports.end, line: parts.line })
       } else tb.chain(chain).push(parts.line)
     }
-    for (const r of forwardsByIp.get(ip.ip) ?? []) {
+    for (const r of ctx.forwardsByIp.get(ip.ip) ?? []) {
       const parts = forwardParts(r)
       for (const s of parts.sets) sets.push(s)
       bucketed.push({ protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.ingressLine })
@@ -69,16 +67,4 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     tb.add(chain, ...comment(`svm:drop:${ip.ip}`), '-j', 'DROP')
   }
   return tb.table
-}
-
-/** Pure. Groups items by key, keeping their order. */
-export function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>()
-  for (const item of items) {
-    const k = key(item)
-    const list = out.get(k)
-    if (list === undefined) out.set(k, [item])
-    else list.push(item)
-  }
-  return out
 }

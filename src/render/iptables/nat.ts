@@ -3,7 +3,6 @@ import { CHAIN, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
 import type { IpSetSpec } from './match.ts'
 import { forwardParts } from './item-parts.ts'
-import { groupBy } from './mangle.ts'
 import { addPortBucketed } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
@@ -29,10 +28,9 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable 
   tb.chain(CHAIN.natPostrouting, 'source NAT')
 
   const staticByIp = new Map(ctx.cfg.staticNats.map((s) => [s.publicIp, s]))
-  const forwardsByIp = groupBy(ctx.cfg.portForwards, (r) => r.publicIp)
   for (const ip of ctx.cfg.publicIps) {
     const staticNat = staticByIp.get(ip.ip)
-    const forwards = forwardsByIp.get(ip.ip) ?? []
+    const forwards = ctx.forwardsByIp.get(ip.ip) ?? []
     if (staticNat === undefined && forwards.length === 0) continue
     const chain = ownedChain('DNAT', ip.ip)
     tb.add(CHAIN.natPrerouting, '-d', `${ip.ip}/32`, '-j', chain)
