@@ -80,6 +80,7 @@ function memo<I extends object, O>(item: I, make: (item: I) => O): O {
   let n = box[NORMALIZED]
   if (n === undefined) {
     n = make(item)
+    // Not enumerable: a spread copy of the item (which may then be changed) must not inherit it.
     Object.defineProperty(box, NORMALIZED, { value: n, enumerable: false })
   }
   return n

@@ -95,8 +95,24 @@ export class Engine {
       const result = validateConfig(document, this.facts)
       if (!result.ok) throw new InvalidConfigError(result.diagnostics)
       const generation = this.generation + 1
-      const report = await this.applyConfig(result.config, generation, 'replace')
-      this.opts.store.saveSnapshot({ generation, config: result.config })
+      // The snapshot is written while the kernel applies (the disk and the restore process work
+      // at once) and becomes the stored state only once the kernel has it.
+      const applying = this.applyConfig(result.config, generation, 'replace')
+      const staging = this.opts.store.stageSnapshot({ generation, config: result.config })
+      let report: ApplyReport
+      try {
+        report = await applying
+      } catch (err) {
+        await staging.then((s) => s.abort(), () => undefined)
+        throw err
+      }
+      try {
+        (await staging).commit()
+      } catch (err) {
+        this.log.error({ err, generation }, 'cannot store the config; restoring the previous state in the kernel')
+        await this.applyConfig(this.config, this.generation, 'store-failed').catch(() => undefined)
+        throw err
+      }
       this.commit(result.config, generation)
       return { generation, warnings: result.warnings, report }
     })

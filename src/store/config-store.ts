@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, appendFileSync, statSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StoreError } from '../errors.ts'
 import { emptyConfig, type CollectionName, type RouterConfig } from '../model/config.ts'
@@ -13,6 +14,12 @@ import { withItem } from '../model/items.ts'
  */
 
 export interface StoredState { generation: number; config: RouterConfig }
+
+/** A snapshot written and fsynced under a temporary name: commit() makes it the state, abort() drops it. */
+export interface StagedSnapshot {
+  commit(): void
+  abort(): void
+}
 
 interface JournalEntry { g: number; c: CollectionName; id: string; item: unknown }
 
@@ -45,6 +52,8 @@ export class ConfigStore {
 
   /** Loads the snapshot and replays the journal. A missing store is generation 0, empty. */
   load(): StoredState {
+    // Files a crash left half-way (never the state: only a rename makes them that).
+    for (const name of readdirSync(this.dir)) if (/\.(tmp|staged)-\d+$/.test(name)) rmSync(join(this.dir, name), { force: true })
     const snapshotPath = join(this.dir, SNAPSHOT)
     let state: StoredState = { generation: 0, config: emptyConfig() }
     if (existsSync(snapshotPath)) {
@@ -79,6 +88,32 @@ export class ConfigStore {
     writeFileAtomic(join(this.dir, SNAPSHOT), JSON.stringify(state))
     writeFileAtomic(join(this.dir, JOURNAL), '')
     this.journalBytes = 0
+  }
+
+  /**
+   * Writes a snapshot under a temporary name without blocking the event loop, so it can run
+   * while the kernel applies the same state; nothing is the stored state until commit().
+   */
+  async stageSnapshot(state: StoredState): Promise<StagedSnapshot> {
+    await new Promise((resolve) => setImmediate(resolve))
+    const path = join(this.dir, SNAPSHOT)
+    const tmp = `${path}.staged-${process.pid}`
+    const file = await open(tmp, 'w', 0o600)
+    try {
+      await file.writeFile(JSON.stringify(state))
+      await file.sync()
+    } finally {
+      await file.close()
+    }
+    return {
+      commit: () => {
+        renameSync(tmp, path)
+        fsyncDir(this.dir)
+        writeFileAtomic(join(this.dir, JOURNAL), '')
+        this.journalBytes = 0
+      },
+      abort: () => rmSync(tmp, { force: true }),
+    }
   }
 
   /** Persists one item edit (item null = delete) at generation `generation`. */

@@ -32,6 +32,7 @@ function cached<T>(item: object): T | undefined {
 }
 
 function remember<T>(item: object, parts: T): T {
+  // Not enumerable: a spread copy of the item (which may then be changed) must not inherit it.
   Object.defineProperty(item, PARTS, { value: parts, enumerable: false })
   return parts
 }
@@ -40,7 +41,10 @@ export function forwardParts(r: NPortForward): ForwardParts {
   let parts = cached<ForwardParts>(r)
   if (parts === undefined) {
     const sets: IpSetSpec[] = []
-    const source = ruleArgs(...cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets), ...comment(`svm:pf:${r.id}`))
+    // Ids, addresses and set names are restricted by the schema to characters restore takes as
+    // they are, so this hot path builds text directly instead of quoting argument by argument.
+    const match = cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets)
+    const source = match.length === 0 ? `-m comment --comment svm:pf:${r.id}` : `${match.join(' ')} -m comment --comment svm:pf:${r.id}`
     const { protocol, publicPorts: { start, end } } = r
     parts = {
       ingressLine: portRuleLine(protocol, start, end, `${source} -j ACCEPT`),

@@ -31,3 +31,18 @@ describe('golden renderings (byte for byte; UPDATE_GOLDEN=1 rewrites after revie
     expect(renderFiles(renderRouter(shuffled as never, facts))).toEqual(renderFiles(renderRouter(config, facts)))
   })
 })
+
+test('a changed copy of an already rendered item renders its own values, not the original memo', () => {
+  const facts = { links: [{ name: 'eth1', mac: '02:00:00:00:00:01' }, { name: 'eth2', mac: '02:00:00:00:00:02' }], controlPorts: [] }
+  const pf = { id: 'a', publicIp: '203.0.113.12', protocol: 'tcp' as const, publicPorts: { start: 2222 }, privateIp: '10.1.1.5', privatePorts: { start: 22 } }
+  const config = (forward: typeof pf) => ({
+    interfaces: [{ id: 'g', role: 'guest' as const, name: 'eth1' }, { id: 'p', role: 'public' as const, name: 'eth2' }],
+    publicIps: [{ id: 'ip', ip: '203.0.113.12', prefixLength: 24, interface: 'p' }],
+    guestNetworks: [{ id: 'n', interface: 'g', cidr: '10.1.1.0/24', routerIp: '10.1.1.1' }],
+    staticNats: [], portForwards: [forward], firewallRules: [], egressRules: [], staticRoutes: [],
+  })
+  renderRouter(config(pf), facts)
+  const text = renderFiles(renderRouter(config({ ...pf, privatePorts: { start: 2200 } }), facts))['iptables.rules']
+  expect(text).toContain('--to-destination 10.1.1.5:2200')
+  expect(text).not.toContain('10.1.1.5:22\n')
+})

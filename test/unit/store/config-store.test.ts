@@ -49,3 +49,19 @@ describe('ConfigStore', () => {
     expect(new ConfigStore(dir).load().generation).toBe(7)
   })
 })
+
+describe('ConfigStore.stageSnapshot', () => {
+  it('a staged snapshot is not the state until commit; abort leaves the old state', async () => {
+    const dir = tempDir()
+    const store = new ConfigStore(dir)
+    store.saveSnapshot({ generation: 1, config: emptyConfig() })
+    const next = { ...emptyConfig(), staticRoutes: [route('a')] }
+    const aborted = await store.stageSnapshot({ generation: 2, config: next })
+    aborted.abort()
+    expect(new ConfigStore(dir).load().generation).toBe(1)
+    const staged = await store.stageSnapshot({ generation: 2, config: next })
+    expect(new ConfigStore(dir).load().generation).toBe(1)
+    staged.commit()
+    expect(new ConfigStore(dir).load()).toEqual({ generation: 2, config: next })
+  })
+})
