@@ -52,8 +52,11 @@ export class ConfigStore {
 
   /** Loads the snapshot and replays the journal. A missing store is generation 0, empty. */
   load(): StoredState {
-    // Files a crash left half-way (never the state: only a rename makes them that).
-    for (const name of readdirSync(this.dir)) if (/\.(tmp|staged)-\d+$/.test(name)) rmSync(join(this.dir, name), { force: true })
+    // Files a crashed daemon left half-way (never the state: only a rename makes them that).
+    for (const name of readdirSync(this.dir)) {
+      const pid = /\.(?:tmp|staged)-(\d+)$/.exec(name)?.[1]
+      if (pid !== undefined && Number(pid) !== process.pid) rmSync(join(this.dir, name), { force: true })
+    }
     const snapshotPath = join(this.dir, SNAPSHOT)
     let state: StoredState = { generation: 0, config: emptyConfig() }
     if (existsSync(snapshotPath)) {

@@ -100,10 +100,14 @@ export async function kernelSnapshot(lab: Lab, ns: string): Promise<string> {
   return parts.join('\n=====\n')
 }
 
-/** What the issue names for "nothing changed": iptables-save, ipset list, ip addr, ip route, verbatim. */
+/**
+ * What the issue names for "nothing changed": iptables-save, ipset list, ip addr, ip route,
+ * verbatim but for iptables-save's date comments and packet counters (a late FIN of an earlier
+ * test's connection moves a counter; that is traffic, not state).
+ */
 export async function rawKernelListing(lab: Lab, ns: string): Promise<string> {
   const parts = await Promise.all([
-    lab.exec(ns, 'iptables-save', []).then((r) => r.stdout.replace(/^#.*\n/gm, '')),
+    lab.exec(ns, 'iptables-save', []).then((r) => r.stdout.replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, '[0:0]')),
     lab.exec(ns, 'ipset', ['list']).then((r) => r.stdout),
     lab.exec(ns, 'ip', ['-4', 'addr']).then((r) => r.stdout),
     lab.exec(ns, 'ip', ['route', 'show', 'table', 'all']).then((r) => r.stdout),
