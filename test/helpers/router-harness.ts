@@ -103,14 +103,15 @@ export async function kernelSnapshot(lab: Lab, ns: string): Promise<string> {
 /**
  * What the issue names for "nothing changed": iptables-save, ipset list, ip addr, ip route,
  * verbatim but for iptables-save's date comments and packet counters (a late FIN of an earlier
- * test's connection moves a counter; that is traffic, not state).
+ * test's connection moves a counter; that is traffic, not state), IPv4 only (the kernel adds
+ * IPv6 link-local routes on its own schedule as duplicate address detection ends).
  */
 export async function rawKernelListing(lab: Lab, ns: string): Promise<string> {
   const parts = await Promise.all([
     lab.exec(ns, 'iptables-save', []).then((r) => r.stdout.replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, '[0:0]')),
     lab.exec(ns, 'ipset', ['list']).then((r) => r.stdout),
     lab.exec(ns, 'ip', ['-4', 'addr']).then((r) => r.stdout),
-    lab.exec(ns, 'ip', ['route', 'show', 'table', 'all']).then((r) => r.stdout),
+    lab.exec(ns, 'ip', ['-4', 'route', 'show', 'table', 'all']).then((r) => r.stdout),
     lab.exec(ns, 'ip', ['rule']).then((r) => r.stdout),
   ])
   return parts.join('\n=====\n')
