@@ -2,45 +2,80 @@ import type { IpSetSpec } from '../render/iptables/match.ts'
 import { IPSET_SWAP_SUFFIX } from '../render/names.ts'
 
 /**
- * Pure. Plans ipset changes. `before` runs ahead of iptables: new sets are created and filled,
- * changed sets are rebuilt under a temporary name and swapped in (atomic for any rule using
- * them); all creates come before the swaps so a bad entry fails before anything live changed.
- * `after` runs once iptables no longer references them: sets that are gone are destroyed.
+ * Pure. Plans ipset changes as `ipset restore` lines, each with the line that undoes it.
+ * `before` runs ahead of iptables: new sets are created and filled; a set with a few changed
+ * members is edited in place (one item among 10,000 is one line, deletions first: fail
+ * closed); a set with many is rebuilt under a temporary name and swapped in (atomic for every
+ * rule using it). All creates come before edits and swaps, so a bad member fails before
+ * anything live changed. `after` runs once iptables no longer references them: it destroys
+ * sets that are gone and the temporaries that hold the swapped-out members (kept until then so
+ * a swap can be undone).
  */
 
 export interface IpsetPlan {
-  before: string
-  after: string
-  /** Sets created by `before` that nothing references yet, with the line that creates each:
-   *  destroyed if a later step fails (only those whose line ran, so a name squatted by someone
-   *  else is never destroyed). */
-  created: { name: string; line: number }[]
+  before: string[]
+  /** undo[i] reverses before[i] ('' when nothing is needed); run in reverse order. */
+  undo: string[]
+  after: string[]
 }
+
+/** Up to this many member changes a set is edited in place. */
+const IN_PLACE_LIMIT = 256
 
 function header(s: IpSetSpec, name: string): string {
-  return `create ${name} ${s.type} family inet hashsize 1024 maxelem 65536`
+  return `create ${name} ${s.type} family inet hashsize 1024 maxelem ${s.maxelem}`
 }
 
-/** `current` is set name → sorted members as the kernel (or the last apply) has them. */
+/** Pure. Members to delete and to add, from two sorted lists. */
+function memberDiff(have: readonly string[], want: readonly string[]): { del: string[]; add: string[] } {
+  const del: string[] = []
+  const add: string[] = []
+  let i = 0
+  let j = 0
+  while (i < have.length || j < want.length) {
+    const h = have[i]
+    const w = want[j]
+    if (h !== undefined && (w === undefined || h < w)) { del.push(h); i++ }
+    else if (w !== undefined && (h === undefined || w < h)) { add.push(w); j++ }
+    else { i++; j++ }
+  }
+  return { del, add }
+}
+
+/** `current`: set name → sorted members as the kernel (or the last apply) has them. */
 export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desired: readonly IpSetSpec[], owned: (name: string) => boolean): IpsetPlan {
-  const creates: string[] = []
-  const swaps: string[] = []
-  const created: IpsetPlan['created'] = []
+  const creates: [string, string][] = []
+  const edits: [string, string][] = []
+  const swaps: [string, string][] = []
+  const after: string[] = []
   for (const s of desired) {
     const have = current.get(s.name)
-    const want = [...s.entries].sort()
-    if (have !== undefined && have.length === want.length && have.every((e, i) => e === want[i])) continue
-    const target = have === undefined ? s.name : s.name + IPSET_SWAP_SUFFIX
-    creates.push(header(s, target))
-    created.push({ name: target, line: creates.length })
-    for (const e of want) creates.push(`add ${target} ${e}`)
+    const want = s.entries
+    if (have === want) continue
     if (have !== undefined) {
-      swaps.push(`swap ${target} ${s.name}`)
-      swaps.push(`destroy ${target}`)
+      const { del, add } = memberDiff(have, want)
+      if (del.length === 0 && add.length === 0) continue
+      if (del.length + add.length <= IN_PLACE_LIMIT) {
+        for (const e of del) edits.push([`del ${s.name} ${e}`, `add ${s.name} ${e}`])
+        for (const e of add) edits.push([`add ${s.name} ${e}`, `del ${s.name} ${e}`])
+        continue
+      }
+    }
+    const target = have === undefined ? s.name : s.name + IPSET_SWAP_SUFFIX
+    creates.push([header(s, target), `destroy ${target}`])
+    for (const e of want) creates.push([`add ${target} ${e}`, ''])
+    if (have !== undefined) {
+      swaps.push([`swap ${target} ${s.name}`, `swap ${target} ${s.name}`])
+      after.push(`destroy ${target}`)
     }
   }
   const wanted = new Set(desired.map((s) => s.name))
-  const after = [...current.keys()].filter((name) => owned(name) && !wanted.has(name)).map((name) => `destroy ${name}`)
-  const join = (lines: string[]) => (lines.length === 0 ? '' : lines.join('\n') + '\n')
-  return { before: join([...creates, ...swaps]), after: join(after), created }
+  for (const name of current.keys()) if (owned(name) && !wanted.has(name)) after.push(`destroy ${name}`)
+  const steps = [...creates, ...edits, ...swaps]
+  return { before: steps.map(([line]) => line), undo: steps.map(([, undo]) => undo), after }
+}
+
+/** Pure. The lines that undo the first `applied` lines of a plan's `before`, last first. */
+export function undoIpsets(plan: IpsetPlan, applied: number): string[] {
+  return plan.undo.slice(0, applied).reverse().filter((line) => line !== '')
 }

@@ -5,7 +5,7 @@ import { parseSave, restoreIptables, saveIptables } from '../kernel/iptables.ts'
 import { restoreIpsets, saveIpsets } from '../kernel/ipset.ts'
 import { applyIpBatch, readNet } from '../kernel/ip.ts'
 import { planFull, planIptables, type IptablesPlan } from '../plan/iptables.ts'
-import { planIpsets } from '../plan/ipset.ts'
+import { planIpsets, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
 import { planNet } from '../plan/net.ts'
 import { planConntrack } from '../plan/conntrack.ts'
 import type { RenderedRouter } from '../render/index.ts'
@@ -91,10 +91,11 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   }
   const setPlan = planIpsets(currentSets, desired.ipsets, owned)
   try {
-    await restoreIpsets(runner, setPlan.before)
+    await restoreIpsets(runner, lines(setPlan.before))
   } catch (err) {
-    const failedAt = (err as RestoreRejectedError).line ?? 0
-    await destroySets(runner, setPlan.created.filter((c) => c.line < failedAt).map((c) => c.name))
+    // ipset restore stops at the failing line: undo exactly the lines before it.
+    const failedAt = (err as RestoreRejectedError).line ?? 1
+    await undoSets(runner, setPlan, failedAt - 1, log)
     throw err
   }
   const t1 = performance.now()
@@ -105,13 +106,10 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   try {
     await applyIptables(runner, iptPlan, previous?.rendered.tables, kernelBefore, log)
   } catch (err) {
-    await destroySets(runner, setPlan.created.map((c) => c.name).filter((n) => !currentSets.has(n)))
+    await undoSets(runner, setPlan, setPlan.before.length, log)
     throw err
   }
   const t2 = performance.now()
-
-  // 3. ipsets nothing references any more. A failure here only leaks an unused set.
-  await restoreIpsets(runner, setPlan.after).catch((err: unknown) => log.warn({ err }, 'ipset destroy failed'))
 
   // 4. links, addresses, routes, rules: only when their desired state changed (or on full).
   const netKey = JSON.stringify(desired.net)
@@ -126,10 +124,14 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
       const undo = plan.inverse.slice(0, Math.max(0, line - 1)).reverse().filter((l) => l !== '')
       await applyIpBatch(runner, undo).catch((e: unknown) => log.error({ err: e }, 'net rollback failed'))
       if (previous !== undefined) await applyIptables(runner, planIptables(desired.tables, previous.rendered.tables), desired.tables, undefined, log)
+      await undoSets(runner, setPlan, setPlan.before.length, log)
       throw err
     }
   }
   const t3 = performance.now()
+
+  // 3. ipsets nothing references any more. A failure here only leaks an unused set.
+  await restoreIpsets(runner, lines(setPlan.after)).catch((err: unknown) => log.warn({ err }, 'ipset destroy failed'))
 
   // 5. Connection-tracking entries of NAT that is gone. Best effort: the rules are already right.
   if (previous !== undefined) {
@@ -143,15 +145,19 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
     state: { rendered: desired, ipsets, netKey },
     report: {
       kind: iptPlan.kind, chainsWritten: iptPlan.chainsWritten, rulesWritten: iptPlan.rulesWritten,
-      ipsetsChanged: setPlan.created.length, netOps,
+      ipsetsChanged: setPlan.before.length, netOps,
       durationsMs: { ipset: t1 - t0, iptables: t2 - t1, net: t3 - t2 },
     },
   }
 }
 
-async function destroySets(runner: Runner, names: readonly string[]): Promise<void> {
-  if (names.length === 0) return
-  await restoreIpsets(runner, names.map((n) => `destroy ${n}`).join('\n') + '\n').catch(() => undefined)
+function lines(list: readonly string[]): string {
+  return list.length === 0 ? '' : list.join('\n') + '\n'
+}
+
+/** Reverses the first `applied` lines of the ipset plan (best effort: logged if it fails). */
+async function undoSets(runner: Runner, plan: IpsetPlan, applied: number, log: Logger): Promise<void> {
+  await restoreIpsets(runner, lines(undoIpsets(plan, applied))).catch((err: unknown) => log.error({ err }, 'ipset rollback failed'))
 }
 
 /** Drift: what differs between the kernel and the last applied state (empty = none). */

@@ -22,6 +22,23 @@ import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from 
  * force stays the previous one.
  */
 
+/**
+ * A large apply leaves tens of MB of garbage (request body, restore text, snapshot JSON). With
+ * node started with --expose-gc (the appliance unit does), a full collection right after the
+ * answer lets V8 give those pages back: the VM has 256 MB. Without the flag this does nothing.
+ */
+const LARGE_APPLY_RULES = 2000
+let releaseScheduled = false
+function releaseMemorySoon(): void {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (gc === undefined || releaseScheduled) return
+  releaseScheduled = true
+  setTimeout(() => {
+    releaseScheduled = false
+    gc()
+  }, 50).unref()
+}
+
 export interface EngineOptions {
   runner: Runner
   store: ConfigStore
@@ -206,6 +223,7 @@ export class Engine {
       this.opts.metrics.set('routerd_applied_generation', 'Generation in force in the kernel', generation)
       this.opts.metrics.set('routerd_iptables_rules', 'Rules in owned chains', rendered.tables.reduce((n, t) => n + [...t.chains.values()].reduce((m, r) => m + r.length, 0), 0))
       this.log.info({ generation, reason, kind: report.kind, chains: report.chainsWritten, rules: report.rulesWritten, netOps: report.netOps, ms: Math.round(ms) }, 'applied')
+      if (report.rulesWritten >= LARGE_APPLY_RULES) releaseMemorySoon()
       return report
     } catch (err) {
       this.opts.metrics.inc('routerd_apply_failures_total', 'Applies the kernel refused or that failed', { reason })

@@ -12,7 +12,12 @@ import { portRuleLine } from './port-buckets.ts'
  */
 
 export interface ForwardParts {
-  /** mangle: opens the public port(s). */
+  /**
+   * Members of the open-ports set (`ip,proto:port`) when the forward is open to everyone and
+   * spans at most OPEN_SET_MAX_PORTS ports; then it needs no mangle rule of its own.
+   */
+  openEntries: string[] | undefined
+  /** mangle: opens the public port(s) (used when openEntries is undefined). */
   ingressLine: string
   /** nat: the DNAT. */
   dnatLine: string
@@ -26,6 +31,9 @@ export interface FirewallParts {
 }
 
 const PARTS = Symbol('rule-text')
+
+/** Forwards wider than this keep a mangle rule: a set member is one port. */
+export const OPEN_SET_MAX_PORTS = 64
 
 function cached<T>(item: object): T | undefined {
   return (item as { [PARTS]?: T })[PARTS]
@@ -46,7 +54,13 @@ export function forwardParts(r: NPortForward): ForwardParts {
     const match = cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets)
     const source = match.length === 0 ? `-m comment --comment svm:pf:${r.id}` : `${match.join(' ')} -m comment --comment svm:pf:${r.id}`
     const { protocol, publicPorts: { start, end } } = r
+    let openEntries: string[] | undefined
+    if (match.length === 0 && end - start < OPEN_SET_MAX_PORTS) {
+      openEntries = []
+      for (let port = start; port <= end; port++) openEntries.push(`${r.publicIp},${protocol}:${port}`)
+    }
     parts = {
+      openEntries,
       ingressLine: portRuleLine(protocol, start, end, `${source} -j ACCEPT`),
       dnatLine: portRuleLine(protocol, start, end, `${source} -j DNAT --to-destination ${dnatTarget(r)}`),
       sets,

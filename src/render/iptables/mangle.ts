@@ -3,6 +3,9 @@ import { CHAIN, MARK_MASK, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
 import type { IpSetSpec } from './match.ts'
 import { firewallParts, forwardParts } from './item-parts.ts'
+
+/** The set of (public ip, protocol:port) opened by port forwards that anyone may use. */
+export const OPEN_PORTS_SET = 'svm-pf-open'
 import { addPortBucketed, type PortKeyedRule } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
@@ -17,7 +20,9 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *      3. -i <public dev> → CONNMARK 0x<table>        new connections remember their interface
  *      4. -s <static-NAT VM> → CONNMARK 0x<table>     VM-originated traffic leaves by its IP's interface
  *      5. CONNMARK restore            copy 3/4 onto this first packet
- *      6. -d <public ip> → SVM-FWI-<ip>: open ports (firewall rules, port forwards) ACCEPT, else DROP
+ *      6. -d <public ip> → SVM-FWI-<ip>: ports opened by port forwards (the svm-pf-open set, or a
+ *         rule for forwards limited to some sources or wider than 64 ports) and firewall rules
+ *         ACCEPT, else DROP
  *   OUTPUT → SVM-OUTPUT: CONNMARK restore (the router's own replies)
  */
 
@@ -46,11 +51,15 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     tb.add(CHAIN.mangleOutput, ...restore)
   }
 
+  // Port forwards open to everyone are members of one hash:ip,port set: adding one among
+  // 10,000 is an `ipset add`, not a rewrite of mangle rules.
+  const open: string[] = []
   for (const ip of ctx.cfg.publicIps) {
     const chain = ownedChain('FWI', ip.ip)
     tb.add(pre, '-d', `${ip.ip}/32`, '-j', chain)
     tb.chain(chain, `ingress firewall ${ip.ip}`)
     const bucketed: PortKeyedRule[] = []
+    let opensBySet = false
     for (const r of ctx.firewallByIp.get(ip.ip) ?? []) {
       const parts = firewallParts(r)
       for (const s of parts.sets) sets.push(s)
@@ -61,10 +70,15 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     for (const r of ctx.forwardsByIp.get(ip.ip) ?? []) {
       const parts = forwardParts(r)
       for (const s of parts.sets) sets.push(s)
-      bucketed.push({ protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.ingressLine })
+      if (parts.openEntries !== undefined) {
+        opensBySet = true
+        for (const e of parts.openEntries) open.push(e)
+      } else bucketed.push({ protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.ingressLine })
     }
+    if (opensBySet) tb.add(chain, '-m', 'set', '--match-set', OPEN_PORTS_SET, 'dst,dst', ...comment('svm:pf-open'), '-j', 'ACCEPT')
     addPortBucketed(tb, chain, 'FWB', ip.ip, bucketed)
     tb.add(chain, ...comment(`svm:drop:${ip.ip}`), '-j', 'DROP')
   }
+  if (open.length > 0) sets.push({ name: OPEN_PORTS_SET, type: 'hash:ip,port', maxelem: 1 << 20, entries: open.sort(), owner: 'open port forwards' })
   return tb.table
 }

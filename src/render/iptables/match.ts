@@ -7,7 +7,9 @@ import { ownedSet } from '../names.ts'
 
 export interface IpSetSpec {
   name: string
-  type: 'hash:net'
+  type: 'hash:net' | 'hash:ip,port'
+  maxelem: number
+  /** Sorted, in the form `ipset save` prints them (so kernel and plan compare as text). */
   entries: string[]
   /** The item the set belongs to, for the restore-file comment. */
   owner: string
@@ -45,7 +47,9 @@ export function cidrListArgs(cidrs: readonly string[], direction: 'src' | 'dst',
   if (cidrs.length === 0 || cidrs.includes(ANYWHERE)) return []
   const unique = [...new Set(cidrs)].sort()
   if (unique.length === 1) return [direction === 'src' ? '-s' : '-d', unique[0] as string]
+  // `ipset save` prints a /32 member as a bare address; store members the same way.
+  const members = [...new Set(unique.map((c) => (c.endsWith('/32') ? c.slice(0, -3) : c)))].sort()
   const name = ownedSet(direction === 'src' ? 'S' : 'D', owner)
-  sets.push({ name, type: 'hash:net', entries: unique, owner })
+  sets.push({ name, type: 'hash:net', maxelem: 65536, entries: members, owner })
   return ['-m', 'set', '--match-set', name, direction]
 }

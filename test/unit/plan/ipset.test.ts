@@ -1,23 +1,39 @@
 import { describe, expect, it } from 'vitest'
-import { planIpsets } from '../../../src/plan/ipset.ts'
+import { planIpsets, undoIpsets } from '../../../src/plan/ipset.ts'
 
-const set = (name: string, entries: string[]) => ({ name, type: 'hash:net' as const, entries, owner: name })
+const set = (name: string, entries: string[]) => ({ name, type: 'hash:net' as const, maxelem: 65536, entries: [...entries].sort(), owner: name })
 const owned = (n: string) => n.startsWith('svm-')
 
 describe('planIpsets', () => {
-  it('creates new sets, rebuilds changed ones under a temporary name and swaps after all creates, destroys vanished ones after', () => {
+  it('creates new sets, edits changed ones in place, destroys vanished ones after iptables, leaves foreign ones alone', () => {
     const current = new Map([['svm-a', ['10.0.0.0/8']], ['svm-b', ['1.0.0.0/8']], ['svm-gone', []], ['foreign', []]])
     const plan = planIpsets(current, [set('svm-a', ['10.0.0.0/8']), set('svm-b', ['2.0.0.0/8', '1.0.0.0/8']), set('svm-c', ['3.0.0.0/8'])], owned)
-    expect(plan.before.split('\n').filter(Boolean)).toEqual([
-      'create svm-b-n hash:net family inet hashsize 1024 maxelem 65536',
-      'add svm-b-n 1.0.0.0/8',
-      'add svm-b-n 2.0.0.0/8',
+    expect(plan.before).toEqual([
       'create svm-c hash:net family inet hashsize 1024 maxelem 65536',
       'add svm-c 3.0.0.0/8',
-      'swap svm-b-n svm-b',
-      'destroy svm-b-n',
+      'add svm-b 2.0.0.0/8',
     ])
-    expect(plan.after).toBe('destroy svm-gone\n')
-    expect(plan.created).toEqual([{ name: 'svm-b-n', line: 1 }, { name: 'svm-c', line: 4 }])
+    expect(plan.after).toEqual(['destroy svm-gone'])
+  })
+
+  it('a set with many changed members is rebuilt under a temporary name, swapped in after all creates, the temporary destroyed after iptables', () => {
+    const many = Array.from({ length: 300 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`)
+    const plan = planIpsets(new Map([['svm-a', ['1.0.0.0/8']]]), [set('svm-a', many), set('svm-new', ['3.0.0.0/8'])], owned)
+    expect(plan.before[0]).toBe('create svm-a-n hash:net family inet hashsize 1024 maxelem 65536')
+    expect(plan.before.at(-1)).toBe('swap svm-a-n svm-a')
+    expect(plan.before.indexOf('create svm-new hash:net family inet hashsize 1024 maxelem 65536')).toBeLessThan(plan.before.indexOf('swap svm-a-n svm-a'))
+    expect(plan.after).toEqual(['destroy svm-a-n'])
+  })
+
+  it('a few changed members are edited in place, deletions first', () => {
+    const plan = planIpsets(new Map([['svm-a', ['1.0.0.0/8', '2.0.0.0/8']]]), [set('svm-a', ['2.0.0.0/8', '4.0.0.0/8'])], owned)
+    expect(plan.before).toEqual(['del svm-a 1.0.0.0/8', 'add svm-a 4.0.0.0/8'])
+  })
+
+  it('undo reverses exactly the lines that ran, last first (a squatted name that failed to create is not destroyed)', () => {
+    const plan = planIpsets(new Map([['svm-a', ['1.0.0.0/8', '2.0.0.0/8']]]), [set('svm-a', ['2.0.0.0/8', '4.0.0.0/8']), set('svm-c', ['3.0.0.0/8'])], owned)
+    expect(plan.before).toEqual(['create svm-c hash:net family inet hashsize 1024 maxelem 65536', 'add svm-c 3.0.0.0/8', 'del svm-a 1.0.0.0/8', 'add svm-a 4.0.0.0/8'])
+    expect(undoIpsets(plan, 4)).toEqual(['del svm-a 4.0.0.0/8', 'add svm-a 1.0.0.0/8', 'destroy svm-c'])
+    expect(undoIpsets(plan, 0)).toEqual([])
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { planIptables } from '../../../src/plan/iptables.ts'
+import { planIpsets } from '../../../src/plan/ipset.ts'
 import { renderRouter } from '../../../src/render/index.ts'
 import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
 import { checkRestoreConsistency } from '../render/consistency.ts'
@@ -31,15 +32,17 @@ describe('planIptables', () => {
     expect(planIptables(r, renderRouter(config(50), facts).tables)).toMatchObject({ kind: 'none', tables: [] })
   })
 
-  it('adding one port forward to 10,000 rewrites two small bucket chains, not the table', () => {
-    const before = renderRouter(config(10_000), facts).tables
-    const after = renderRouter(config(10_001), facts).tables
-    const plan = planIptables(before, after)
+  it('adding one port forward to 10,000 rewrites one small nat bucket chain and adds one set member', () => {
+    const before = renderRouter(config(10_000), facts)
+    const after = renderRouter(config(10_001), facts)
+    const plan = planIptables(before.tables, after.tables)
     expect(plan.kind).toBe('partial')
-    expect(plan.tables.map((t) => t.name)).toEqual(['mangle', 'nat'])
-    expect(plan.chainsWritten).toBe(2)
-    expect(plan.rulesWritten).toBeLessThanOrEqual(2 * 256)
+    expect(plan.tables.map((t) => t.name)).toEqual(['nat'])
+    expect(plan.chainsWritten).toBe(1)
+    expect(plan.rulesWritten).toBeLessThanOrEqual(256)
     expect(plan.tables.map((t) => t.text).join('')).toContain('svm:pf:pf10000')
+    const sets = planIpsets(new Map(before.ipsets.map((s) => [s.name, s.entries])), after.ipsets, () => true)
+    expect(sets.before).toEqual(['add svm-pf-open 203.0.113.12,tcp:20000'])
   })
 
   it('removing the last rule of a bucket deletes its chain after rewriting the chain that jumped to it', () => {
