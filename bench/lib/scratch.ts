@@ -23,7 +23,7 @@ const TIMER = fileURLToPath(new URL('../netns-timer.js', import.meta.url))
 export class ScratchNs {
   private constructor(readonly name: string, readonly destroy: () => Promise<void>) {}
 
-  static async create(prefix = 'svmb'): Promise<ScratchNs> {
+  static async create(prefix = 'svmbench'): Promise<ScratchNs> {
     const name = `${prefix}${randomBytes(3).toString('hex')}-peer`
     const destroy = onCleanup(`namespace ${name}`, async () => {
       const pids = await run(binary('ip'), ['netns', 'pids', name], { okCodes: [0, 1, 255] }).catch(() => ({ stdout: '' }))
