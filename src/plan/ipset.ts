@@ -7,12 +7,15 @@ import { IPSET_SWAP_SUFFIX } from '../render/names.ts'
  * members is edited in place (one item among 10,000 is one line, deletions first: fail
  * closed); a set with many is rebuilt under a temporary name and swapped in (atomic for every
  * rule using it). All creates come before edits and swaps, so a bad member fails before
- * anything live changed. `after` runs once iptables no longer references them: it destroys
+ * anything live changed. Creates come first of all, so the caller can make the (empty) sets
+ * exist, then fill them while iptables-restore runs. `after` runs once iptables no longer references them: it destroys
  * sets that are gone and the temporaries that hold the swapped-out members (kept until then so
  * a swap can be undone).
  */
 
 export interface IpsetPlan {
+  /** The first `creates` lines create (empty) sets; the rest fill and edit them. */
+  creates: number
   before: string[]
   /** undo[i] reverses before[i] ('' when nothing is needed); run in reverse order. */
   undo: string[]
@@ -45,6 +48,7 @@ function memberDiff(have: readonly string[], want: readonly string[]): { del: st
 /** `current`: set name → sorted members as the kernel (or the last apply) has them. */
 export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desired: readonly IpSetSpec[], owned: (name: string) => boolean): IpsetPlan {
   const creates: [string, string][] = []
+  const fills: [string, string][] = []
   const edits: [string, string][] = []
   const swaps: [string, string][] = []
   const after: string[] = []
@@ -63,7 +67,7 @@ export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desi
     }
     const target = have === undefined ? s.name : s.name + IPSET_SWAP_SUFFIX
     creates.push([header(s, target), `destroy ${target}`])
-    for (const e of want) creates.push([`add ${target} ${e}`, ''])
+    for (const e of want) fills.push([`add ${target} ${e}`, ''])
     if (have !== undefined) {
       swaps.push([`swap ${target} ${s.name}`, `swap ${target} ${s.name}`])
       after.push(`destroy ${target}`)
@@ -71,8 +75,8 @@ export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desi
   }
   const wanted = new Set(desired.map((s) => s.name))
   for (const name of current.keys()) if (owned(name) && !wanted.has(name)) after.push(`destroy ${name}`)
-  const steps = [...creates, ...edits, ...swaps]
-  return { before: steps.map(([line]) => line), undo: steps.map(([, undo]) => undo), after }
+  const steps = [...creates, ...fills, ...edits, ...swaps]
+  return { creates: creates.length, before: steps.map(([line]) => line), undo: steps.map(([, undo]) => undo), after }
 }
 
 /** Pure. The lines that undo the first `applied` lines of a plan's `before`, last first. */

@@ -95,41 +95,39 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   const setPlan = planIpsets(currentSets, desired.ipsets, owned)
   const iptPlan = planIptables(previous?.rendered.tables, desired.tables)
   const kernelBefore = full ? await saveIptables(runner) : undefined
-  const applySets = async () => {
+  // Sets first exist (empty: created in one quick batch), then are filled and edited while
+  // iptables-restore runs: the two slowest batches of a large apply overlap. Until filled, a
+  // new set matches nothing, so a new rule is not in force a moment longer; nothing that was
+  // in force is loosened.
+  /** Runs lines [from, to) of the set plan; on failure says how many lines of the plan ran. */
+  const applySetLines = async (from: number, to: number): Promise<number> => {
     try {
-      await restoreIpsets(runner, lines(setPlan.before))
+      await restoreIpsets(runner, lines(setPlan.before.slice(from, to)))
+      return to
     } catch (err) {
-      // ipset restore stops at the failing line: undo exactly the lines before it.
-      await undoSets(runner, setPlan, ((err as RestoreRejectedError).line ?? 1) - 1, log)
-      throw err
+      // ipset restore stops at the failing line: the lines before it ran.
+      throw Object.assign(err as Error, { linesRan: from + ((err as RestoreRejectedError).line ?? 1) - 1 })
     }
   }
-  const applyRules = () => applyIptables(runner, iptPlan, previous?.rendered.tables, kernelBefore, log)
-
-  let t1: number
-  if (setPlan.before.some((line) => line.startsWith('create '))) {
-    // New sets must exist before rules that name them.
-    await applySets()
-    t1 = performance.now()
-    try {
-      await applyRules()
-    } catch (err) {
-      await undoSets(runner, setPlan, setPlan.before.length, log)
-      throw err
-    }
-  } else {
-    // Only members of existing sets change: both batches run at once (an item edit pays for
-    // one process's time, not two).
-    t1 = performance.now()
-    const [sets, rules] = await Promise.allSettled([applySets(), applyRules()])
-    if (rules.status === 'rejected') {
-      if (sets.status === 'fulfilled') await undoSets(runner, setPlan, setPlan.before.length, log)
-      throw rules.reason
-    }
-    if (sets.status === 'rejected') {
-      await applyIptables(runner, planIptables(desired.tables, previous?.rendered.tables ?? desired.tables), desired.tables, undefined, log)
-      throw sets.reason
-    }
+  try {
+    await applySetLines(0, setPlan.creates)
+  } catch (err) {
+    await undoSets(runner, setPlan, (err as { linesRan: number }).linesRan, log)
+    throw err
+  }
+  const t1 = performance.now()
+  const [sets, rules] = await Promise.allSettled([
+    applySetLines(setPlan.creates, setPlan.before.length),
+    applyIptables(runner, iptPlan, previous?.rendered.tables, kernelBefore, log),
+  ])
+  if (rules.status === 'fulfilled' && sets.status === 'rejected') {
+    // Rules first: they may name the sets about to be destroyed.
+    await rollbackRules(runner, iptPlan, previous?.rendered.tables, desired.tables, kernelBefore, log)
+  }
+  if (rules.status === 'rejected' || sets.status === 'rejected') {
+    const ran = sets.status === 'fulfilled' ? sets.value : (sets.reason as { linesRan?: number }).linesRan ?? setPlan.creates
+    await undoSets(runner, setPlan, ran, log)
+    throw rules.status === 'rejected' ? rules.reason : (sets as PromiseRejectedResult).reason
   }
   const t2 = performance.now()
 
@@ -171,6 +169,14 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
       durationsMs: { ipset: t1 - t0, iptables: t2 - t1, net: t3 - t2 },
     },
   }
+}
+
+/** Puts back the iptables state from before a plan that fully applied. */
+async function rollbackRules(runner: Runner, plan: IptablesPlan, previous: readonly RenderedTable[] | undefined,
+  desired: readonly RenderedTable[], kernelBefore: string | undefined, log: Logger): Promise<void> {
+  if (plan.kind === 'none') return
+  if (previous !== undefined) await applyIptables(runner, planIptables(desired, previous), desired, undefined, log)
+  else if (kernelBefore !== undefined) await restoreIptables(runner, kernelBefore, { noflush: false })
 }
 
 function lines(list: readonly string[]): string {

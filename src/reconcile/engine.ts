@@ -33,10 +33,10 @@ function releaseMemorySoon(): void {
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc === undefined || releaseScheduled) return
   releaseScheduled = true
-  setTimeout(() => {
+  setImmediate(() => {
     releaseScheduled = false
     gc()
-  }, 50).unref()
+  }).unref()
 }
 
 export interface EngineOptions {
