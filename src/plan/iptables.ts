@@ -3,9 +3,23 @@ import { formatTable, type RenderedTable, type TableName } from '../render/iptab
 /**
  * Pure. Plans iptables changes as restore text. With no previous state (start-up, drift
  * repair, after a failure) every owned table is replaced whole. Otherwise only owned chains
- * whose lines changed are rewritten, with `--noflush`: a declared chain is flushed and refilled,
+ * whose lines changed are touched, with `--noflush`: a declared chain is flushed and refilled,
  * a vanished chain is flushed first and deleted last (after whatever jumped to it was rewritten).
+ * A chain whose order does not matter (RenderedTable.unordered) that changed by a few lines
+ * gets just those `-D`/`-A` lines: iptables-nft then need not rewrite it. Its kernel order may
+ * then differ from the rendering; nothing depends on that order, and drift checks compare
+ * rule counts.
  */
+
+/** Up to this many changed lines an unordered chain is edited rather than rewritten. */
+const EDIT_LIMIT = 16
+
+/** Pure. Lines only in `was` and lines only in `now` (rules of one chain are unique). */
+function lineDiff(was: readonly string[], now: readonly string[]): { removed: string[]; added: string[] } {
+  const before = new Set(was)
+  const after = new Set(now)
+  return { removed: was.filter((l) => !after.has(l)), added: now.filter((l) => !before.has(l)) }
+}
 
 export interface IptablesPlan {
   kind: 'full' | 'partial' | 'none'
@@ -47,22 +61,36 @@ export function planIptables(previous: readonly RenderedTable[] | undefined, des
   for (const t of desired) {
     const old = before.get(t.name) as RenderedTable
     const changed: [string, string[]][] = []
+    const edited: [string, { removed: string[]; added: string[] }][] = []
     for (const [name, rules] of t.chains) {
       const was = old.chains.get(name)
-      if (was === undefined || !sameLines(was, rules)) changed.push([name, rules])
+      if (was !== undefined && (was === rules || sameLines(was, rules))) continue
+      if (was !== undefined && t.unordered.has(name) && old.unordered.has(name)) {
+        const diff = lineDiff(was, rules)
+        if (diff.removed.length + diff.added.length <= EDIT_LIMIT) {
+          edited.push([name, diff])
+          continue
+        }
+      }
+      changed.push([name, rules])
     }
     const removed = [...old.chains.keys()].filter((name) => !t.chains.has(name))
-    if (changed.length === 0 && removed.length === 0) continue
+    if (changed.length === 0 && edited.length === 0 && removed.length === 0) continue
     const out: string[] = [`*${t.name}`]
     for (const [name] of changed) out.push(`:${name} - [0:0]`)
     for (const name of removed) out.push(`:${name} - [0:0]`)
+    for (const [name, diff] of edited) {
+      for (const r of diff.removed) out.push(`-D ${name} ${r}`)
+      for (const r of diff.added) out.push(`-A ${name} ${r}`)
+      rulesWritten += diff.removed.length + diff.added.length
+    }
     for (const [name, rules] of changed) {
       for (const r of rules) out.push(`-A ${name} ${r}`)
       rulesWritten += rules.length
     }
     for (const name of removed) out.push(`-X ${name}`)
     out.push('COMMIT')
-    chainsWritten += changed.length + removed.length
+    chainsWritten += changed.length + edited.length + removed.length
     tables.push({ name: t.name, text: out.join('\n') + '\n' })
   }
   return { kind: tables.length === 0 ? 'none' : 'partial', tables, chainsWritten, rulesWritten }

@@ -68,10 +68,14 @@ export function addPortBucketed(tb: TableBuilder, parent: string, role: string, 
       tb.add(parent, '-p', protocol, '-m', protocol, '--dport', range(s, SUPER_BITS), '-j', superChain)
       const byBucket = bySuper.get(s) as Map<number, PortKeyedRule[]>
       const superRules = tb.chain(superChain)
+      // Bucket jumps cover disjoint port ranges; bucket rules are forwards (disjoint ports) or
+      // ACCEPTs: neither list depends on order.
+      tb.unordered(superChain)
       for (const b of [...byBucket.keys()].sort((x, y) => x - y)) {
         const bucketChain = ownedChain(role, `${key}|${protocol}|b${b}`)
         superRules.push(ruleArgs('-p', protocol, '-m', protocol, '--dport', range(b, BUCKET_BITS), '-j', bucketChain))
         const bucketRules = tb.chain(bucketChain)
+        tb.unordered(bucketChain)
         const items = (byBucket.get(b) as PortKeyedRule[]).sort(byPort)
         for (const r of items) bucketRules.push(r.line)
       }

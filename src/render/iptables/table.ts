@@ -25,6 +25,11 @@ export interface RenderedTable {
   chains: Map<string, string[]>
   /** Section banner (restore-file comment) to print before a chain. */
   banners: Map<string, string>
+  /**
+   * Chains whose rules match disjoint traffic or share one verdict, so their order does not
+   * matter: the planner may change them by single `-D`/`-A` lines instead of a rewrite.
+   */
+  unordered: Set<string>
 }
 
 export class TableBuilder {
@@ -32,7 +37,7 @@ export class TableBuilder {
   constructor(name: TableName) {
     const builtins: Record<string, BuiltinChain> = {}
     for (const chain of BUILTIN_CHAINS[name]) builtins[chain] = { policy: 'ACCEPT', rules: [] }
-    this.table = { name, builtins, chains: new Map(), banners: new Map() }
+    this.table = { name, builtins, chains: new Map(), banners: new Map(), unordered: new Set() }
   }
 
   policy(builtin: string, policy: 'ACCEPT' | 'DROP'): void {
@@ -52,6 +57,11 @@ export class TableBuilder {
       if (banner !== undefined) this.table.banners.set(name, banner)
     }
     return rules
+  }
+
+  /** Declares that the order of `name`'s rules does not matter (see RenderedTable.unordered). */
+  unordered(name: string): void {
+    this.table.unordered.add(name)
   }
 
   add(chain: string, ...args: string[]): void {

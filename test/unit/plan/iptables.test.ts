@@ -39,10 +39,21 @@ describe('planIptables', () => {
     expect(plan.kind).toBe('partial')
     expect(plan.tables.map((t) => t.name)).toEqual(['nat'])
     expect(plan.chainsWritten).toBe(1)
-    expect(plan.rulesWritten).toBeLessThanOrEqual(256)
-    expect(plan.tables.map((t) => t.text).join('')).toContain('svm:pf:pf10000')
+    expect(plan.rulesWritten).toBe(1)
+    const text = plan.tables.map((t) => t.text).join('')
+    expect(text.split('\n').filter((l) => l.startsWith('-A ') || l.startsWith(':'))).toHaveLength(1)
+    expect(text).toMatch(/^-A SVM-DNB-\S+ -p tcp -m tcp --dport 20000 -m comment --comment svm:pf:pf10000 -j DNAT --to-destination 10\.1\.1\.5$/m)
     const sets = planIpsets(new Map(before.ipsets.map((s) => [s.name, s.entries])), after.ipsets, () => true)
     expect(sets.before).toEqual(['add svm-pf-open 203.0.113.12,tcp:20000'])
+  })
+
+  it('removing one forward among many deletes its one rule by specification', () => {
+    const before = renderRouter(config(300), facts).tables
+    const after = renderRouter({ ...config(300), portForwards: config(300).portForwards.filter((r) => r.id !== 'pf7') }, facts).tables
+    const text = planIptables(before, after).tables.map((t) => t.text).join('')
+    expect(text.split('\n').filter((l) => /^[-:]/.test(l))).toEqual([
+      expect.stringMatching(/^-D SVM-DNB-\S+ -p tcp -m tcp --dport 10007 -m comment --comment svm:pf:pf7 -j DNAT --to-destination 10\.1\.1\.5$/),
+    ])
   })
 
   it('removing the last rule of a bucket deletes its chain after rewriting the chain that jumped to it', () => {
