@@ -11,6 +11,7 @@ import {
 import { CHAIN_PREFIX } from '../render/names.ts'
 import { readDemoState, tearDownDemo, writeDemoState } from './demo-teardown.ts'
 import { LAB_ADDR, Lab } from './lab.ts'
+import { routerdArgs } from './routerd-command.ts'
 
 /**
  * `make demo`: routerd in a namespace lab, driven by svmctl, shown with real commands and their
@@ -21,9 +22,8 @@ import { LAB_ADDR, Lab } from './lab.ts'
  */
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
-/** The daemon as the image runs it: the bundle, with a small young generation. */
+/** The daemon as the image runs it (the bundle next to this file, the unit's node flags). */
 const ROUTERD = join(HERE, '..', 'routerd.mjs')
-const NODE_FLAGS = ['--max-semi-space-size=1']
 const SVMCTL = join(HERE, '..', 'cli', 'svmctl.js')
 const PEER = join(HERE, '..', '..', 'test', 'helpers', 'peer.mjs')
 const HOST = LAB_ADDR.internetHost
@@ -102,8 +102,8 @@ class Demo {
     const configFile = join(DEMO_DIR, 'routerd.json')
     writeFileSync(configFile, `${JSON.stringify(demoDaemonConfig(DEMO_DIR), null, 2)}\n`)
     const logFile = join(DEMO_DIR, 'routerd.log')
-    print(`$ ${displayArgv(this.lab.ns.rtr, process.execPath, [...NODE_FLAGS, ROUTERD, '--config', configFile])} >${logFile} 2>&1 &`)
-    const routerd = startProcess(process.execPath, [...NODE_FLAGS, ROUTERD, '--config', configFile], { netns: this.lab.ns.rtr, detachedLogFile: logFile })
+    print(`$ ${displayArgv(this.lab.ns.rtr, process.execPath, routerdArgs(configFile, ROUTERD))} >${logFile} 2>&1 &`)
+    const routerd = startProcess(process.execPath, routerdArgs(configFile, ROUTERD), { netns: this.lab.ns.rtr, detachedLogFile: logFile })
     this.routerd = routerd
     writeDemoState(DEMO_DIR, { labId: this.lab.id, routerdPid: routerd.pid, startedAt: new Date().toISOString() })
     let exited = false

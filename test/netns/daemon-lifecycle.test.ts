@@ -4,10 +4,10 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { StartedProcess } from '../../src/kernel/exec.ts'
 import { Lab, LAB_ADDR, labRouterConfig } from '../../src/lab/lab.ts'
+import { routerdArgs } from '../../src/lab/routerd-command.ts'
 import { curl, eventually, httpUnix, kernelSnapshot, serve, TOKEN } from '../helpers/router-harness.ts'
 
 const root = process.getuid?.() === 0
-const ROUTERD = new URL('../../dist/routerd.mjs', import.meta.url).pathname
 const HOST = LAB_ADDR.internetHost
 
 /** routerd as a real process in the lab's router namespace, reached over a unix socket. */
@@ -18,7 +18,7 @@ describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
   let daemon: StartedProcess | undefined
 
   async function startDaemon(): Promise<void> {
-    daemon = lab.start(lab.ns.rtr, process.execPath, ['--max-semi-space-size=1', ROUTERD, '--config', join(dir, 'routerd.json')])
+    daemon = lab.start(lab.ns.rtr, process.execPath, routerdArgs(join(dir, 'routerd.json')))
     await eventually(async () => (await httpUnix(socket, 'GET', '/healthz')).status === 200, 'routerd to serve')
   }
 
