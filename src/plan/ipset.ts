@@ -29,23 +29,14 @@ function header(s: IpSetSpec, name: string): string {
   return `create ${name} ${s.type} family inet hashsize 1024 maxelem ${s.maxelem}`
 }
 
-/** Pure. Members to delete and to add, from two sorted lists. */
+/** Pure. Members to delete and to add (order of either list does not matter). */
 function memberDiff(have: readonly string[], want: readonly string[]): { del: string[]; add: string[] } {
-  const del: string[] = []
-  const add: string[] = []
-  let i = 0
-  let j = 0
-  while (i < have.length || j < want.length) {
-    const h = have[i]
-    const w = want[j]
-    if (h !== undefined && (w === undefined || h < w)) { del.push(h); i++ }
-    else if (w !== undefined && (h === undefined || w < h)) { add.push(w); j++ }
-    else { i++; j++ }
-  }
-  return { del, add }
+  const had = new Set(have)
+  const wanted = new Set(want)
+  return { del: have.filter((e) => !wanted.has(e)), add: want.filter((e) => !had.has(e)) }
 }
 
-/** `current`: set name → sorted members as the kernel (or the last apply) has them. */
+/** `current`: set name → members as the kernel (or the last apply) has them. */
 export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desired: readonly IpSetSpec[], owned: (name: string) => boolean): IpsetPlan {
   const creates: [string, string][] = []
   const fills: [string, string][] = []

@@ -21,7 +21,7 @@ import { IPSET_PREFIX, IPSET_SWAP_SUFFIX } from '../render/names.ts'
 
 export interface AppliedState {
   rendered: RenderedRouter
-  /** ipset name → sorted members, as applied. */
+  /** ipset name → members, as applied. */
   ipsets: Map<string, string[]>
   netKey: string
 }
@@ -160,7 +160,7 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
     }
   }
 
-  const ipsets = new Map(desired.ipsets.map((s) => [s.name, [...s.entries].sort()]))
+  const ipsets = new Map(desired.ipsets.map((s) => [s.name, s.entries]))
   return {
     state: { rendered: desired, ipsets, netKey },
     report: {

@@ -48,7 +48,7 @@ export function formatIpsets(sets: readonly IpSetSpec[]): string {
   for (const s of sets) {
     out.push(`# ${s.owner}`)
     out.push(`create ${s.name} ${s.type} family inet hashsize 1024 maxelem ${s.maxelem}`)
-    for (const e of s.entries) out.push(`add ${s.name} ${e}`)
+    for (const e of [...s.entries].sort()) out.push(`add ${s.name} ${e}`)
   }
   return out.join('\n') + (out.length > 0 ? '\n' : '')
 }

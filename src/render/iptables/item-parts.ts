@@ -17,8 +17,8 @@ export interface ForwardParts {
    * spans at most OPEN_SET_MAX_PORTS ports; then it needs no mangle rule of its own.
    */
   openEntries: string[] | undefined
-  /** mangle: opens the public port(s) (used when openEntries is undefined). */
-  ingressLine: string
+  /** mangle: opens the public port(s); only when openEntries is undefined. */
+  ingressLine: string | undefined
   /** nat: the DNAT. */
   dnatLine: string
   sets: IpSetSpec[]
@@ -61,7 +61,7 @@ export function forwardParts(r: NPortForward): ForwardParts {
     }
     parts = {
       openEntries,
-      ingressLine: portRuleLine(protocol, start, end, `${source} -j ACCEPT`),
+      ingressLine: openEntries === undefined ? portRuleLine(protocol, start, end, `${source} -j ACCEPT`) : undefined,
       dnatLine: portRuleLine(protocol, start, end, `${source} -j DNAT --to-destination ${dnatTarget(r)}`),
       sets,
     }

@@ -70,15 +70,15 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     for (const r of ctx.forwardsByIp.get(ip.ip) ?? []) {
       const parts = forwardParts(r)
       for (const s of parts.sets) sets.push(s)
-      if (parts.openEntries !== undefined) {
+      if (parts.ingressLine === undefined) {
         opensBySet = true
-        for (const e of parts.openEntries) open.push(e)
+        for (const e of parts.openEntries ?? []) open.push(e)
       } else bucketed.push({ protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.ingressLine })
     }
     if (opensBySet) tb.add(chain, '-m', 'set', '--match-set', OPEN_PORTS_SET, 'dst,dst', ...comment('svm:pf-open'), '-j', 'ACCEPT')
     addPortBucketed(tb, chain, 'FWB', ip.ip, bucketed)
     tb.add(chain, ...comment(`svm:drop:${ip.ip}`), '-j', 'DROP')
   }
-  if (open.length > 0) sets.push({ name: OPEN_PORTS_SET, type: 'hash:ip,port', maxelem: 1 << 20, entries: open.sort(), owner: 'open port forwards' })
+  if (open.length > 0) sets.push({ name: OPEN_PORTS_SET, type: 'hash:ip,port', maxelem: 1 << 20, entries: open, owner: 'open port forwards' })
   return tb.table
 }

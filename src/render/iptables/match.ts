@@ -9,7 +9,7 @@ export interface IpSetSpec {
   name: string
   type: 'hash:net' | 'hash:ip,port'
   maxelem: number
-  /** Sorted, in the form `ipset save` prints them (so kernel and plan compare as text). */
+  /** In the form `ipset save` prints them (so kernel and plan compare as text); any order. */
   entries: string[]
   /** The item the set belongs to, for the restore-file comment. */
   owner: string
