@@ -13,10 +13,12 @@ import type { RenderedTable, TableName } from '../render/iptables/table.ts'
 import { IPSET_PREFIX, IPSET_SWAP_SUFFIX } from '../render/names.ts'
 
 /**
- * Applies a rendering to the kernel in the order ipsets (create/swap) → iptables → ipsets
- * (destroy) → links/addresses/routes/rules, each as one batch. A failure leaves the previous
- * state in force: iptables tables that committed before the failing one are restored, new
- * sets are destroyed, and an `ip -batch` stopped at line n is undone line by line.
+ * Applies a rendering to the kernel as a few batches: new ipsets created (empty) → set members
+ * and iptables-restore at the same time → ipsets nothing uses destroyed → one ip -batch for
+ * links, addresses, routes and rules → stale conntrack entries cleared. A failure leaves the
+ * previous state in force: iptables tables that committed before the failing one are replaced
+ * by the previous rendering, the set lines that ran are undone line by line, and an ip -batch
+ * stopped at line n is undone line by line.
  */
 
 export interface AppliedState {
@@ -30,6 +32,7 @@ export interface ApplyReport {
   kind: 'full' | 'partial' | 'none'
   chainsWritten: number
   rulesWritten: number
+  /** ipset restore lines run (members added or removed, sets created or swapped). */
   ipsetsChanged: number
   netOps: number
   /** ipset is 0 when the set edits ran alongside iptables-restore (counted under iptables). */
@@ -84,7 +87,7 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   const full = previous === undefined
   const t0 = performance.now()
 
-  // 1. ipsets: create and swap what iptables is about to reference.
+  // 1. Sets as they are now, and the plans.
   const currentSets = full ? new Map([...await saveIpsets(runner)].filter(([n]) => owned(n))) : previous.ipsets
   if (full) {
     // A crash between create and swap can leave a temporary set behind; it would block the next create.
@@ -95,7 +98,7 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   const setPlan = planIpsets(currentSets, desired.ipsets, owned)
   const iptPlan = planIptables(previous?.rendered.tables, desired.tables)
   const kernelBefore = full ? await saveIptables(runner) : undefined
-  // Sets first exist (empty: created in one quick batch), then are filled and edited while
+  // 2. Sets first exist (empty: created in one quick batch), then are filled and edited while
   // iptables-restore runs: the two slowest batches of a large apply overlap. Until filled, a
   // new set matches nothing, so a new rule is not in force a moment longer; nothing that was
   // in force is loosened.
@@ -131,7 +134,7 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   }
   const t2 = performance.now()
 
-  // 4. links, addresses, routes, rules: only when their desired state changed (or on full).
+  // 3. links, addresses, routes, rules: only when their desired state changed (or on full).
   const netKey = JSON.stringify(desired.net)
   let netOps = 0
   if (full || previous.netKey !== netKey) {
@@ -143,14 +146,14 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
       const line = (err as RestoreRejectedError).line ?? 0
       const undo = plan.inverse.slice(0, Math.max(0, line - 1)).reverse().filter((l) => l !== '')
       await applyIpBatch(runner, undo).catch((e: unknown) => log.error({ err: e }, 'net rollback failed'))
-      if (previous !== undefined) await applyIptables(runner, planIptables(desired.tables, previous.rendered.tables), desired.tables, undefined, log)
+      await rollbackRules(runner, iptPlan, previous?.rendered.tables, desired.tables, kernelBefore, log)
       await undoSets(runner, setPlan, setPlan.before.length, log)
       throw err
     }
   }
   const t3 = performance.now()
 
-  // 3. ipsets nothing references any more. A failure here only leaks an unused set.
+  // 4. ipsets nothing references any more. A failure here only leaks an unused set.
   await restoreIpsets(runner, lines(setPlan.after)).catch((err: unknown) => log.warn({ err }, 'ipset destroy failed'))
 
   // 5. Connection-tracking entries of NAT that is gone. Best effort: the rules are already right.

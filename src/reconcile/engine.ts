@@ -160,7 +160,13 @@ export class Engine {
       if (diagnostics.some((d) => d.severity === 'error')) throw new InvalidConfigError(diagnostics)
       const generation = this.generation + 1
       const report = await this.applyConfig(next, generation, item === null ? 'delete' : 'put')
-      this.opts.store.appendItem(generation, collection, id, item, () => ({ generation, config: next }))
+      try {
+        this.opts.store.appendItem(generation, collection, id, item, () => ({ generation, config: next }))
+      } catch (err) {
+        this.log.error({ err, generation }, 'cannot store the config; restoring the previous state in the kernel')
+        await this.applyConfig(this.config, this.generation, 'store-failed').catch(() => undefined)
+        throw err
+      }
       this.commit(next, generation)
       return { generation, warnings: diagnostics, report }
     })
