@@ -3,18 +3,32 @@
  * numbers; every function here is total on its documented input and never throws.
  */
 
-const OCTET = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
-
-/** Parses dotted-quad text to a number, or undefined if it is not exactly four decimal octets. */
+/**
+ * Parses dotted-quad text to a number, or undefined if it is not exactly four decimal octets
+ * (0-255, no leading zeros). A character loop: this runs for every item of a 10,000-item config.
+ */
 export function parseIpv4(text: string): number | undefined {
-  const parts = text.split('.')
-  if (parts.length !== 4) return undefined
   let value = 0
-  for (const part of parts) {
-    if (!OCTET.test(part)) return undefined
-    value = value * 256 + Number(part)
+  let octet = 0
+  let digits = 0
+  let dots = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 46) {
+      if (digits === 0 || dots === 3) return undefined
+      value = value * 256 + octet
+      octet = 0
+      digits = 0
+      dots++
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && octet === 0) return undefined
+      octet = octet * 10 + (c - 48)
+      digits++
+      if (octet > 255) return undefined
+    } else return undefined
   }
-  return value
+  if (digits === 0 || dots !== 3) return undefined
+  return value * 256 + octet
 }
 
 export function formatIpv4(value: number): string {
