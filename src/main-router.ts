@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { existsSync, lstatSync, readFileSync, unlinkSync } from 'node:fs'
+import { existsSync, lstatSync, readFileSync, statSync, unlinkSync } from 'node:fs'
 import { connect } from 'node:net'
 import { parseArgs } from 'node:util'
 import { buildApp } from './api/app.ts'
@@ -32,6 +32,7 @@ async function main(): Promise<void> {
   const log = createLogger(daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
   const token = readFileSync(daemon.tokenFile, 'utf8').trim()
   if (token.length < 16) throw new Error(`token in ${daemon.tokenFile} is shorter than 16 characters`)
+  if ((statSync(daemon.tokenFile).mode & 0o077) !== 0) log.warn({ tokenFile: daemon.tokenFile }, 'token file is readable by others than its owner')
   const metrics = new Metrics()
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
   const engine = new Engine({

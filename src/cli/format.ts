@@ -109,6 +109,10 @@ export function formatStatus(status: EngineStatus): string {
   rows.push(['last error', e === null ? 'none' : `${e.code}: ${e.message}${e.line === undefined || e.line === null ? '' : ` (line ${e.line})`} at ${e.at}`])
   const a = status.lastApply
   rows.push(['last apply', a === null ? 'never' : `${a.at}, ${formatReport(a)}`])
+  for (const [name, sub] of Object.entries(status.subsystems ?? {})) {
+    const err = sub.lastError
+    rows.push([name, `generation ${sub.appliedGeneration}${sub.lastDurationMs === null ? '' : `, ${sub.lastDurationMs} ms`}${err === null ? '' : `, failed: ${err.code}${err.line === undefined || err.line === null ? '' : ` at line ${err.line}`}`}`])
+  }
   if (status.drift !== undefined) {
     const d = status.drift
     rows.push(['drift checks', `${d.checks} run, ${d.repairs} repair(s)`])

@@ -52,11 +52,29 @@ export interface EngineOptions {
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
 
+export type Subsystem = 'ipset' | 'iptables' | 'net'
+export interface SubsystemStatus {
+  appliedGeneration: number
+  lastError: { code: string; message: string; line?: number | null; at: string } | null
+  lastDurationMs: number | null
+}
+
+/** Which subsystem a failing tool belongs to. */
+function subsystemOf(tool: string): Subsystem | undefined {
+  const name = tool.split('/').pop() ?? tool
+  if (name.startsWith('ipset')) return 'ipset'
+  if (name.startsWith('iptables')) return 'iptables'
+  if (name === 'ip' || name.startsWith('ip ')) return 'net'
+  return undefined
+}
+
 export interface EngineStatus {
   desiredGeneration: number
   appliedGeneration: number
   lastError: { code: string; message: string; line?: number | null; at: string } | null
   lastApply: (ApplyReport & { at: string }) | null
+  /** Per kernel subsystem: the generation it last applied, its last error, its last apply time. */
+  subsystems: Record<Subsystem, SubsystemStatus>
   drift: { checks: number; repairs: number; lastProblems: string[] }
 }
 
@@ -69,6 +87,11 @@ export class Engine {
   private queue: Promise<unknown> = Promise.resolve()
   private lastError: EngineStatus['lastError'] = null
   private lastApply: EngineStatus['lastApply'] = null
+  private readonly subsystems: Record<Subsystem, SubsystemStatus> = {
+    ipset: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
+    iptables: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
+    net: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
+  }
   private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
   private timer: NodeJS.Timeout | undefined
   private retryMs = 1000
@@ -102,6 +125,7 @@ export class Engine {
     return {
       desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration,
       lastError: this.lastError, lastApply: this.lastApply, drift: { ...this.drift },
+      subsystems: structuredClone(this.subsystems),
     }
   }
 
@@ -224,6 +248,9 @@ export class Engine {
       this.lastError = null
       this.retryMs = 1000
       this.lastApply = { ...report, at: new Date().toISOString() }
+      for (const name of ['ipset', 'iptables', 'net'] as const) {
+        this.subsystems[name] = { appliedGeneration: generation, lastError: null, lastDurationMs: Math.round(report.durationsMs[name]) }
+      }
       this.opts.metrics.inc('routerd_applies_total', 'Applies to the kernel', { kind: report.kind, reason })
       this.opts.metrics.observe('routerd_apply_seconds', 'Time to apply a change to the kernel', ms / 1000, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
       this.opts.metrics.set('routerd_applied_generation', 'Generation in force in the kernel', generation)
@@ -238,6 +265,8 @@ export class Engine {
         code: errorCode(err) ?? 'ERR_INTERNAL', message: (err as Error).message, at: new Date().toISOString(),
         ...(rejected ? { line: rejected.line } : {}),
       }
+      const failed = subsystemOf(rejected?.tool ?? (err as { file?: string }).file ?? '')
+      if (failed !== undefined) this.subsystems[failed].lastError = this.lastError
       this.log.error({ err, generation, reason }, 'apply failed; previous state kept')
       if (rejected) {
         const payload = `# ${rejected.message}\n${rejected.payload}`

@@ -95,7 +95,11 @@ describe.skipIf(!root)('control API against the kernel', () => {
     expect(await rawKernelListing(h.lab, h.lab.ns.rtr)).toBe(before)
     expect(await curl(h.lab, h.lab.ns.inet, 'http://203.0.113.12:8083/', HOST)).toBeNull()
     expect((await h.api('GET', '/v1/config')).body.config).toEqual(config)
-    expect((await h.api('GET', '/v1/status')).body.lastError.code).toBe('ERR_KERNEL_REJECTED')
+    const status = (await h.api('GET', '/v1/status')).body
+    expect(status.lastError.code).toBe('ERR_KERNEL_REJECTED')
+    expect(status.subsystems.net.lastError.line).toBe(res.body.error.line)
+    expect(status.subsystems.iptables.lastError).toBeNull()
+    expect(status.appliedGeneration).toBe(status.desiredGeneration)
   })
 
   it('an ipset name squatted by someone else → 422; their set and our state are untouched', async () => {

@@ -112,6 +112,11 @@ describe('success answers', () => {
       desiredGeneration: 7, appliedGeneration: 6,
       lastError: { code: 'ERR_KERNEL_REJECTED', message: 'iptables-restore rejected line 9', line: 9, at: '2026-01-01T00:00:00.000Z' },
       lastApply: { ...report, at: '2025-12-31T23:59:00.000Z' },
+      subsystems: {
+        ipset: { appliedGeneration: 6, lastError: null, lastDurationMs: 3 },
+        iptables: { appliedGeneration: 6, lastError: { code: 'ERR_KERNEL_REJECTED', message: 'x', line: 9, at: '2026-01-01T00:00:00.000Z' }, lastDurationMs: 9 },
+        net: { appliedGeneration: 6, lastError: null, lastDurationMs: null },
+      },
       drift: { checks: 4, repairs: 1, lastProblems: ['canary gone'] },
     }
     expect(formatStatus(status)).toBe([
@@ -119,6 +124,9 @@ describe('success answers', () => {
       'applied generation: 6 (behind: generation 7 is not in the kernel)',
       'last error:         ERR_KERNEL_REJECTED: iptables-restore rejected line 9 (line 9) at 2026-01-01T00:00:00.000Z',
       'last apply:         2025-12-31T23:59:00.000Z, partial: 3 chain(s), 5 rule(s), 0 ipset change(s), 1 address/route op(s), 13 ms',
+      'ipset:              generation 6, 3 ms',
+      'iptables:           generation 6, 9 ms, failed: ERR_KERNEL_REJECTED at line 9',
+      'net:                generation 6',
       'drift checks:       4 run, 1 repair(s)',
       '                    last drift: canary gone',
       '',
@@ -126,7 +134,11 @@ describe('success answers', () => {
   })
 
   it('status of a fresh daemon', () => {
-    const status: EngineStatus = { desiredGeneration: 0, appliedGeneration: 0, lastError: null, lastApply: null, drift: { checks: 0, repairs: 0, lastProblems: [] } }
+    const fresh = { appliedGeneration: 0, lastError: null, lastDurationMs: null }
+    const status: EngineStatus = {
+      desiredGeneration: 0, appliedGeneration: 0, lastError: null, lastApply: null,
+      subsystems: { ipset: fresh, iptables: fresh, net: fresh }, drift: { checks: 0, repairs: 0, lastProblems: [] },
+    }
     expect(formatStatus(status)).toContain('last error:         none\nlast apply:         never\n')
   })
 })
