@@ -37,3 +37,19 @@ describe('planIpsets', () => {
     expect(undoIpsets(plan, 0)).toEqual([])
   })
 })
+
+describe('planIpsets member diff', () => {
+  const members = (n: number, from = 0) => Array.from({ length: n }, (_, i) => `1.1.1.1,tcp:${from + i}`)
+  const s = (name: string, entries: string[]) => ({ name, type: 'hash:ip,port' as const, maxelem: 65536, entries, owner: name })
+  const plan = (have: string[], want: string[]) => planIpsets(new Map([['svm-x', have]]), [s('svm-x', want)], owned).before
+
+  it.each([
+    ['one appended', members(100), [...members(100), 'x'], ['add svm-x x']],
+    ['one removed in the middle', members(100), members(100).filter((_, i) => i !== 40), ['del svm-x 1.1.1.1,tcp:40']],
+    ['one replaced in the middle', members(100), members(100).map((m, i) => (i === 40 ? 'y' : m)), ['del svm-x 1.1.1.1,tcp:40', 'add svm-x y']],
+    ['reordered and changed (falls back to sets)', members(100), [...members(50, 50).reverse(), 'z', ...members(49)], ['del svm-x 1.1.1.1,tcp:49', 'add svm-x z']],
+    ['moved: gone from one place, back in another', members(10), [...members(10).filter((_, i) => i !== 3), '1.1.1.1,tcp:3'], []],
+  ])('%s', (_name, have, want, expected) => {
+    expect(plan(have, want)).toEqual(expected)
+  })
+})
