@@ -133,7 +133,12 @@ export class Engine {
   replaceConfig(document: unknown, ifMatch?: number): Promise<EditResult> {
     return this.exclusive(async () => {
       this.checkGeneration(ifMatch)
-      const result = validateConfig(document, this.facts)
+      let result = validateConfig(document, this.facts)
+      if (!result.ok && result.diagnostics.some((d) => d.code === 'ERR_INTERFACE_NOT_FOUND')) {
+        // A NIC may have been plugged in since the facts were read: look again before refusing.
+        this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+        result = validateConfig(document, this.facts)
+      }
       if (!result.ok) throw new InvalidConfigError(result.diagnostics)
       const generation = this.generation + 1
       // The snapshot is written while the kernel applies (the disk and the restore process work

@@ -125,4 +125,13 @@ describe.skipIf(!root)('control API against the kernel', () => {
     expect(res.status).toBe(200)
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/v1/config', '/v1/config/portForwards/{id}', '/v1/config/staticRoutes/{id}', '/v1/status']))
   })
+
+  it('a NIC plugged in after start is found when a config names it', async () => {
+    const { config } = (await h.api('GET', '/v1/config')).body
+    await h.lab.exec(h.lab.ns.rtr, 'ip', ['link', 'add', 'eth9', 'address', '02:5e:00:00:00:09', 'type', 'veth', 'peer', 'name', 'eth9-peer'])
+    const res = await h.api('PUT', '/v1/config', { ...config, interfaces: [...config.interfaces, { id: 'pub9', role: 'public', mac: '02:5e:00:00:00:09' }] })
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    const unknown = await h.api('PUT', '/v1/config', { ...config, interfaces: [...config.interfaces, { id: 'pub8', role: 'public', mac: '02:5e:00:00:00:08' }] })
+    expect(unknown.body.error.diagnostics).toEqual([expect.objectContaining({ path: '/interfaces/4/mac', code: 'ERR_INTERFACE_NOT_FOUND' })])
+  })
 })
