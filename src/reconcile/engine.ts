@@ -155,9 +155,7 @@ export class Engine {
       try {
         (await staging).commit()
       } catch (err) {
-        this.log.error({ err, generation }, 'cannot store the config; restoring the previous state in the kernel')
-        await this.applyConfig(this.config, this.generation, 'store-failed').catch(() => undefined)
-        throw err
+        return await this.undoUnstored(err, generation)
       }
       this.commit(result.config, generation)
       return { generation, warnings: result.warnings, report }
@@ -192,9 +190,7 @@ export class Engine {
       try {
         this.opts.store.appendItem(generation, collection, id, item, () => ({ generation, config: next }))
       } catch (err) {
-        this.log.error({ err, generation }, 'cannot store the config; restoring the previous state in the kernel')
-        await this.applyConfig(this.config, this.generation, 'store-failed').catch(() => undefined)
-        throw err
+        return await this.undoUnstored(err, generation)
       }
       this.commit(next, generation)
       return { generation, warnings: diagnostics, report }
@@ -221,6 +217,13 @@ export class Engine {
   /** What differs between the desired state and the kernel, without repairing (svmctl diff). */
   diff(): Promise<string[]> {
     return this.exclusive(async () => (this.applied === undefined ? ['nothing applied yet'] : detectDrift(this.opts.runner, this.applied)))
+  }
+
+  /** The kernel took a generation the store could not keep: put the stored one back, then fail. */
+  private async undoUnstored(err: unknown, generation: number): Promise<never> {
+    this.log.error({ err, generation }, 'cannot store the config; restoring the previous state in the kernel')
+    await this.applyConfig(this.config, this.generation, 'store-failed').catch(() => undefined)
+    throw err
   }
 
   private checkGeneration(ifMatch: number | undefined): void {

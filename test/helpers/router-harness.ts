@@ -90,14 +90,8 @@ export async function udpAsk(lab: Lab, ns: string, host: string, port: number, f
  * addresses, routes and rules. Equal text means equal state.
  */
 export async function kernelSnapshot(lab: Lab, ns: string): Promise<string> {
-  const parts = await Promise.all([
-    lab.exec(ns, 'iptables-save', []).then((r) => r.stdout.replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, '[0:0]')),
-    lab.exec(ns, 'ipset', ['save']).then((r) => r.stdout.replace(/ initval 0x[0-9a-f]+/g, '').split('\n').sort().join('\n')),
-    lab.exec(ns, 'ip', ['-4', 'addr']).then((r) => r.stdout),
-    lab.exec(ns, 'ip', ['-4', 'route', 'show', 'table', 'all']).then((r) => r.stdout),
-    lab.exec(ns, 'ip', ['-4', 'rule']).then((r) => r.stdout),
-  ])
-  return parts.join('\n=====\n')
+  return kernelListing(lab, ns, lab.exec(ns, 'ipset', ['save'])
+    .then((r) => r.stdout.replace(/ initval 0x[0-9a-f]+/g, '').split('\n').sort().join('\n')))
 }
 
 /**
@@ -107,12 +101,17 @@ export async function kernelSnapshot(lab: Lab, ns: string): Promise<string> {
  * IPv6 link-local routes on its own schedule as duplicate address detection ends).
  */
 export async function rawKernelListing(lab: Lab, ns: string): Promise<string> {
+  return kernelListing(lab, ns, lab.exec(ns, 'ipset', ['list']).then((r) => r.stdout))
+}
+
+/** iptables-save (no dates, no counters), the given ipset text, IPv4 addresses, routes and rules. */
+async function kernelListing(lab: Lab, ns: string, ipsets: Promise<string>): Promise<string> {
   const parts = await Promise.all([
     lab.exec(ns, 'iptables-save', []).then((r) => r.stdout.replace(/^#.*\n/gm, '').replace(/\[\d+:\d+\]/g, '[0:0]')),
-    lab.exec(ns, 'ipset', ['list']).then((r) => r.stdout),
+    ipsets,
     lab.exec(ns, 'ip', ['-4', 'addr']).then((r) => r.stdout),
     lab.exec(ns, 'ip', ['-4', 'route', 'show', 'table', 'all']).then((r) => r.stdout),
-    lab.exec(ns, 'ip', ['rule']).then((r) => r.stdout),
+    lab.exec(ns, 'ip', ['-4', 'rule']).then((r) => r.stdout),
   ])
   return parts.join('\n=====\n')
 }
