@@ -15,7 +15,7 @@ import { sleep } from './stats.ts'
  */
 
 /** How routerd is started: the script under dist/ and the node flags before it. */
-export interface DaemonCommand { script: string; nodeArgs: string[]; source: string }
+export interface DaemonCommand { script: string; nodeArgs: string[]; env: Record<string, string>; source: string }
 
 /**
  * The daemon as the appliance runs it: ExecStart of appliance/routerd.service (node flags and the
@@ -23,22 +23,25 @@ export interface DaemonCommand { script: string; nodeArgs: string[]; source: str
  * bundle is missing, the plain tsc output dist/main-router.js without flags.
  */
 export function daemonCommand(root: string): DaemonCommand {
-  const plain: DaemonCommand = { script: join(root, 'dist', 'main-router.js'), nodeArgs: [], source: 'dist/main-router.js (tsc output)' }
+  const plain: DaemonCommand = { script: join(root, 'dist', 'main-router.js'), nodeArgs: [], env: {}, source: 'dist/main-router.js (tsc output)' }
   if (process.env['BENCH_ROUTERD'] === 'tsc') return { ...plain, source: `${plain.source}, BENCH_ROUTERD=tsc` }
   const unit = join(root, 'appliance', 'routerd.service')
   if (!existsSync(unit)) return plain
-  const exec = /^ExecStart=(.+)$/m.exec(readFileSync(unit, 'utf8'))?.[1]?.trim().split(/\s+/) ?? []
+  const text = readFileSync(unit, 'utf8')
+  const exec = /^ExecStart=(.+)$/m.exec(text)?.[1]?.trim().split(/\s+/) ?? []
+  const env = Object.fromEntries([...text.matchAll(/^Environment=([^=\s]+)=(\S*)$/gm)].map((m) => [m[1] as string, m[2] as string]))
   const scriptAt = exec.findIndex((arg, i) => i > 0 && !arg.startsWith('-'))
   if (scriptAt === -1 || !basename(exec[0] ?? '').startsWith('node')) return plain
   const script = join(root, 'dist', basename(exec[scriptAt] as string))
   if (!existsSync(script)) return { ...plain, source: `${plain.source}; ${script} is not built` }
   const nodeArgs = exec.slice(1, scriptAt)
-  return { script, nodeArgs, source: `appliance/routerd.service: node ${[...nodeArgs, `dist/${basename(script)}`].join(' ')}` }
+  const envText = Object.entries(env).map(([k, v]) => `${k}=${v} `).join('')
+  return { script, nodeArgs, env, source: `appliance/routerd.service: ${envText}node ${[...nodeArgs, `dist/${basename(script)}`].join(' ')}` }
 }
 
 export interface AppliedLogLine { generation: number; reason: string; kind: string; chains: number; rules: number; netOps: number; ms: number }
 
-export interface RouterdOptions { logLevel?: string; readyTimeoutMs?: number; nodeArgs?: string[] }
+export interface RouterdOptions { logLevel?: string; readyTimeoutMs?: number; nodeArgs?: string[]; env?: Record<string, string> }
 
 export class Routerd {
   private current: StartedProcess
@@ -46,6 +49,7 @@ export class Routerd {
   private constructor(
     private readonly lab: Lab,
     private readonly argv: string[],
+    private readonly env: NodeJS.ProcessEnv,
     private readonly socketPath: string,
     private readonly readyTimeoutMs: number,
     readonly api: RouterdApi,
@@ -78,19 +82,20 @@ export class Routerd {
     const argv = [...(opts.nodeArgs ?? []), mainJs, '--config', join(dir, 'routerd.json')]
     const api = new RouterdApi(socketPath, token)
     const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000
-    const first = await Routerd.launch(lab, argv, socketPath, api, readyTimeoutMs)
-    return new Routerd(lab, argv, socketPath, readyTimeoutMs, api, dir, first)
+    const env = { ...process.env, ...opts.env }
+    const first = await Routerd.launch(lab, argv, env, socketPath, api, readyTimeoutMs)
+    return new Routerd(lab, argv, env, socketPath, readyTimeoutMs, api, dir, first)
   }
 
   /** Starts the daemon again with the same state directory (it applies the stored config before it answers). */
   async restart(): Promise<void> {
-    this.current = await Routerd.launch(this.lab, this.argv, this.socketPath, this.api, this.readyTimeoutMs)
+    this.current = await Routerd.launch(this.lab, this.argv, this.env, this.socketPath, this.api, this.readyTimeoutMs)
   }
 
-  private static async launch(lab: Lab, argv: string[], socketPath: string, api: RouterdApi, readyTimeoutMs: number): Promise<StartedProcess> {
+  private static async launch(lab: Lab, argv: string[], env: NodeJS.ProcessEnv, socketPath: string, api: RouterdApi, readyTimeoutMs: number): Promise<StartedProcess> {
     rmSync(socketPath, { force: true })
     // Lab.start registers the process: lab.destroy() kills it.
-    const proc = lab.start(lab.ns.rtr, process.execPath, argv)
+    const proc = lab.start(lab.ns.rtr, process.execPath, argv, env)
     const deadline = performance.now() + readyTimeoutMs
     let exited: number | null | undefined
     void proc.exited.then((code) => { exited = code })

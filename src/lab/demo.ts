@@ -11,7 +11,7 @@ import {
 import { CHAIN_PREFIX } from '../render/names.ts'
 import { readDemoState, tearDownDemo, writeDemoState } from './demo-teardown.ts'
 import { LAB_ADDR, Lab } from './lab.ts'
-import { routerdArgs } from './routerd-command.ts'
+import { routerdArgs, routerdEnv } from './routerd-command.ts'
 
 /**
  * `make demo`: routerd in a namespace lab, driven by svmctl, shown with real commands and their
@@ -103,7 +103,7 @@ class Demo {
     writeFileSync(configFile, `${JSON.stringify(demoDaemonConfig(DEMO_DIR), null, 2)}\n`)
     const logFile = join(DEMO_DIR, 'routerd.log')
     print(`$ ${displayArgv(this.lab.ns.rtr, process.execPath, routerdArgs(configFile, ROUTERD))} >${logFile} 2>&1 &`)
-    const routerd = startProcess(process.execPath, routerdArgs(configFile, ROUTERD), { netns: this.lab.ns.rtr, detachedLogFile: logFile })
+    const routerd = startProcess(process.execPath, routerdArgs(configFile, ROUTERD), { netns: this.lab.ns.rtr, detachedLogFile: logFile, env: routerdEnv() })
     this.routerd = routerd
     writeDemoState(DEMO_DIR, { labId: this.lab.id, routerdPid: routerd.pid, startedAt: new Date().toISOString() })
     let exited = false

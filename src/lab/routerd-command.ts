@@ -6,6 +6,14 @@ import { fileURLToPath } from 'node:url'
  */
 export const ROUTERD_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc'] as const
 
+/** The environment the unit adds (its Environment= lines). */
+export const ROUTERD_ENV: Readonly<Record<string, string>> = { MALLOC_MMAP_THRESHOLD_: '65536' }
+
+/** The environment routerd runs with: this process's plus the unit's. */
+export function routerdEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, ...ROUTERD_ENV }
+}
+
 /** Absolute path of the routerd bundle built by `make build`. */
 export const ROUTERD_BUNDLE = fileURLToPath(new URL('../../dist/routerd.mjs', import.meta.url))
 

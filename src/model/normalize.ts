@@ -17,14 +17,20 @@ export interface NGuestNetwork extends Omit<GuestNetwork, 'dnsServers' | 'egress
   egressDefault: 'allow' | 'deny'
 }
 export type NStaticNat = StaticNat
+/**
+ * Ports as plain numbers rather than Ports objects, and the default source list shared: 10,000
+ * forwards stay in memory as long as they are configured, and each object less is ~1 MB less.
+ */
 export interface NPortForward {
   id: string
   publicIp: string
   protocol: 'tcp' | 'udp'
-  publicPorts: Ports
+  publicStart: number
+  publicEnd: number
   privateIp: string
-  privatePorts: Ports
-  sourceCidrs: string[]
+  privateStart: number
+  privateEnd: number
+  sourceCidrs: readonly string[]
 }
 /** Every field present (undefined when absent) so all rules share one object shape. */
 export interface NMatch {
@@ -33,7 +39,7 @@ export interface NMatch {
   icmpType: number | undefined
   icmpCode: number | undefined
 }
-export interface NFirewallRule extends NMatch { id: string; publicIp: string; sourceCidrs: string[] }
+export interface NFirewallRule extends NMatch { id: string; publicIp: string; sourceCidrs: readonly string[] }
 export interface NEgressRule extends NMatch { id: string; network: string; sourceCidrs: string[]; destinationCidrs: string[] }
 export type NStaticRoute = StaticRoute
 
@@ -50,6 +56,8 @@ export interface NormalizedConfig {
 }
 
 export const ANYWHERE = '0.0.0.0/0'
+/** The source list of every item that names none (shared, never changed). */
+const FROM_ANYWHERE: readonly string[] = Object.freeze([ANYWHERE])
 
 export function normalizePorts(range: PortRange): Ports {
   return { start: range.start, end: range.end ?? range.start }
@@ -89,13 +97,15 @@ function memo<I extends object, O>(item: I, make: (item: I) => O): O {
 function normalizePortForward(r: PortForward): NPortForward {
   return memo(r, (x) => ({
     id: x.id, publicIp: x.publicIp, protocol: x.protocol,
-    publicPorts: normalizePorts(x.publicPorts), privateIp: x.privateIp, privatePorts: normalizePorts(x.privatePorts),
-    sourceCidrs: [...(x.sourceCidrs ?? [ANYWHERE])],
+    publicStart: x.publicPorts.start, publicEnd: x.publicPorts.end ?? x.publicPorts.start,
+    privateIp: x.privateIp,
+    privateStart: x.privatePorts.start, privateEnd: x.privatePorts.end ?? x.privatePorts.start,
+    sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs],
   }))
 }
 
 function normalizeFirewallRule(r: FirewallRule): NFirewallRule {
-  return memo(r, (x) => ({ ...normalizeMatch(x), id: x.id, publicIp: x.publicIp, sourceCidrs: [...(x.sourceCidrs ?? [ANYWHERE])] }))
+  return memo(r, (x) => ({ ...normalizeMatch(x), id: x.id, publicIp: x.publicIp, sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs] }))
 }
 
 /** Pure. Fills defaults, lower-cases MACs and sorts every collection by id. */

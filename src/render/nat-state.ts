@@ -9,7 +9,7 @@ export function natKeys(cfg: NormalizedConfig): Map<string, string[]> {
     else list.push(key)
   }
   for (const r of cfg.portForwards) {
-    if (r.protocol === 'udp') add(r.publicIp, `udp ${r.publicPorts.start}-${r.publicPorts.end} ${r.privateIp}:${r.privatePorts.start} ${r.sourceCidrs.join(',')}`)
+    if (r.protocol === 'udp') add(r.publicIp, `udp ${r.publicStart}-${r.publicEnd} ${r.privateIp}:${r.privateStart} ${r.sourceCidrs.join(',')}`)
   }
   for (const s of cfg.staticNats) add(s.publicIp, `static ${s.privateIp}`)
   for (const list of keys.values()) list.sort()

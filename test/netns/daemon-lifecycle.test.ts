@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { StartedProcess } from '../../src/kernel/exec.ts'
 import { Lab, LAB_ADDR, labRouterConfig } from '../../src/lab/lab.ts'
-import { routerdArgs } from '../../src/lab/routerd-command.ts'
+import { routerdArgs, routerdEnv } from '../../src/lab/routerd-command.ts'
 import { curl, eventually, httpUnix, kernelSnapshot, serve, TOKEN } from '../helpers/router-harness.ts'
 
 const root = process.getuid?.() === 0
@@ -18,7 +18,7 @@ describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
   let daemon: StartedProcess | undefined
 
   async function startDaemon(): Promise<void> {
-    daemon = lab.start(lab.ns.rtr, process.execPath, routerdArgs(join(dir, 'routerd.json')))
+    daemon = lab.start(lab.ns.rtr, process.execPath, routerdArgs(join(dir, 'routerd.json')), routerdEnv())
     await eventually(async () => (await httpUnix(socket, 'GET', '/healthz')).status === 200, 'routerd to serve')
   }
 

@@ -1,4 +1,5 @@
 import type { NFirewallRule, NPortForward } from '../../model/normalize.ts'
+import { flat } from '../flat-string.ts'
 import { comment, ruleArgs } from '../rule-line.ts'
 import { cidrListArgs, protocolArgs, type IpSetSpec } from './match.ts'
 import { dnatTarget } from './nat-target.ts'
@@ -21,14 +22,17 @@ export interface ForwardParts {
   ingressLine: string | undefined
   /** nat: the DNAT. */
   dnatLine: string
-  sets: IpSetSpec[]
+  sets: readonly IpSetSpec[]
 }
 
 export interface FirewallParts {
   /** The rule text: port-bucketed for tcp/udp with ports, plain otherwise. */
   line: string
-  sets: IpSetSpec[]
+  sets: readonly IpSetSpec[]
 }
+
+/** Most items need no set: they share this one empty list instead of holding one each. */
+const NO_SETS: readonly IpSetSpec[] = Object.freeze([])
 
 const PARTS = Symbol('rule-text')
 
@@ -53,17 +57,17 @@ export function forwardParts(r: NPortForward): ForwardParts {
     // they are, so this hot path builds text directly instead of quoting argument by argument.
     const match = cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets)
     const source = match.length === 0 ? `-m comment --comment svm:pf:${r.id}` : `${match.join(' ')} -m comment --comment svm:pf:${r.id}`
-    const { protocol, publicPorts: { start, end } } = r
+    const { protocol, publicStart: start, publicEnd: end } = r
     let openEntries: string[] | undefined
     if (match.length === 0 && end - start < OPEN_SET_MAX_PORTS) {
       openEntries = []
-      for (let port = start; port <= end; port++) openEntries.push(`${r.publicIp},${protocol}:${port}`)
+      for (let port = start; port <= end; port++) openEntries.push(flat(`${r.publicIp},${protocol}:${port}`))
     }
     parts = {
       openEntries,
-      ingressLine: openEntries === undefined ? portRuleLine(protocol, start, end, `${source} -j ACCEPT`) : undefined,
-      dnatLine: portRuleLine(protocol, start, end, `${source} -j DNAT --to-destination ${dnatTarget(r)}`),
-      sets,
+      ingressLine: openEntries === undefined ? flat(portRuleLine(protocol, start, end, `${source} -j ACCEPT`)) : undefined,
+      dnatLine: flat(portRuleLine(protocol, start, end, `${source} -j DNAT --to-destination ${dnatTarget(r)}`)),
+      sets: sets.length === 0 ? NO_SETS : sets,
     }
     remember(r, parts)
   }
@@ -78,7 +82,7 @@ export function firewallParts(r: NFirewallRule): FirewallParts {
     const bucketed = (r.protocol === 'tcp' || r.protocol === 'udp') && r.ports !== undefined
     const match = ruleArgs(...protocolArgs(r))
     const line = bucketed ? portRuleLine(r.protocol, r.ports?.start ?? 0, r.ports?.end ?? 0, tail) : match === '' ? tail : `${match} ${tail}`
-    parts = remember(r, { line, sets })
+    parts = remember(r, { line: flat(line), sets: sets.length === 0 ? NO_SETS : sets })
   }
   return parts
 }

@@ -73,7 +73,7 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
       if (parts.ingressLine === undefined) {
         opensBySet = true
         for (const e of parts.openEntries ?? []) open.push(e)
-      } else bucketed.push({ protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.ingressLine })
+      } else bucketed.push({ protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.ingressLine })
     }
     if (opensBySet) tb.add(chain, '-m', 'set', '--match-set', OPEN_PORTS_SET, 'dst,dst', ...comment('svm:pf-open'), '-j', 'ACCEPT')
     addPortBucketed(tb, chain, 'FWB', ip.ip, bucketed)

@@ -2,10 +2,8 @@ import type { NPortForward } from '../../model/normalize.ts'
 
 /** Pure. DNAT target for a forward: ports kept, one port mapped, or a range shifted by offset. */
 export function dnatTarget(r: NPortForward): string {
-  const pub = r.publicPorts
-  const priv = r.privatePorts
-  if (pub.start === priv.start && pub.end === priv.end) return r.privateIp
-  if (priv.start === priv.end) return `${r.privateIp}:${priv.start}`
-  // `/base` makes the kernel map port p to priv.start + (p - base) instead of picking any port of the range.
-  return `${r.privateIp}:${priv.start}-${priv.end}/${pub.start}`
+  if (r.publicStart === r.privateStart && r.publicEnd === r.privateEnd) return r.privateIp
+  if (r.privateStart === r.privateEnd) return `${r.privateIp}:${r.privateStart}`
+  // `/base` makes the kernel map port p to privateStart + (p - base) instead of picking any port of the range.
+  return `${r.privateIp}:${r.privateStart}-${r.privateEnd}/${r.publicStart}`
 }

@@ -42,7 +42,7 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable 
     addPortBucketed(tb, chain, 'DNB', ip.ip, forwards.map((r) => {
       const parts = forwardParts(r)
       for (const s of parts.sets) sets.push(s)
-      return { protocol: r.protocol, start: r.publicPorts.start, end: r.publicPorts.end, line: parts.dnatLine }
+      return { protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.dnatLine }
     }))
   }
 
