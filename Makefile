@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq
+APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox isc-dhcp-client dnsutils
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core clean
@@ -38,7 +38,7 @@ deps: apt-deps $(NODE_MODULES_STAMP)
 build: deps
 	npx tsc -p tsconfig.build.json
 	npx esbuild src/main-router.ts --bundle --platform=node --format=esm --target=node20 \
-	  --outfile=dist/routerd.mjs --log-level=warning \
+	  --external:sockopt --outfile=dist/routerd.mjs --log-level=warning \
 	  --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 
 typecheck: deps

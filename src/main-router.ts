@@ -8,6 +8,7 @@ import { createRunner } from './kernel/exec.ts'
 import { createLogger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Engine } from './reconcile/engine.ts'
+import { GuestServices } from './services/guest-services.ts'
 import { ConfigStore } from './store/config-store.ts'
 
 /** A socket file left by a killed daemon blocks listen(); remove it unless something answers on it. */
@@ -35,12 +36,15 @@ async function main(): Promise<void> {
   if ((statSync(daemon.tokenFile).mode & 0o077) !== 0) log.warn({ tokenFile: daemon.tokenFile }, 'token file is readable by others than its owner')
   const metrics = new Metrics()
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
+  const services = new GuestServices(daemon.stateDir, log, metrics)
+  await services.open()
   const engine = new Engine({
     runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
+    onConfig: (config, facts) => services.onConfig(config, facts),
   })
   await engine.start()
-  const app = await buildApp({ engine, metrics, token, log })
+  const app = await buildApp({ engine, metrics, token, log, services })
   if ('path' in daemon.listen) await removeStaleSocket(daemon.listen.path)
   const address = 'path' in daemon.listen
     ? await app.listen({ path: daemon.listen.path })
@@ -49,7 +53,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, 'routerd stopping')
     engine.stop()
-    app.close().then(() => process.exit(0), () => process.exit(1))
+    Promise.all([app.close(), services.close()]).then(() => process.exit(0), () => process.exit(1))
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))

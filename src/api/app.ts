@@ -9,6 +9,7 @@ import { COLLECTION_NAMES, COLLECTIONS, RouterConfig, type CollectionName } from
 import { findItem } from '../model/items.ts'
 import { schemaDiagnostics } from '../model/parse.ts'
 import type { Engine } from '../reconcile/engine.ts'
+import type { GuestServices } from '../services/guest-services.ts'
 import { bearerAuth } from './auth.ts'
 import { errorHandler } from './error-handler.ts'
 
@@ -23,6 +24,8 @@ export interface AppDeps {
   token: string
   log: Logger
   bodyLimit?: number
+  /** The in-process guest services (absent where the engine runs without them, e.g. in-process tests). */
+  services?: GuestServices
 }
 
 const OPEN_ROUTES = new Set(['/healthz'])
@@ -80,6 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/v1/status', async () => engine.status())
   app.get('/v1/diff', async () => ({ differences: await engine.diff() }))
   app.post('/v1/resync', async () => ({ problems: await engine.checkDrift() }))
+  app.get('/v1/dhcp/leases', async () => ({ leases: deps.services?.dhcp.leases() ?? [] }))
 
   app.get('/v1/config', async (_req, reply) => {
     const { generation, config } = engine.getConfig()

@@ -8,7 +8,7 @@ export async function readFacts(runner: Runner, controlPorts: readonly number[])
   return {
     links: links
       .filter((l) => l.address !== undefined && l.link_type === 'ether')
-      .map((l) => ({ name: l.ifname, mac: (l.address as string).toLowerCase() }))
+      .map((l) => ({ name: l.ifname, mac: (l.address as string).toLowerCase(), ifindex: l.ifindex }))
       .sort((a, b) => (a.name < b.name ? -1 : 1)),
     controlPorts: [...controlPorts],
   }

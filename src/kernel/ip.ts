@@ -6,7 +6,7 @@ import { restoreError } from './restore-error.ts'
 
 /** Links, addresses, routes and rules: read with `ip -json`, written with one `ip -batch -`. */
 
-interface JsonLink { ifname: string; mtu: number; flags?: string[]; address?: string; link_type?: string }
+interface JsonLink { ifindex: number; ifname: string; mtu: number; flags?: string[]; address?: string; link_type?: string }
 interface JsonAddrLink extends JsonLink { addr_info?: { family: string; local: string; prefixlen: number; scope: string }[] }
 interface JsonRoute { dst: string; gateway?: string; dev?: string; table?: string }
 interface JsonRule { priority: number; src?: string; srclen?: number; fwmark?: string; fwmask?: string; table: string; suppress_prefixlen?: number; protocol?: string }

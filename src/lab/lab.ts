@@ -7,7 +7,9 @@ import { binary, run, startProcess, type RunResult, type StartedProcess } from '
  *   <id>-inet ("the internet", host 192.0.2.10 on lo)        <id>-sw (bridge br0)
  *      pub0 203.0.113.1/24 ── eth2 ┐                        ┌── p-rtr ── eth1 (guest) of the router
  *      pub1 198.51.100.1/24 ── eth3 ┤  <id>-rtr (routerd)   │    p-vm1 ── eth0 of <id>-vm1  10.1.1.10
- *                                   └── eth0 (control) ─ ctl-peer      p-vm2 ── eth0 of <id>-vm2  10.1.1.11
+ *                                   ├── eth0 (control) ─ ctl-peer      p-vm2 ── eth0 of <id>-vm2  10.1.1.11
+ *                                   └── eth4 (guest 2) ── p-rtr2 ┐ (bridge br1 in <id>-sw)
+ *                                                                └ p-vm3 ── eth0 of <id>-vm3 (no address: a DHCP client)
  *
  * Names carry a random id so labs of parallel test files never meet. `destroy()` kills every
  * process in the namespaces and deletes them; it is safe to call more than once.
@@ -18,6 +20,10 @@ export const LAB_MACS = {
   guest: '02:5e:00:00:00:02',
   public0: '02:5e:00:00:00:03',
   public1: '02:5e:00:00:00:04',
+  guest2: '02:5e:00:00:00:05',
+  vm1: '02:5e:00:00:01:01',
+  vm2: '02:5e:00:00:01:02',
+  vm3: '02:5e:00:00:01:03',
 } as const
 
 export const LAB_ADDR = {
@@ -29,11 +35,11 @@ export const LAB_ADDR = {
   router: '10.1.1.1',
 } as const
 
-export interface LabNamespaces { rtr: string; inet: string; sw: string; vm1: string; vm2: string }
+export interface LabNamespaces { rtr: string; inet: string; sw: string; vm1: string; vm2: string; vm3: string }
 
 /** Pure. The namespace names of the lab with this id. */
 export function labNamespaces(id: string): LabNamespaces {
-  return { rtr: `${id}-rtr`, inet: `${id}-inet`, sw: `${id}-sw`, vm1: `${id}-vm1`, vm2: `${id}-vm2` }
+  return { rtr: `${id}-rtr`, inet: `${id}-inet`, sw: `${id}-sw`, vm1: `${id}-vm1`, vm2: `${id}-vm2`, vm3: `${id}-vm3` }
 }
 
 /** Kills every process in the namespaces, then deletes them; missing ones are skipped. */
@@ -73,7 +79,7 @@ export class Lab {
   }
 
   private async build(): Promise<void> {
-    const { rtr, inet, sw, vm1, vm2 } = this.ns
+    const { rtr, inet, sw, vm1, vm2, vm3 } = this.ns
     for (const ns of Object.values(this.ns)) {
       await run(binary('ip'), ['netns', 'add', ns])
       await this.ip(ns, 'link', 'set', 'lo', 'up')
@@ -83,16 +89,21 @@ export class Lab {
     await this.ip(rtr, 'link', 'add', 'eth1', 'address', LAB_MACS.guest, 'type', 'veth', 'peer', 'name', 'p-rtr', 'netns', sw)
     await this.ip(rtr, 'link', 'add', 'eth2', 'address', LAB_MACS.public0, 'type', 'veth', 'peer', 'name', 'pub0', 'netns', inet)
     await this.ip(rtr, 'link', 'add', 'eth3', 'address', LAB_MACS.public1, 'type', 'veth', 'peer', 'name', 'pub1', 'netns', inet)
+    await this.ip(rtr, 'link', 'add', 'eth4', 'address', LAB_MACS.guest2, 'type', 'veth', 'peer', 'name', 'p-rtr2', 'netns', sw)
     await this.ip(rtr, 'link', 'set', 'ctl-peer', 'up')
-    // The switch.
-    await this.ip(sw, 'link', 'add', 'br0', 'type', 'bridge')
-    await this.ip(sw, 'link', 'set', 'br0', 'up')
-    await this.ip(sw, 'link', 'set', 'p-rtr', 'master', 'br0', 'up')
-    for (const [vm, addr, port] of [[vm1, LAB_ADDR.vm1, 'p-vm1'], [vm2, LAB_ADDR.vm2, 'p-vm2']] as const) {
-      await this.ip(vm, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', port, 'netns', sw)
-      await this.ip(sw, 'link', 'set', port, 'master', 'br0', 'up')
-      await this.ip(vm, 'address', 'add', `${addr}/24`, 'dev', 'eth0')
+    // The switch: one bridge per guest segment.
+    for (const [bridge, port] of [['br0', 'p-rtr'], ['br1', 'p-rtr2']] as const) {
+      await this.ip(sw, 'link', 'add', bridge, 'type', 'bridge')
+      await this.ip(sw, 'link', 'set', bridge, 'up')
+      await this.ip(sw, 'link', 'set', port, 'master', bridge, 'up')
+    }
+    const vms = [[vm1, LAB_MACS.vm1, LAB_ADDR.vm1, 'p-vm1', 'br0'], [vm2, LAB_MACS.vm2, LAB_ADDR.vm2, 'p-vm2', 'br0'], [vm3, LAB_MACS.vm3, undefined, 'p-vm3', 'br1']] as const
+    for (const [vm, mac, addr, port, bridge] of vms) {
+      await this.ip(vm, 'link', 'add', 'eth0', 'address', mac, 'type', 'veth', 'peer', 'name', port, 'netns', sw)
+      await this.ip(sw, 'link', 'set', port, 'master', bridge, 'up')
       await this.ip(vm, 'link', 'set', 'eth0', 'up')
+      if (addr === undefined) continue
+      await this.ip(vm, 'address', 'add', `${addr}/24`, 'dev', 'eth0')
       await this.ip(vm, 'route', 'add', 'default', 'via', LAB_ADDR.router)
     }
     // The internet: two upstream segments and a host address. Strict rp_filter makes a reply that
@@ -148,7 +159,7 @@ export function labRouterConfig(): Record<string, unknown> {
     portForwards: [],
     firewallRules: [],
     egressRules: [],
-    staticRoutes: [],
+    staticRoutes: [], dhcpHosts: [],
     defaultInterface: 'pub0',
   }
 }

@@ -4,6 +4,7 @@ import { resolveLinkName, type HostFacts } from './facts.ts'
 import {
   broadcastOf, cidrContains, cidrsOverlap, formatNetwork, hasHostBits, networkOf, parseCidr, parseIpv4, type Cidr,
 } from './ipv4.ts'
+import { checkDhcp } from './check-dhcp.ts'
 import { normalizePorts, type Ports } from './normalize.ts'
 
 /**
@@ -313,5 +314,6 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: Che
       push('/defaultInterface', 'ERR_NO_GATEWAY', `interface "${config.defaultInterface}" has no gateway`)
     }
   }
+  checkDhcp(config, push)
   return diagnostics
 }

@@ -36,14 +36,48 @@ export const PublicIp = Type.Object(
   { ...strict, description: 'A public IP address held by the router' },
 )
 
+const DomainName = Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$', description: 'DNS domain name (no trailing dot)' })
+
+/** DHCP lease time: 60 s to ~136 years; 4294967295 means infinite (what CloudStack hands out). */
+const LeaseSeconds = Type.Integer({ minimum: 60, maximum: 4294967295, description: 'Lease time in seconds; 4294967295 = infinite' })
+
+export const AddressRange = Type.Object(
+  { start: Ipv4, end: Ipv4 },
+  { ...strict, description: 'Inclusive IPv4 address range' },
+)
+
+export const NetworkDhcp = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ description: 'Serve DHCP on this network (default true)' })),
+    gateway: Type.Optional(Type.String({ format: 'ipv4', description: "Router option (3) handed out; default the routerIp; a shared network's real gateway in the DHCP-only role" })),
+    dnsServers: Type.Optional(Type.Array(Ipv4, { maxItems: 8, description: 'DNS option (6) handed out; default the routerIp while the router serves DNS, else the upstream dnsServers' })),
+    searchDomains: Type.Optional(Type.Array(DomainName, { maxItems: 16, description: 'Domain search option (119); default none' })),
+    ntpServers: Type.Optional(Type.Array(Ipv4, { maxItems: 8, description: 'NTP servers option (42)' })),
+    mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9216, description: "Interface MTU option (26); default the guest interface's mtu when set" })),
+    leaseSeconds: Type.Optional(LeaseSeconds),
+    range: Type.Optional(AddressRange),
+  },
+  { ...strict, description: 'DHCP service of a guest network; only hosts listed in dhcpHosts get an address unless a dynamic range is given' },
+)
+
+export const NetworkDns = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ description: "Serve DNS on the network's routerIp (default true)" })),
+    rateLimitQps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Queries per second one client may send (default 200)' })),
+  },
+  { ...strict, description: "DNS service of a guest network: authoritative for its domain, forwarding to its dnsServers" },
+)
+
 export const GuestNetwork = Type.Object(
   {
     id: Id,
     interface: Id,
     cidr: Cidr,
     routerIp: Ipv4,
-    domain: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$' })),
-    dnsServers: Type.Optional(Type.Array(Ipv4, { maxItems: 8 })),
+    domain: Type.Optional(DomainName),
+    dnsServers: Type.Optional(Type.Array(Ipv4, { maxItems: 8, description: 'Upstream resolvers the router forwards other names to' })),
+    dhcp: Type.Optional(NetworkDhcp),
+    dns: Type.Optional(NetworkDns),
     egressDefault: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
       description: 'What egress traffic not matched by a rule gets; rules do the opposite (default allow)',
     })),
@@ -107,6 +141,27 @@ export const StaticRoute = Type.Object(
   { ...strict, description: 'A route to a network through a next hop on a connected network' },
 )
 
+export const DhcpRoute = Type.Object(
+  { destination: Cidr, gateway: Ipv4 },
+  { ...strict, description: 'A classless static route (option 121) handed to the host' },
+)
+
+export const DhcpHost = Type.Object(
+  {
+    id: Id,
+    network: Id,
+    mac: Mac,
+    ip: Ipv4,
+    hostname: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,62})$', description: 'Host name (one DNS label); answers A/PTR in the network domain' })),
+    ipv6: Type.Optional(Type.String({ format: 'ipv6', description: 'IPv6 address answered as AAAA for the hostname' })),
+    default: Type.Optional(Type.Boolean({ description: "Whether this is the VM's default NIC (default true); a non-default NIC gets no router, DNS or domain" })),
+    dnsServers: Type.Optional(Type.Array(Ipv4, { maxItems: 8, description: "Extra DNS servers, after the network's" })),
+    staticRoutes: Type.Optional(Type.Array(DhcpRoute, { maxItems: 32 })),
+    leaseSeconds: Type.Optional(LeaseSeconds),
+  },
+  { ...strict, description: "A guest VM's NIC: its static DHCP lease and DNS names (CloudStack dhcpentry)" },
+)
+
 export const RouterConfig = Type.Object(
   {
     interfaces: Type.Array(InterfaceSpec, { maxItems: 64 }),
@@ -117,6 +172,7 @@ export const RouterConfig = Type.Object(
     firewallRules: Type.Array(FirewallRule, { maxItems: 65536 }),
     egressRules: Type.Array(EgressRule, { maxItems: 65536 }),
     staticRoutes: Type.Array(StaticRoute, { maxItems: 4096 }),
+    dhcpHosts: Type.Array(DhcpHost, { maxItems: 16384 }),
     defaultInterface: Type.Optional(Type.String({
       pattern: ID_PATTERN,
       description: 'Public interface holding the default route (default: the first public interface by id with a gateway)',
@@ -134,6 +190,8 @@ export type FirewallRule = Static<typeof FirewallRule>
 export type EgressRule = Static<typeof EgressRule>
 export type StaticRoute = Static<typeof StaticRoute>
 export type RouterConfig = Static<typeof RouterConfig>
+export type DhcpHost = Static<typeof DhcpHost>
+export type NetworkDhcp = Static<typeof NetworkDhcp>
 export type PortRange = Static<typeof PortRange>
 export type RuleProtocol = Static<typeof RuleProtocol>
 
@@ -147,6 +205,7 @@ export const COLLECTIONS = {
   firewallRules: FirewallRule,
   egressRules: EgressRule,
   staticRoutes: StaticRoute,
+  dhcpHosts: DhcpHost,
 } as const
 
 export type CollectionName = keyof typeof COLLECTIONS
@@ -156,6 +215,6 @@ export type CollectionItem<C extends CollectionName> = RouterConfig[C][number]
 export function emptyConfig(): RouterConfig {
   return {
     interfaces: [], publicIps: [], guestNetworks: [], staticNats: [],
-    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [],
+    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [],
   }
 }

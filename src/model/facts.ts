@@ -7,6 +7,8 @@ export interface HostLink {
   name: string
   /** Lower-case MAC address. */
   mac: string
+  /** Kernel interface index (sockets of the DHCP server are pinned to it); absent in fixtures. */
+  ifindex?: number
 }
 
 export interface HostFacts {

@@ -51,6 +51,11 @@ export interface EngineOptions {
   controlPorts: number[]
   /** How often the kernel is compared with the applied state (0 = never). */
   driftCheckMs: number
+  /**
+   * Told the config in force and the host facts at start, after every stored change and after
+   * the facts are read again: the in-process services (DHCP, DNS) follow the config at once.
+   */
+  onConfig?: (config: RouterConfig, facts: HostFacts) => void
 }
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
@@ -112,6 +117,9 @@ export class Engine {
     await applySysctls(this.opts.runner)
     await this.exclusive(() => this.applyFull('start'))
       .catch((err: unknown) => this.log.error({ err }, 'start-up apply failed; will retry'))
+    // The services serve the stored config even when the kernel refused it for now.
+    this.facts ??= await readFacts(this.opts.runner, this.opts.controlPorts)
+    this.notify()
     if (this.opts.driftCheckMs > 0) this.scheduleCheck(this.opts.driftCheckMs)
   }
 
@@ -239,12 +247,23 @@ export class Engine {
     this.config = config
     this.generation = generation
     this.opts.metrics.set('routerd_desired_generation', 'Generation of the stored config', generation)
+    this.notify()
+  }
+
+  private notify(): void {
+    try {
+      this.opts.onConfig?.(this.config, this.facts)
+    } catch (err) {
+      this.log.error({ err }, 'a service did not take the new config')
+    }
   }
 
   private async applyFull(reason: string): Promise<void> {
     this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
     this.applied = undefined
     await this.applyConfig(this.config, this.generation, reason)
+    // Links may have been re-created (new interface indexes): the services rebind.
+    if (reason !== 'start') this.notify()
   }
 
   private async applyConfig(config: RouterConfig, generation: number, reason: string): Promise<ApplyReport> {

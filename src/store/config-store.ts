@@ -65,6 +65,8 @@ export class ConfigStore {
       } catch (err) {
         throw new StoreError(`cannot read ${snapshotPath}`, { cause: err })
       }
+      // A snapshot written before a collection existed lacks it: the collection was empty then.
+      state.config = { ...emptyConfig(), ...state.config }
     }
     const journalPath = join(this.dir, JOURNAL)
     if (existsSync(journalPath)) {

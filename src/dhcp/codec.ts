@@ -1,0 +1,174 @@
+/**
+ * DHCPv4 wire format (RFC 2131 §2, RFC 2132 options, RFC 3396 long options). Pure: bytes in,
+ * a message out, and back. Addresses are unsigned 32-bit numbers (model/ipv4.ts), the client
+ * hardware address a lower-case MAC string for Ethernet.
+ */
+
+export const DHCP_MAGIC = 0x63825363
+/** Fixed BOOTP header (236 bytes) plus the magic cookie. */
+export const HEADER_BYTES = 240
+/** The smallest message every client must accept (RFC 2131 §2: 576-byte IP datagrams). */
+export const MIN_MAX_MESSAGE = 576 - 28
+
+export const Op = { Request: 1, Reply: 2 } as const
+
+export const MessageType = {
+  Discover: 1, Offer: 2, Request: 3, Decline: 4, Ack: 5, Nak: 6, Release: 7, Inform: 8,
+} as const
+export type MessageTypeCode = (typeof MessageType)[keyof typeof MessageType]
+
+export const Opt = {
+  Pad: 0, SubnetMask: 1, Router: 3, DnsServers: 6, Hostname: 12, DomainName: 15, InterfaceMtu: 26,
+  Broadcast: 28, NtpServers: 42, RequestedIp: 50, LeaseTime: 51, Overload: 52, MessageType: 53,
+  ServerId: 54, ParameterList: 55, Message: 56, MaxMessageSize: 57, RenewalTime: 58, RebindingTime: 59,
+  ClientId: 61, DomainSearch: 119, ClasslessRoutes: 121, MsClasslessRoutes: 249, End: 255,
+} as const
+
+/** Broadcast bit of the flags field: the client cannot receive unicast before it is configured. */
+export const FLAG_BROADCAST = 0x8000
+
+export interface DhcpMessage {
+  /** 1 = request (client to server), 2 = reply. */
+  op: number
+  htype: number
+  hlen: number
+  hops: number
+  xid: number
+  secs: number
+  flags: number
+  ciaddr: number
+  yiaddr: number
+  siaddr: number
+  giaddr: number
+  /** The 16-byte chaddr field as received (only the first hlen bytes mean anything). */
+  chaddr: Uint8Array
+  /** Options by code, in the order first seen; a code split over several instances is joined. */
+  options: Map<number, Uint8Array>
+}
+
+export class DhcpDecodeError extends Error {
+  constructor(readonly code: 'ERR_DHCP_SHORT' | 'ERR_DHCP_MAGIC' | 'ERR_DHCP_OPTIONS', message: string) {
+    super(message)
+  }
+}
+
+function readOptions(buf: Uint8Array, start: number, end: number, into: Map<number, Uint8Array>): void {
+  let i = start
+  while (i < end) {
+    const code = buf[i] as number
+    if (code === Opt.End) return
+    if (code === Opt.Pad) { i++; continue }
+    if (i + 1 >= end) throw new DhcpDecodeError('ERR_DHCP_OPTIONS', `option ${code} at byte ${i} has no length`)
+    const len = buf[i + 1] as number
+    if (i + 2 + len > end) throw new DhcpDecodeError('ERR_DHCP_OPTIONS', `option ${code} at byte ${i} runs past the end`)
+    const value = buf.subarray(i + 2, i + 2 + len)
+    const before = into.get(code)
+    // RFC 3396: instances of one option are concatenated in order.
+    into.set(code, before === undefined ? value : concat(before, value))
+    i += 2 + len
+  }
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length)
+  out.set(a)
+  out.set(b, a.length)
+  return out
+}
+
+function u32(buf: Uint8Array, at: number): number {
+  return (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0
+}
+
+/** Pure. Throws DhcpDecodeError on anything that is not a well-formed DHCP message. */
+export function decodeDhcp(buf: Uint8Array): DhcpMessage {
+  if (buf.length < HEADER_BYTES) throw new DhcpDecodeError('ERR_DHCP_SHORT', `${buf.length} bytes, at least ${HEADER_BYTES} needed`)
+  if (u32(buf, 236) !== DHCP_MAGIC) throw new DhcpDecodeError('ERR_DHCP_MAGIC', 'no DHCP magic cookie (plain BOOTP)')
+  const options = new Map<number, Uint8Array>()
+  readOptions(buf, HEADER_BYTES, buf.length, options)
+  // RFC 2132 §9.3: the file and sname fields may carry more options.
+  const overload = options.get(Opt.Overload)?.[0] ?? 0
+  if (overload & 1) readOptions(buf, 108, 236, options)
+  if (overload & 2) readOptions(buf, 44, 108, options)
+  return {
+    op: buf[0] as number,
+    htype: buf[1] as number,
+    hlen: buf[2] as number,
+    hops: buf[3] as number,
+    xid: u32(buf, 4),
+    secs: ((buf[8] as number) << 8) | (buf[9] as number),
+    flags: ((buf[10] as number) << 8) | (buf[11] as number),
+    ciaddr: u32(buf, 12),
+    yiaddr: u32(buf, 16),
+    siaddr: u32(buf, 20),
+    giaddr: u32(buf, 24),
+    chaddr: buf.slice(28, 44),
+    options,
+  }
+}
+
+function putU32(buf: Uint8Array, at: number, value: number): void {
+  buf[at] = value >>> 24
+  buf[at + 1] = (value >>> 16) & 255
+  buf[at + 2] = (value >>> 8) & 255
+  buf[at + 3] = value & 255
+}
+
+/** Bytes an option list takes on the wire (values over 255 bytes split per RFC 3396). */
+export function optionsLength(options: ReadonlyMap<number, Uint8Array>): number {
+  let n = 0
+  for (const value of options.values()) n += value.length === 0 ? 2 : value.length + 2 * Math.ceil(value.length / 255)
+  return n + 1
+}
+
+/** Pure. The message as bytes: header, magic, options in map order, End. */
+export function encodeDhcp(m: DhcpMessage): Uint8Array {
+  const buf = new Uint8Array(HEADER_BYTES + optionsLength(m.options))
+  buf[0] = m.op
+  buf[1] = m.htype
+  buf[2] = m.hlen
+  buf[3] = m.hops
+  putU32(buf, 4, m.xid)
+  buf[8] = m.secs >>> 8
+  buf[9] = m.secs & 255
+  buf[10] = m.flags >>> 8
+  buf[11] = m.flags & 255
+  putU32(buf, 12, m.ciaddr)
+  putU32(buf, 16, m.yiaddr)
+  putU32(buf, 20, m.siaddr)
+  putU32(buf, 24, m.giaddr)
+  buf.set(m.chaddr.subarray(0, 16), 28)
+  putU32(buf, 236, DHCP_MAGIC)
+  let i = HEADER_BYTES
+  for (const [code, value] of m.options) {
+    let off = 0
+    do {
+      const len = Math.min(255, value.length - off)
+      buf[i] = code
+      buf[i + 1] = len
+      buf.set(value.subarray(off, off + len), i + 2)
+      i += 2 + len
+      off += len
+    } while (off < value.length)
+  }
+  buf[i] = Opt.End
+  return buf
+}
+
+/** The client's MAC as `aa:bb:cc:dd:ee:ff`, or undefined when it is not a 6-byte Ethernet address. */
+export function clientMac(m: DhcpMessage): string | undefined {
+  if (m.htype !== 1 || m.hlen !== 6) return undefined
+  let s = ''
+  for (let i = 0; i < 6; i++) s += (i === 0 ? '' : ':') + (m.chaddr[i] as number).toString(16).padStart(2, '0')
+  return s
+}
+
+export function messageType(m: DhcpMessage): number | undefined {
+  const v = m.options.get(Opt.MessageType)
+  return v?.length === 1 ? v[0] : undefined
+}
+
+export function optionAddress(m: DhcpMessage, code: number): number | undefined {
+  const v = m.options.get(code)
+  return v?.length === 4 ? u32(v, 0) : undefined
+}

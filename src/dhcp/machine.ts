@@ -1,0 +1,261 @@
+import { cidrContains } from '../model/ipv4.ts'
+import {
+  clientMac, FLAG_BROADCAST, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
+  HEADER_BYTES, type DhcpMessage, type MessageTypeCode,
+} from './codec.ts'
+import type { Lease, LeaseTable } from './lease-table.ts'
+import { addressList, classlessRoutes, domainSearch, textValue, u16Value, u32Value, type ClasslessRoute } from './options.ts'
+import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
+
+/**
+ * The RFC 2131 server state machine. Pure: a request, the network's scope and a read-only
+ * view of the leases in, a decision out (the reply, where it goes, and the lease change to make
+ * and persist). The server (services/dhcp-server.ts) does the I/O.
+ */
+
+/** How long an offered address is held for the client that was offered it. */
+export const OFFER_HOLD_MS = 60_000
+/** How long a declined address (someone else answers ARP for it) is not handed out. */
+export const DECLINE_QUARANTINE_MS = 600_000
+
+export type LeaseChange =
+  | { kind: 'offer'; lease: Lease }
+  /** durable: the binding is new (the address was not this MAC's): persist before answering. */
+  | { kind: 'bind'; lease: Lease; durable: boolean }
+  | { kind: 'release'; network: string; mac: string }
+  | { kind: 'decline'; network: string; mac: string; ip: number; until: number }
+
+export interface Destination { address: number; port: number; broadcast: boolean }
+
+/** What happened, for metrics and the log: one constant word per outcome. */
+export type Outcome =
+  | 'offer' | 'ack' | 'nak' | 'inform' | 'release' | 'decline'
+  | 'ignored-unknown-client' | 'ignored-other-server' | 'ignored-no-address' | 'ignored-not-request'
+  | 'ignored-bad-request' | 'ignored-release-mismatch' | 'ignored-too-large'
+
+export interface Decision {
+  outcome: Outcome
+  reply?: DhcpMessage
+  to?: Destination
+  change?: LeaseChange
+  /** Why a NAK or a refusal happened, for the log. */
+  reason?: string
+}
+
+const BROADCAST = 0xffffffff
+
+function leaseMs(seconds: number, now: number): number {
+  return seconds === INFINITE_LEASE ? Infinity : now + seconds * 1000
+}
+
+/** The address this MAC holds in the scope now: its static one, or a live dynamic lease. */
+function currentAddress(scope: DhcpScope, host: DhcpHostEntry | undefined, lease: Lease | undefined, now: number): number | undefined {
+  if (host !== undefined) return host.ip
+  if (lease !== undefined && lease.expiresAt > now && inRange(scope, lease.ip)) return lease.ip
+  return undefined
+}
+
+function inRange(scope: DhcpScope, ip: number): boolean {
+  return scope.range !== undefined && ip >= scope.range.start && ip <= scope.range.end && !scope.reserved.has(ip)
+}
+
+/**
+ * Whether a lease still fits the config: a listed host keeps only its configured address (a
+ * changed one gets a NAK at the next renewal), anyone else only an address of the range.
+ * A removed host's lease goes, so its address is free at once.
+ */
+export function leaseStillValid(scope: DhcpScope, lease: Lease): boolean {
+  const host = scope.hostsByMac.get(lease.mac)
+  return host !== undefined ? host.ip === lease.ip : inRange(scope, lease.ip)
+}
+
+/** Whether a dynamic address may go to `mac`: in the range, not reserved, not held by another client, not quarantined. */
+function freeFor(scope: DhcpScope, leases: LeaseTable, ip: number, mac: string, now: number): boolean {
+  if (!inRange(scope, ip)) return false
+  const holder = leases.byIp(scope.networkId, ip)
+  if (holder !== undefined && holder.mac !== mac && holder.expiresAt > now) return false
+  const until = leases.quarantinedUntil(scope.networkId, ip)
+  return until === undefined || until <= now
+}
+
+function allocate(scope: DhcpScope, leases: LeaseTable, mac: string, requested: number | undefined, now: number): number | undefined {
+  if (requested !== undefined && freeFor(scope, leases, requested, mac, now)) return requested
+  const range = scope.range
+  if (range === undefined) return undefined
+  for (let ip = range.start; ip <= range.end; ip++) if (freeFor(scope, leases, ip, mac, now)) return ip
+  return undefined
+}
+
+function requestedList(m: DhcpMessage): Uint8Array {
+  return m.options.get(Opt.ParameterList) ?? new Uint8Array(0)
+}
+
+function maxMessage(m: DhcpMessage): number {
+  const v = m.options.get(Opt.MaxMessageSize)
+  const asked = v?.length === 2 ? ((v[0] as number) << 8) | (v[1] as number) : 0
+  return Math.min(1500 - 28, Math.max(MIN_MAX_MESSAGE, asked))
+}
+
+function baseReply(req: DhcpMessage, type: MessageTypeCode, scope: DhcpScope): DhcpMessage {
+  const options = new Map<number, Uint8Array>()
+  options.set(Opt.MessageType, Uint8Array.of(type))
+  options.set(Opt.ServerId, u32Value(scope.serverId))
+  return {
+    op: Op.Reply, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags,
+    ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: req.giaddr, chaddr: req.chaddr, options,
+  }
+}
+
+/** Options that may be left out, least important first, when a reply would exceed the client's maximum. */
+const DROPPABLE = [Opt.MsClasslessRoutes, Opt.NtpServers, Opt.DomainSearch, Opt.Hostname, Opt.InterfaceMtu, Opt.Broadcast]
+
+/** The configuration options for a host (or an unlisted client of the range), in a fixed order. */
+function addConfigOptions(reply: DhcpMessage, req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined): boolean {
+  const o = reply.options
+  const isDefault = host?.isDefault ?? true
+  o.set(Opt.SubnetMask, u32Value(scope.mask))
+  o.set(Opt.Broadcast, u32Value(scope.broadcast))
+  if (isDefault && scope.gateway !== undefined) o.set(Opt.Router, u32Value(scope.gateway))
+  const dns = isDefault ? [...scope.dnsServers, ...(host?.dnsServers ?? [])] : [...(host?.dnsServers ?? [])]
+  if (dns.length > 0) o.set(Opt.DnsServers, addressList(dns))
+  if (isDefault && scope.domain !== undefined) o.set(Opt.DomainName, textValue(scope.domain))
+  if (host?.hostname !== undefined) o.set(Opt.Hostname, textValue(host.hostname))
+  if (scope.mtu !== undefined) o.set(Opt.InterfaceMtu, u16Value(scope.mtu))
+  if (scope.ntpServers.length > 0) o.set(Opt.NtpServers, addressList(scope.ntpServers))
+  if (isDefault && scope.search.length > 0) o.set(Opt.DomainSearch, domainSearch(scope.search))
+  const routes: ClasslessRoute[] = [...(host?.routes ?? [])]
+  if (routes.length > 0) {
+    // RFC 3442: a client given option 121 ignores option 3, so the default route goes in too.
+    if (isDefault && scope.gateway !== undefined) routes.push({ destination: 0, prefix: 0, gateway: scope.gateway })
+    const value = classlessRoutes(routes)
+    o.set(Opt.ClasslessRoutes, value)
+    if (requestedList(req).includes(Opt.MsClasslessRoutes)) o.set(Opt.MsClasslessRoutes, value)
+  }
+  // Fit the client's maximum message size, dropping what it did not ask for first.
+  const limit = maxMessage(req)
+  const asked = requestedList(req)
+  for (const pass of [false, true]) {
+    for (const code of DROPPABLE) {
+      if (HEADER_BYTES + optionsLength(o) <= limit) return true
+      if (pass || !asked.includes(code)) o.delete(code)
+    }
+  }
+  return HEADER_BYTES + optionsLength(o) <= limit
+}
+
+function addLeaseTimes(reply: DhcpMessage, seconds: number): void {
+  const o = reply.options
+  o.set(Opt.LeaseTime, u32Value(seconds))
+  if (seconds !== INFINITE_LEASE) {
+    // T1 = 50 %, T2 = 87.5 % of the lease (RFC 2131 §4.4.5), so T1 < T2 < lease always holds.
+    o.set(Opt.RenewalTime, u32Value(Math.floor(seconds / 2)))
+    o.set(Opt.RebindingTime, u32Value(Math.floor((seconds * 7) / 8)))
+  }
+}
+
+/** RFC 2131 §4.1: relay agent, then a configured client, else broadcast (we cannot ARP for a client without an address). */
+function destination(req: DhcpMessage, reply: DhcpMessage, nak: boolean): Destination {
+  if (req.giaddr !== 0) {
+    if (nak) reply.flags |= FLAG_BROADCAST
+    return { address: req.giaddr, port: 67, broadcast: false }
+  }
+  if (!nak && req.ciaddr !== 0) return { address: req.ciaddr, port: 68, broadcast: false }
+  return { address: BROADCAST, port: 68, broadcast: true }
+}
+
+function nak(req: DhcpMessage, scope: DhcpScope, reason: string): Decision {
+  const reply = baseReply(req, MessageType.Nak, scope)
+  reply.options.set(Opt.Message, textValue(reason))
+  return { outcome: 'nak', reply, to: destination(req, reply, true), reason }
+}
+
+function ack(req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined, ip: number, previous: Lease | undefined, now: number, mac: string): Decision {
+  const seconds = host?.leaseSeconds ?? scope.leaseSeconds
+  const reply = baseReply(req, MessageType.Ack, scope)
+  reply.ciaddr = req.ciaddr
+  reply.yiaddr = ip
+  addLeaseTimes(reply, seconds)
+  if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
+  const lease: Lease = { network: scope.networkId, mac, ip, expiresAt: leaseMs(seconds, now), bound: true }
+  // A static host's address comes from the config; a dynamic one exists only in the lease store.
+  const durable = host === undefined && !(previous?.bound === true && previous.ip === ip)
+  return { outcome: 'ack', reply, to: destination(req, reply, false), change: { kind: 'bind', lease, durable } }
+}
+
+/** Pure apart from reading `leases`. The decision for one client message received for `scope`. */
+export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, now: number): Decision {
+  const type = messageType(req)
+  const mac = clientMac(req)
+  if (req.op !== Op.Request || type === undefined) return { outcome: 'ignored-not-request' }
+  if (mac === undefined) return { outcome: 'ignored-bad-request', reason: 'not an Ethernet client' }
+  const host = scope.hostsByMac.get(mac)
+  if (host === undefined && scope.range === undefined) return { outcome: 'ignored-unknown-client' }
+  const lease = leases.byMac(scope.networkId, mac)
+  const requested = optionAddress(req, Opt.RequestedIp)
+  const serverId = optionAddress(req, Opt.ServerId)
+
+  switch (type) {
+    case MessageType.Discover: {
+      const ip = currentAddress(scope, host, lease, now) ?? allocate(scope, leases, mac, requested, now)
+      if (ip === undefined) return { outcome: 'ignored-no-address', reason: 'the dynamic range is exhausted' }
+      const reply = baseReply(req, MessageType.Offer, scope)
+      reply.yiaddr = ip
+      addLeaseTimes(reply, host?.leaseSeconds ?? scope.leaseSeconds)
+      if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
+      const held = host !== undefined || lease?.ip === ip ? undefined
+        : { kind: 'offer' as const, lease: { network: scope.networkId, mac, ip, expiresAt: now + OFFER_HOLD_MS, bound: false } }
+      return { outcome: 'offer', reply, to: destination(req, reply, false), ...(held === undefined ? {} : { change: held }) }
+    }
+    case MessageType.Request: {
+      if (serverId !== undefined) {
+        // SELECTING: the client answers one OFFER; if not ours, our offer is void.
+        if (serverId !== scope.serverId) {
+          return lease !== undefined && !lease.bound
+            ? { outcome: 'ignored-other-server', change: { kind: 'release', network: scope.networkId, mac } }
+            : { outcome: 'ignored-other-server' }
+        }
+        const wanted = requested ?? req.ciaddr
+        const ip = currentAddress(scope, host, lease, now)
+        if (ip === wanted) return ack(req, scope, host, ip, lease, now, mac)
+        if (host === undefined && ip === undefined && freeFor(scope, leases, wanted, mac, now)) return ack(req, scope, host, wanted, lease, now, mac)
+        return nak(req, scope, 'requested address is not yours')
+      }
+      if (requested !== undefined && req.ciaddr === 0) {
+        // INIT-REBOOT: the client asks to keep a remembered address.
+        if (!cidrContains(scope.cidr, requested)) return nak(req, scope, 'wrong network')
+        const ip = currentAddress(scope, host, lease, now)
+        if (ip === undefined) {
+          // RFC 2131 §4.3.2: no record of the client → stay silent (another server may know it).
+          return { outcome: 'ignored-unknown-client' }
+        }
+        return ip === requested ? ack(req, scope, host, ip, lease, now, mac) : nak(req, scope, 'address changed')
+      }
+      if (req.ciaddr !== 0) {
+        // RENEWING (unicast) or REBINDING (broadcast).
+        const ip = currentAddress(scope, host, lease, now)
+        if (ip === req.ciaddr) return ack(req, scope, host, ip, lease, now, mac)
+        if (host === undefined && ip === undefined && freeFor(scope, leases, req.ciaddr, mac, now)) return ack(req, scope, host, req.ciaddr, lease, now, mac)
+        return nak(req, scope, 'address changed')
+      }
+      return { outcome: 'ignored-bad-request', reason: 'REQUEST without requested address, server id or ciaddr' }
+    }
+    case MessageType.Decline: {
+      if (requested === undefined || (serverId !== undefined && serverId !== scope.serverId)) return { outcome: 'ignored-bad-request', reason: 'DECLINE without our server id or an address' }
+      if (host !== undefined) return { outcome: 'decline', reason: `static address ${requested} is in use by another machine` }
+      return { outcome: 'decline', change: { kind: 'decline', network: scope.networkId, mac, ip: requested, until: now + DECLINE_QUARANTINE_MS } }
+    }
+    case MessageType.Release: {
+      if (lease === undefined || lease.ip !== req.ciaddr) return { outcome: 'ignored-release-mismatch' }
+      return { outcome: 'release', change: { kind: 'release', network: scope.networkId, mac } }
+    }
+    case MessageType.Inform: {
+      if (req.ciaddr === 0 || !cidrContains(scope.cidr, req.ciaddr)) return { outcome: 'ignored-bad-request', reason: 'INFORM from outside the network' }
+      const reply = baseReply(req, MessageType.Ack, scope)
+      reply.ciaddr = req.ciaddr
+      if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
+      return { outcome: 'inform', reply, to: destination(req, reply, false) }
+    }
+    default:
+      return { outcome: 'ignored-not-request' }
+  }
+}

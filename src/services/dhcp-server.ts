@@ -1,0 +1,181 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
+import { createRequire } from 'node:module'
+import type { Logger } from 'pino'
+import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, messageType, type DhcpMessage } from '../dhcp/codec.ts'
+import { LeaseTable } from '../dhcp/lease-table.ts'
+import { decide, leaseStillValid, type Decision } from '../dhcp/machine.ts'
+import type { DhcpScope } from '../dhcp/scope.ts'
+import { cidrContains, formatIpv4 } from '../model/ipv4.ts'
+import type { Metrics } from '../metrics.ts'
+import { applyChange, LeaseStore } from '../store/lease-store.ts'
+
+/**
+ * The DHCP server: one UDP socket on 0.0.0.0:67 per guest link, pinned to the link with
+ * SO_BINDTOIFINDEX, so a request is known by the link it came in on and a broadcast reply
+ * leaves by that link (Node can do neither by itself: machine-facts.md). Decisions come from
+ * the pure state machine (dhcp/machine.ts); leases live in a LeaseTable persisted by LeaseStore.
+ */
+
+const SOL_SOCKET = 1
+const SO_RCVBUFFORCE = 33
+const SO_BINDTOIFINDEX = 62
+/** Room for a burst of ~5,000 requests (a rack of VMs booting at once) while the loop catches up. */
+const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+const PRUNE_MS = 60_000
+
+// A native addon: loaded at run time next to the bundle (esbuild keeps it external).
+const { setsockopt } = createRequire(import.meta.url)('sockopt') as { setsockopt: (socket: Socket, level: number, option: number, value: number) => void }
+
+const TYPE_NAMES: Record<number, string> = { 1: 'discover', 3: 'request', 4: 'decline', 7: 'release', 8: 'inform' }
+
+interface Listener { link: string; ifindex: number; socket: Socket }
+
+export interface DhcpLink { scope: DhcpScope; ifindex: number }
+
+export class DhcpServer {
+  private readonly table = new LeaseTable()
+  private readonly store: LeaseStore
+  private readonly listeners = new Map<string, Listener>()
+  private scopes: DhcpScope[] = []
+  private scopeByLink = new Map<string, DhcpScope>()
+  private readonly log: Logger
+  private pruneTimer: NodeJS.Timeout | undefined
+
+  constructor(stateDir: string, log: Logger, private readonly metrics: Metrics, private readonly now: () => number = Date.now) {
+    this.log = log.child({ component: 'dhcp' })
+    this.store = new LeaseStore(stateDir, this.table)
+  }
+
+  async open(): Promise<void> {
+    const leases = await this.store.open(this.now())
+    this.log.info({ leases }, 'leases loaded')
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_MS)
+    this.pruneTimer.unref()
+  }
+
+  /** Serves exactly these scopes from now on: sockets for new links, none for links gone. */
+  async update(links: readonly DhcpLink[]): Promise<void> {
+    this.scopes = links.map((l) => l.scope)
+    this.scopeByLink = new Map(links.flatMap((l) => (l.scope.link === undefined ? [] : [[l.scope.link, l.scope] as const])))
+    const wanted = new Map(links.flatMap((l) => (l.scope.link === undefined ? [] : [[l.scope.link, l.ifindex] as const])))
+    for (const [link, listener] of this.listeners) {
+      if (wanted.get(link) !== listener.ifindex) {
+        listener.socket.close()
+        this.listeners.delete(link)
+      }
+    }
+    for (const [link, ifindex] of wanted) {
+      if (this.listeners.has(link)) continue
+      try {
+        this.listeners.set(link, { link, ifindex, socket: await this.listen(link, ifindex) })
+      } catch (err) {
+        this.log.error({ err, link, ifindex }, 'cannot serve DHCP on link')
+      }
+    }
+    this.prune()
+    this.metrics.set('routerd_dhcp_links', 'Links the DHCP server listens on', this.listeners.size)
+  }
+
+  async close(): Promise<void> {
+    if (this.pruneTimer !== undefined) clearInterval(this.pruneTimer)
+    for (const l of this.listeners.values()) l.socket.close()
+    this.listeners.clear()
+    await this.store.close()
+  }
+
+  /** Live leases, for the status API. */
+  leases(): { network: string; mac: string; ip: string; expiresAt: string | null; bound: boolean }[] {
+    const now = this.now()
+    return [...this.table.leases()].filter((l) => l.expiresAt > now).map((l) => ({
+      network: l.network, mac: l.mac, ip: formatIpv4(l.ip), bound: l.bound,
+      expiresAt: Number.isFinite(l.expiresAt) ? new Date(l.expiresAt).toISOString() : null,
+    }))
+  }
+
+  private listen(link: string, ifindex: number): Promise<Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = createSocket({ type: 'udp4', reuseAddr: true })
+      socket.once('error', reject)
+      socket.bind(67, '0.0.0.0', () => {
+        try {
+          setsockopt(socket, SOL_SOCKET, SO_BINDTOIFINDEX, ifindex)
+          socket.setBroadcast(true)
+          // FORCE: above net.core.rmem_max, which root may do.
+          setsockopt(socket, SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES)
+        } catch (err) {
+          socket.close()
+          reject(err)
+          return
+        }
+        socket.off('error', reject)
+        socket.on('error', (err) => this.log.error({ err, link }, 'DHCP socket error'))
+        socket.on('message', (buf, rinfo) => this.receive(link, socket, buf, rinfo))
+        this.log.info({ link, ifindex }, 'serving DHCP')
+        resolve(socket)
+      })
+    })
+  }
+
+  private receive(link: string, socket: Socket, buf: Buffer, rinfo: RemoteInfo): void {
+    let req: DhcpMessage
+    try {
+      req = decodeDhcp(buf)
+    } catch (err) {
+      const reason = err instanceof DhcpDecodeError ? err.code : 'ERR_DHCP_DECODE'
+      this.metrics.inc('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', { reason })
+      return
+    }
+    const type = TYPE_NAMES[messageType(req) ?? 0] ?? 'other'
+    this.metrics.inc('routerd_dhcp_received_total', 'DHCP messages received', { type })
+    // A relayed request belongs to the network its relay agent sits on, wherever it arrived.
+    const scope = req.giaddr !== 0 ? this.scopes.find((s) => cidrContains(s.cidr, req.giaddr)) : this.scopeByLink.get(link)
+    if (scope === undefined) {
+      this.metrics.inc('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', { outcome: 'ignored-no-network' })
+      return
+    }
+    const now = this.now()
+    let decision: Decision
+    try {
+      decision = decide(req, scope, this.table, now)
+    } catch (err) {
+      // The machine is pure and total; a throw here is a bug, never a reason to stop serving.
+      this.log.error({ err, link, from: rinfo.address }, 'DHCP request crashed the state machine')
+      this.metrics.inc('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', { reason: 'ERR_DHCP_INTERNAL' })
+      return
+    }
+    this.metrics.inc('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', { outcome: decision.outcome })
+    if (decision.outcome === 'nak' || decision.outcome === 'decline' || decision.outcome === 'release') {
+      this.log.info({ network: scope.networkId, mac: clientMac(req), outcome: decision.outcome, reason: decision.reason }, 'DHCP lease event')
+    }
+    const change = decision.change
+    let persisted: Promise<void> = Promise.resolve()
+    if (change !== undefined) {
+      applyChange(this.table, change)
+      persisted = this.store.record(change)
+    }
+    const { reply, to } = decision
+    if (reply === undefined || to === undefined) return
+    persisted.then(() => {
+      socket.send(encodeDhcp(reply), to.port, formatIpv4(to.address), (err) => {
+        if (err) this.log.warn({ err, to: formatIpv4(to.address) }, 'DHCP reply not sent')
+      })
+    }, (err: unknown) => {
+      // Not on disk: the client hears nothing and retries; the address must not be promised.
+      if (change !== undefined && change.kind === 'bind') this.table.remove(change.lease.network, change.lease.mac)
+      this.log.error({ err }, 'lease not stored; request dropped')
+      this.metrics.inc('routerd_dhcp_store_failures_total', 'Lease writes that failed')
+    })
+  }
+
+  private prune(): void {
+    const byNetwork = new Map(this.scopes.map((s) => [s.networkId, s]))
+    this.table.prune(this.now(), new Set(byNetwork.keys()))
+    for (const lease of [...this.table.leases()]) {
+      const scope = byNetwork.get(lease.network)
+      if (scope !== undefined && !leaseStillValid(scope, lease)) this.table.remove(lease.network, lease.mac)
+    }
+    let bound = 0
+    for (const l of this.table.leases()) if (l.bound) bound++
+    this.metrics.set('routerd_dhcp_leases', 'Bound DHCP leases', bound)
+  }
+}

@@ -1,0 +1,175 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { open, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { LeaseTable } from '../dhcp/lease-table.ts'
+import type { LeaseChange } from '../dhcp/machine.ts'
+import { StoreError } from '../errors.ts'
+import { formatIpv4, parseIpv4 } from '../model/ipv4.ts'
+import { writeFileAtomic } from './config-store.ts'
+
+/**
+ * The DHCP leases on disk: an append-only journal of lease changes, one JSON line each,
+ * compacted into the live leases at start and when it grows.
+ *
+ * A new dynamic binding is written and fdatasync'ed before its ACK leaves (several clients'
+ * bindings share one sync), so a restart never hands one address to two clients. Renewals and
+ * static hosts' leases (their address comes from the config) are written behind, within a
+ * second, and synced with the next durable write or compaction.
+ */
+
+const JOURNAL = 'dhcp-leases.jsonl'
+const WRITE_BEHIND_MS = 1000
+const COMPACT_BYTES = 4 * 1024 * 1024
+
+type Line =
+  | { k: 'bind'; n: string; m: string; i: string; e: number | null }
+  | { k: 'release'; n: string; m: string }
+  | { k: 'decline'; n: string; m: string; i: string; e: number }
+
+function lineOf(change: LeaseChange): string | undefined {
+  switch (change.kind) {
+    case 'bind': {
+      const l = change.lease
+      return JSON.stringify({ k: 'bind', n: l.network, m: l.mac, i: formatIpv4(l.ip), e: Number.isFinite(l.expiresAt) ? l.expiresAt : null } satisfies Line)
+    }
+    case 'release': return JSON.stringify({ k: 'release', n: change.network, m: change.mac } satisfies Line)
+    case 'decline': return JSON.stringify({ k: 'decline', n: change.network, m: change.mac, i: formatIpv4(change.ip), e: change.until } satisfies Line)
+    case 'offer': return undefined
+  }
+}
+
+/** Applies a change to the in-memory table (shared by the server and the journal replay). */
+export function applyChange(table: LeaseTable, change: LeaseChange): void {
+  switch (change.kind) {
+    case 'offer':
+    case 'bind':
+      table.set(change.lease)
+      return
+    case 'release':
+      table.remove(change.network, change.mac)
+      return
+    case 'decline':
+      table.remove(change.network, change.mac)
+      table.quarantine(change.network, change.ip, change.until)
+  }
+}
+
+export class LeaseStore {
+  private readonly path: string
+  private file: FileHandle | undefined
+  private bytes = 0
+  private pending: string[] = []
+  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = []
+  private writing: Promise<void> | undefined
+  private timer: NodeJS.Timeout | undefined
+
+  constructor(dir: string, private readonly table: LeaseTable) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    this.path = join(dir, JOURNAL)
+  }
+
+  /** Replays the journal into the table, drops expired leases and rewrites the journal compacted. */
+  async open(now: number): Promise<number> {
+    if (existsSync(this.path)) {
+      const lines = readFileSync(this.path, 'utf8').split('\n')
+      for (const [i, text] of lines.entries()) {
+        if (text === '') continue
+        let line: Line
+        try {
+          line = JSON.parse(text) as Line
+        } catch (err) {
+          // A torn last line is a write the crash interrupted; anything else is damage.
+          if (lines.slice(i + 1).every((l) => l === '')) break
+          throw new StoreError(`${this.path} line ${i + 1} is corrupt`, { cause: err })
+        }
+        const ip = 'i' in line ? parseIpv4(line.i) : undefined
+        if (line.k === 'bind' && ip !== undefined) {
+          this.table.set({ network: line.n, mac: line.m, ip, expiresAt: line.e ?? Infinity, bound: true })
+        } else if (line.k === 'release') this.table.remove(line.n, line.m)
+        else if (line.k === 'decline' && ip !== undefined) applyChange(this.table, { kind: 'decline', network: line.n, mac: line.m, ip, until: line.e })
+      }
+    }
+    const keep = new Set<string>()
+    for (const l of this.table.leases()) keep.add(l.network)
+    this.table.prune(now, keep)
+    this.compact()
+    this.file = await open(this.path, 'a', 0o600)
+    return this.table.size
+  }
+
+  /**
+   * Records a change made to the table. Resolves once it is on disk for a durable bind,
+   * at once otherwise (written behind). Rejects when the disk write fails.
+   */
+  record(change: LeaseChange): Promise<void> {
+    const line = lineOf(change)
+    if (line === undefined) return Promise.resolve()
+    this.pending.push(line + '\n')
+    if (change.kind === 'bind' && change.durable) {
+      return new Promise<void>((resolve, reject) => {
+        this.waiters.push({ resolve, reject })
+        this.kick()
+      })
+    }
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => { this.timer = undefined; this.kick() }, WRITE_BEHIND_MS)
+      this.timer.unref()
+    }
+    return Promise.resolve()
+  }
+
+  /** Writes and syncs everything pending. */
+  async flush(): Promise<void> {
+    this.kick()
+    while (this.writing !== undefined) await this.writing
+  }
+
+  async close(): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    await this.flush().catch(() => undefined)
+    await this.file?.close()
+    this.file = undefined
+  }
+
+  private kick(): void {
+    if (this.writing === undefined && this.pending.length > 0) {
+      this.writing = this.writeLoop().finally(() => { this.writing = undefined })
+    }
+  }
+
+  private async writeLoop(): Promise<void> {
+    while (this.pending.length > 0) {
+      const text = this.pending.join('')
+      const waiters = this.waiters
+      this.pending = []
+      this.waiters = []
+      try {
+        if (this.file === undefined) throw new StoreError(`${this.path} is not open`)
+        await this.file.appendFile(text)
+        await this.file.datasync()
+        this.bytes += text.length
+        if (this.bytes > COMPACT_BYTES) await this.reopenCompacted()
+        for (const w of waiters) w.resolve()
+      } catch (err) {
+        for (const w of waiters) w.reject(err)
+      }
+    }
+  }
+
+  private async reopenCompacted(): Promise<void> {
+    await this.file?.close()
+    this.compact()
+    this.file = await open(this.path, 'a', 0o600)
+  }
+
+  /** The journal rewritten as one bind line per live bound lease (temp + fsync + rename). */
+  private compact(): void {
+    const lines: string[] = []
+    for (const lease of this.table.leases()) {
+      if (lease.bound) lines.push(lineOf({ kind: 'bind', lease, durable: true }) as string)
+    }
+    writeFileAtomic(this.path, lines.length === 0 ? '' : lines.join('\n') + '\n')
+    this.bytes = 0
+  }
+}

@@ -1,0 +1,103 @@
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { RunResult } from '../../src/kernel/exec.ts'
+import type { Lab } from '../../src/lab/lab.ts'
+
+/**
+ * Real DHCP clients run in a guest namespace: busybox udhcpc and ISC dhclient. Each runs in its
+ * own UTS namespace (dhclient-script may set the host name) and writes its resolver
+ * configuration into the test's directory, never into the host's /etc.
+ */
+
+export interface ClientView {
+  /** `ip -4 -o addr show dev eth0` and `ip -4 route show` in the namespace after the client ran. */
+  addresses: string
+  routes: string
+  /** The resolv.conf the client wrote (nameserver, domain, search lines). */
+  resolv: string
+  exitCode: number
+  output: string
+}
+
+/**
+ * The udhcpc event script: applies address, MTU, default route and option-121 routes
+ * ($staticroutes, which Debian's default script ignores) and writes resolv.conf, following
+ * busybox's examples/udhcp/simple.script. It also records the variables udhcpc decoded.
+ */
+function udhcpcScript(dir: string): string {
+  return `#!/bin/sh
+RESOLV_CONF="${dir}/resolv.conf"
+mask_to_prefix() { n=0; for o in $(echo "$1" | tr . ' '); do while [ "$o" -gt 0 ]; do n=$((n + (o & 1))); o=$((o >> 1)); done; done; echo $n; }
+env | grep -E '^(ip|subnet|broadcast|router|dns|domain|search|mtu|lease|serverid|hostname|staticroutes|ntpsrv)=' | sort > "${dir}/udhcpc.env.$1"
+case "$1" in
+  deconfig)
+    ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/$(mask_to_prefix "$subnet")" broadcast "\${broadcast:-+}" dev "$interface"
+    [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"
+    if [ -n "$staticroutes" ]; then
+      set -- $staticroutes
+      while [ -n "$1" ] && [ -n "$2" ]; do
+        if [ "$1" = "0.0.0.0/0" ]; then ip route replace default via "$2" dev "$interface"; else ip route replace "$1" via "$2" dev "$interface"; fi
+        shift 2
+      done
+    elif [ -n "$router" ]; then
+      for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
+    fi
+    : > "$RESOLV_CONF"
+    [ -n "$domain" ] && echo "domain $domain" >> "$RESOLV_CONF"
+    [ -n "$search" ] && echo "search $search" >> "$RESOLV_CONF"
+    for s in $dns; do echo "nameserver $s" >> "$RESOLV_CONF"; done ;;
+esac
+exit 0
+`
+}
+
+async function view(lab: Lab, ns: string, dir: string, r: RunResult): Promise<ClientView> {
+  const addresses = (await lab.exec(ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0'])).stdout
+  const routes = (await lab.exec(ns, 'ip', ['-4', 'route', 'show'])).stdout
+  const resolvPath = join(dir, 'resolv.conf')
+  return { addresses, routes, resolv: existsSync(resolvPath) ? readFileSync(resolvPath, 'utf8') : '', exitCode: r.exitCode, output: r.stdout + r.stderr }
+}
+
+/** Runs `udhcpc` once (it quits after the lease, or fails after 3 tries). `requestIp` asks for an address. */
+export async function udhcpc(lab: Lab, ns: string, dir: string, requestIp?: string): Promise<ClientView & { env: Record<string, string> }> {
+  const script = join(dir, 'udhcpc.script')
+  writeFileSync(script, udhcpcScript(dir))
+  chmodSync(script, 0o755)
+  const args = ['--uts', '--', 'busybox', 'udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '3', '-T', '1', '-A', '1', '-s', script,
+    '-O', 'staticroutes', '-O', 'search', '-O', 'ntpsrv', '-O', 'mtu', '-O', 'hostname', ...(requestIp ? ['-r', requestIp] : [])]
+  const r = await lab.exec(ns, 'unshare', args, { okCodes: [0, 1], timeoutMs: 30_000 })
+  const envFile = join(dir, 'udhcpc.env.bound')
+  const env = existsSync(envFile)
+    ? Object.fromEntries(readFileSync(envFile, 'utf8').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+    : {}
+  return { ...(await view(lab, ns, dir, r)), env }
+}
+
+const DHCLIENT_CONF = `option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
+send host-name = gethostname();
+request subnet-mask, broadcast-address, time-offset, routers, domain-name, domain-name-servers,
+  domain-search, host-name, interface-mtu, rfc3442-classless-static-routes, ntp-servers;
+timeout 20;
+retry 5;
+initial-interval 1;
+`
+
+/**
+ * Runs `dhclient -1` with Debian's own dhclient-script and hooks (the rfc3442 exit hook among
+ * them), the resolv.conf path alone redirected into `dir`. dhclient stays running to renew; the
+ * lab's teardown ends it. `release` runs `dhclient -r` (sends RELEASE) instead.
+ */
+export async function dhclient(lab: Lab, ns: string, dir: string, mode: 'lease' | 'release' = 'lease'): Promise<ClientView> {
+  const conf = join(dir, 'dhclient.conf')
+  const script = join(dir, 'dhclient-script')
+  writeFileSync(conf, DHCLIENT_CONF)
+  writeFileSync(script, `#!/bin/sh\n# Debian's dhclient-script with resolv.conf redirected into the test directory.\neval "$(sed 's#/etc/resolv.conf#${dir}/resolv.conf#g' /sbin/dhclient-script)"\n`)
+  chmodSync(script, 0o755)
+  const args = ['--uts', '--', 'dhclient', mode === 'release' ? '-r' : '-1', '-v', '-cf', conf, '-lf', join(dir, 'dhclient.leases'),
+    '-pf', join(dir, 'dhclient.pid'), '-sf', script, 'eth0']
+  const r = await lab.exec(ns, 'unshare', args, { okCodes: [0, 1, 2], timeoutMs: 60_000 })
+  return view(lab, ns, dir, r)
+}

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest'
+import { decodeDhcp, encodeDhcp, FLAG_BROADCAST, MessageType, Opt, optionAddress, type DhcpMessage } from '../../../src/dhcp/codec.ts'
+import { LeaseTable } from '../../../src/dhcp/lease-table.ts'
+import { decide, leaseStillValid, type Decision } from '../../../src/dhcp/machine.ts'
+import { compileScopes, type DhcpScope } from '../../../src/dhcp/scope.ts'
+import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
+import { parseIpv4 } from '../../../src/model/ipv4.ts'
+import { applyChange } from '../../../src/store/lease-store.ts'
+
+const ip = (t: string) => parseIpv4(t) as number
+const facts = { links: [{ name: 'eth1', mac: '02:00:00:00:00:02', ifindex: 3 }], controlPorts: [] }
+
+function config(extra: Partial<RouterConfig['guestNetworks'][number]> = {}): RouterConfig {
+  return {
+    ...emptyConfig(),
+    interfaces: [{ id: 'guest', role: 'guest', mac: '02:00:00:00:00:02', mtu: 1450 }],
+    guestNetworks: [{ id: 'net1', interface: 'guest', cidr: '10.1.1.0/24', routerIp: '10.1.1.1', domain: 'cloud.internal', dnsServers: ['192.0.2.53'], ...extra }],
+    dhcpHosts: [
+      { id: 'vm1', network: 'net1', mac: '02:00:00:00:10:01', ip: '10.1.1.10', hostname: 'vm-one', staticRoutes: [{ destination: '172.16.0.0/12', gateway: '10.1.1.254' }] },
+      { id: 'vm2', network: 'net1', mac: '02:00:00:00:10:02', ip: '10.1.1.11', hostname: 'vm-two', default: false },
+    ],
+  }
+}
+
+function scopeOf(c: RouterConfig): DhcpScope {
+  return compileScopes(c, facts)[0] as DhcpScope
+}
+
+let xid = 1
+function request(mac: string, type: number, opts: { requested?: string; server?: string; ciaddr?: string; giaddr?: string; flags?: number; params?: number[] } = {}): DhcpMessage {
+  const chaddr = new Uint8Array(16)
+  chaddr.set(mac.split(':').map((h) => parseInt(h, 16)))
+  const options = new Map<number, Uint8Array>([[Opt.MessageType, Uint8Array.of(type)]])
+  const addr = (t: string) => { const a = ip(t); return Uint8Array.of(a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255) }
+  if (opts.requested) options.set(Opt.RequestedIp, addr(opts.requested))
+  if (opts.server) options.set(Opt.ServerId, addr(opts.server))
+  if (opts.params) options.set(Opt.ParameterList, Uint8Array.from(opts.params))
+  // Through the wire format, as the server sees it.
+  return decodeDhcp(encodeDhcp({
+    op: 1, htype: 1, hlen: 6, hops: 0, xid: xid++, secs: 0, flags: opts.flags ?? 0,
+    ciaddr: opts.ciaddr ? ip(opts.ciaddr) : 0, yiaddr: 0, siaddr: 0, giaddr: opts.giaddr ? ip(opts.giaddr) : 0, chaddr, options,
+  }))
+}
+
+function run(scope: DhcpScope, table: LeaseTable, req: DhcpMessage, now = 1_000_000): Decision {
+  const d = decide(req, scope, table, now)
+  if (d.change) applyChange(table, d.change)
+  return d
+}
+
+const typeOf = (d: Decision) => d.reply?.options.get(Opt.MessageType)?.[0]
+const bytes = (d: Decision, code: number) => [...(d.reply?.options.get(code) ?? [])]
+
+describe('DHCP state machine', () => {
+  const VM1 = '02:00:00:00:10:01'
+  const VM2 = '02:00:00:00:10:02'
+
+  it('offers and acks a static host with every option, T1 < T2 < lease', () => {
+    const scope = scopeOf(config())
+    const table = new LeaseTable()
+    const offer = run(scope, table, request(VM1, MessageType.Discover, { flags: FLAG_BROADCAST }))
+    expect(offer.outcome).toBe('offer')
+    expect(offer.reply?.yiaddr).toBe(ip('10.1.1.10'))
+    expect(offer.to).toEqual({ address: 0xffffffff, port: 68, broadcast: true })
+    const ack = run(scope, table, request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1' }))
+    expect(typeOf(ack)).toBe(MessageType.Ack)
+    expect(bytes(ack, Opt.SubnetMask)).toEqual([255, 255, 255, 0])
+    expect(bytes(ack, Opt.Router)).toEqual([10, 1, 1, 1])
+    expect(bytes(ack, Opt.DnsServers)).toEqual([10, 1, 1, 1])
+    expect(bytes(ack, Opt.Broadcast)).toEqual([10, 1, 1, 255])
+    expect(bytes(ack, Opt.InterfaceMtu)).toEqual([0x05, 0xaa])
+    expect(String.fromCharCode(...bytes(ack, Opt.DomainName))).toBe('cloud.internal')
+    expect(String.fromCharCode(...bytes(ack, Opt.Hostname))).toBe('vm-one')
+    // Option 121 carries the host route and the default route (clients ignore option 3 then).
+    expect(bytes(ack, Opt.ClasslessRoutes)).toEqual([12, 172, 16, 10, 1, 1, 254, 0, 10, 1, 1, 1])
+    const u32 = (code: number) => optionAddress(ack.reply as DhcpMessage, code) as number
+    expect(u32(Opt.LeaseTime)).toBe(86400)
+    expect(u32(Opt.RenewalTime)).toBe(43200)
+    expect(u32(Opt.RebindingTime)).toBe(75600)
+    expect(ack.change).toMatchObject({ kind: 'bind', durable: false })
+  })
+
+  it('gives a non-default NIC no router, DNS or domain', () => {
+    const ack = run(scopeOf(config()), new LeaseTable(), request(VM2, MessageType.Request, { requested: '10.1.1.11', server: '10.1.1.1' }))
+    expect(typeOf(ack)).toBe(MessageType.Ack)
+    expect(ack.reply?.options.has(Opt.Router)).toBe(false)
+    expect(ack.reply?.options.has(Opt.DnsServers)).toBe(false)
+    expect(ack.reply?.options.has(Opt.DomainName)).toBe(false)
+    expect(bytes(ack, Opt.SubnetMask)).toEqual([255, 255, 255, 0])
+  })
+
+  it('ignores unknown MACs when the network has no range', () => {
+    expect(run(scopeOf(config()), new LeaseTable(), request('02:00:00:00:99:99', MessageType.Discover)).outcome).toBe('ignored-unknown-client')
+  })
+
+  it('naks a wrong requested address in SELECTING and INIT-REBOOT, stays silent for another server', () => {
+    const scope = scopeOf(config())
+    const table = new LeaseTable()
+    const wrong = run(scope, table, request(VM1, MessageType.Request, { requested: '10.1.1.50', server: '10.1.1.1' }))
+    expect(wrong.outcome).toBe('nak')
+    expect(wrong.to?.broadcast).toBe(true)
+    expect(run(scope, table, request(VM1, MessageType.Request, { requested: '10.1.1.50' })).outcome).toBe('nak')
+    expect(run(scope, table, request(VM1, MessageType.Request, { requested: '192.168.9.9' })).reason).toBe('wrong network')
+    expect(run(scope, table, request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.2' })).outcome).toBe('ignored-other-server')
+    expect(run(scope, table, request(VM1, MessageType.Request, { requested: '10.1.1.10' })).outcome).toBe('ack')
+  })
+
+  it('acks a renewal by unicast and naks it once the address changed in the config', () => {
+    const table = new LeaseTable()
+    run(scopeOf(config()), table, request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1' }))
+    const renew = run(scopeOf(config()), table, request(VM1, MessageType.Request, { ciaddr: '10.1.1.10' }))
+    expect(renew.outcome).toBe('ack')
+    expect(renew.to).toEqual({ address: ip('10.1.1.10'), port: 68, broadcast: false })
+    expect(renew.reply?.ciaddr).toBe(ip('10.1.1.10'))
+    const changed = config()
+    changed.dhcpHosts = changed.dhcpHosts.map((h) => (h.id === 'vm1' ? { ...h, ip: '10.1.1.20' } : h))
+    const scope = scopeOf(changed)
+    const lease = table.byMac('net1', VM1)
+    expect(lease !== undefined && leaseStillValid(scope, lease)).toBe(false)
+    expect(run(scope, table, request(VM1, MessageType.Request, { ciaddr: '10.1.1.10' })).outcome).toBe('nak')
+  })
+
+  it('hands out a dynamic range, persists new bindings durably, skips static and quarantined addresses', () => {
+    const scope = scopeOf(config({ dhcp: { range: { start: '10.1.1.10', end: '10.1.1.13' } } }))
+    const table = new LeaseTable()
+    const a = '02:00:00:00:20:01'
+    const b = '02:00:00:00:20:02'
+    const offerA = run(scope, table, request(a, MessageType.Discover))
+    expect(offerA.reply?.yiaddr).toBe(ip('10.1.1.12')) // .10 and .11 are static hosts'
+    expect(offerA.change?.kind).toBe('offer')
+    const offerB = run(scope, table, request(b, MessageType.Discover))
+    expect(offerB.reply?.yiaddr).toBe(ip('10.1.1.13')) // .12 is held for a
+    const ackA = run(scope, table, request(a, MessageType.Request, { requested: '10.1.1.12', server: '10.1.1.1' }))
+    expect(ackA.change).toMatchObject({ kind: 'bind', durable: true })
+    const renewA = run(scope, table, request(a, MessageType.Request, { ciaddr: '10.1.1.12' }))
+    expect(renewA.change).toMatchObject({ kind: 'bind', durable: false })
+    // b declines .13: quarantined, and b gets nothing more (the range is full).
+    expect(run(scope, table, request(b, MessageType.Decline, { requested: '10.1.1.13', server: '10.1.1.1' })).outcome).toBe('decline')
+    expect(run(scope, table, request(b, MessageType.Discover)).outcome).toBe('ignored-no-address')
+    // a releases: .12 is free for b.
+    expect(run(scope, table, request(a, MessageType.Release, { ciaddr: '10.1.1.12', server: '10.1.1.1' })).outcome).toBe('release')
+    expect(run(scope, table, request(b, MessageType.Discover)).reply?.yiaddr).toBe(ip('10.1.1.12'))
+    // After the quarantine and the offer hold, .13 comes back.
+    expect(run(scope, table, request(a, MessageType.Discover), 1_000_000 + 700_000).reply?.yiaddr).toBe(ip('10.1.1.12'))
+  })
+
+  it('answers INFORM without a lease time, and relayed requests via the relay agent', () => {
+    const scope = scopeOf(config())
+    const inform = run(scope, new LeaseTable(), request(VM1, MessageType.Inform, { ciaddr: '10.1.1.10' }))
+    expect(inform.outcome).toBe('inform')
+    expect(inform.reply?.options.has(Opt.LeaseTime)).toBe(false)
+    expect(inform.reply?.yiaddr).toBe(0)
+    const relayed = run(scope, new LeaseTable(), request(VM1, MessageType.Discover, { giaddr: '10.1.1.254' }))
+    expect(relayed.to).toEqual({ address: ip('10.1.1.254'), port: 67, broadcast: false })
+    expect(relayed.reply?.giaddr).toBe(ip('10.1.1.254'))
+    const nak = run(scope, new LeaseTable(), request(VM1, MessageType.Request, { requested: '10.1.1.99', giaddr: '10.1.1.254' }))
+    expect((nak.reply?.flags ?? 0) & FLAG_BROADCAST).toBe(FLAG_BROADCAST)
+  })
+
+  it('sends an infinite lease without T1/T2', () => {
+    const ack = run(scopeOf(config({ dhcp: { leaseSeconds: 4294967295 } })), new LeaseTable(), request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1' }))
+    expect(optionAddress(ack.reply as DhcpMessage, Opt.LeaseTime)).toBe(4294967295)
+    expect(ack.reply?.options.has(Opt.RenewalTime)).toBe(false)
+  })
+
+  it('drops unrequested options to fit a small maximum message size', () => {
+    const big = config({ dhcp: { searchDomains: Array.from({ length: 16 }, (_, i) => `department-${i}-with-a-long-name.example${i}.org`) } })
+    const ack = run(scopeOf(big), new LeaseTable(), request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1', params: [1, 3, 6] }))
+    expect(ack.outcome).toBe('ack')
+    expect(encodeDhcp(ack.reply as DhcpMessage).length).toBeLessThanOrEqual(548)
+    expect(ack.reply?.options.has(Opt.DomainSearch)).toBe(false)
+  })
+})
