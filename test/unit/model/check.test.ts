@@ -25,6 +25,32 @@ const pf = (id: string, start: number, end = start, extra: object = {}) => ({
 const cases: { name: string; edit: (c: RouterConfig) => void; expect: [path: string, code: string][] }[] = [
   { name: 'a valid config has no problems', edit: () => {}, expect: [] },
   {
+    name: 'DHCP hosts: unknown network, address outside or taken, MAC and name twice, bad route, bad range',
+    edit: (c) => {
+      c.guestNetworks[0] = { ...c.guestNetworks[0]!, dhcp: { range: { start: '10.1.1.200', end: '10.1.1.100' }, gateway: '10.2.0.1' } }
+      const h = (id: string, mac: string, ip: string, extra: object = {}) => ({ id, network: 'n1', mac, ip, ...extra })
+      c.dhcpHosts = [
+        h('a', '02:00:00:00:00:0a', '10.1.1.10', { hostname: 'web' }),
+        h('b', '02:00:00:00:00:0A', '10.1.1.10', { hostname: 'WEB' }),
+        h('c', '02:00:00:00:00:0c', '10.1.1.1'),
+        h('d', '02:00:00:00:00:0d', '10.9.9.9', { staticRoutes: [{ destination: '172.16.0.1/12', gateway: '10.9.0.1' }] }),
+        { ...h('e', '02:00:00:00:00:0e', '10.1.1.20'), network: 'nope' },
+      ]
+    },
+    expect: [
+      ['/guestNetworks/0/dhcp/gateway', 'ERR_ADDRESS_OUTSIDE_NETWORK'],
+      ['/guestNetworks/0/dhcp/range/end', 'ERR_BAD_ADDRESS_RANGE'],
+      ['/dhcpHosts/1/mac', 'ERR_DUPLICATE_MAC'],
+      ['/dhcpHosts/1/ip', 'ERR_ADDRESS_IN_USE'],
+      ['/dhcpHosts/1/hostname', 'ERR_DUPLICATE_HOSTNAME'],
+      ['/dhcpHosts/2/ip', 'ERR_ADDRESS_IN_USE'],
+      ['/dhcpHosts/3/ip', 'ERR_ADDRESS_OUTSIDE_NETWORK'],
+      ['/dhcpHosts/3/staticRoutes/0/destination', 'ERR_BAD_CIDR'],
+      ['/dhcpHosts/3/staticRoutes/0/gateway', 'ERR_UNREACHABLE_NEXT_HOP'],
+      ['/dhcpHosts/4/network', 'ERR_UNKNOWN_NETWORK'],
+    ],
+  },
+  {
     name: 'overlapping port forwards on one IP and protocol are reported on the later one',
     edit: (c) => { c.portForwards = [pf('a', 100, 200), pf('b', 150, 160), pf('c', 201)] },
     expect: [['/portForwards/1/publicPorts', 'ERR_PORT_FORWARD_OVERLAP']],
