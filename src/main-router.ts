@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const engine = new Engine({
     runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
-    onConfig: (config, facts) => services.onConfig(config, facts),
+    onConfig: (config, facts, generation) => services.onConfig(config, facts, generation),
   })
   await engine.start()
   const app = await buildApp({ engine, metrics, token, log, services })

@@ -63,7 +63,7 @@ export const NetworkDhcp = Type.Object(
 export const NetworkDns = Type.Object(
   {
     enabled: Type.Optional(Type.Boolean({ description: "Serve DNS on the network's routerIp (default true)" })),
-    rateLimitQps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Queries per second one client may send (default 200)' })),
+    rateLimitQps: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, description: 'Queries per second one client may send, bursts of twice that (default 1000); more are dropped' })),
   },
   { ...strict, description: "DNS service of a guest network: authoritative for its domain, forwarding to its dnsServers" },
 )

@@ -55,7 +55,7 @@ export interface EngineOptions {
    * Told the config in force and the host facts at start, after every stored change and after
    * the facts are read again: the in-process services (DHCP, DNS) follow the config at once.
    */
-  onConfig?: (config: RouterConfig, facts: HostFacts) => void
+  onConfig?: (config: RouterConfig, facts: HostFacts, generation: number) => void
 }
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
@@ -252,7 +252,7 @@ export class Engine {
 
   private notify(): void {
     try {
-      this.opts.onConfig?.(this.config, this.facts)
+      this.opts.onConfig?.(this.config, this.facts, this.generation)
     } catch (err) {
       this.log.error({ err }, 'a service did not take the new config')
     }

@@ -1,5 +1,4 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
-import { createRequire } from 'node:module'
 import type { Logger } from 'pino'
 import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, messageType, type DhcpMessage } from '../dhcp/codec.ts'
 import { LeaseTable } from '../dhcp/lease-table.ts'
@@ -8,6 +7,7 @@ import type { DhcpScope } from '../dhcp/scope.ts'
 import { cidrContains, formatIpv4 } from '../model/ipv4.ts'
 import type { Metrics } from '../metrics.ts'
 import { applyChange, LeaseStore } from '../store/lease-store.ts'
+import { bindToInterface, forceReceiveBuffer } from './socket-options.ts'
 
 /**
  * The DHCP server: one UDP socket on 0.0.0.0:67 per guest link, pinned to the link with
@@ -16,15 +16,7 @@ import { applyChange, LeaseStore } from '../store/lease-store.ts'
  * the pure state machine (dhcp/machine.ts); leases live in a LeaseTable persisted by LeaseStore.
  */
 
-const SOL_SOCKET = 1
-const SO_RCVBUFFORCE = 33
-const SO_BINDTOIFINDEX = 62
-/** Room for a burst of ~5,000 requests (a rack of VMs booting at once) while the loop catches up. */
-const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 const PRUNE_MS = 60_000
-
-// A native addon: loaded at run time next to the bundle (esbuild keeps it external).
-const { setsockopt } = createRequire(import.meta.url)('sockopt') as { setsockopt: (socket: Socket, level: number, option: number, value: number) => void }
 
 const TYPE_NAMES: Record<number, string> = { 1: 'discover', 3: 'request', 4: 'decline', 7: 'release', 8: 'inform' }
 
@@ -98,10 +90,9 @@ export class DhcpServer {
       socket.once('error', reject)
       socket.bind(67, '0.0.0.0', () => {
         try {
-          setsockopt(socket, SOL_SOCKET, SO_BINDTOIFINDEX, ifindex)
+          bindToInterface(socket, ifindex)
           socket.setBroadcast(true)
-          // FORCE: above net.core.rmem_max, which root may do.
-          setsockopt(socket, SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER_BYTES)
+          forceReceiveBuffer(socket)
         } catch (err) {
           socket.close()
           reject(err)

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 /**
- * The functional core stays pure: src/model, src/render, src/plan and src/dhcp import nothing with side
+ * The functional core stays pure: src/model, src/render, src/plan, src/dhcp and src/dns import nothing with side
  * effects and never read `process`; only src/kernel/exec.ts spawns processes.
  */
 const src = new URL('../../src/', import.meta.url).pathname
@@ -17,8 +17,8 @@ function files(dir: string): string[] {
 }
 
 describe('layering', () => {
-  it('model, render, plan and dhcp import nothing with side effects and do not touch process', () => {
-    const offenders = ['model', 'render', 'plan', 'dhcp'].flatMap((d) => files(join(src, d))).filter((f) => {
+  it('model, render, plan, dhcp and dns import nothing with side effects and do not touch process', () => {
+    const offenders = ['model', 'render', 'plan', 'dhcp', 'dns'].flatMap((d) => files(join(src, d))).filter((f) => {
       const text = readFileSync(f, 'utf8')
       return FORBIDDEN.test(text) || /\bprocess\./.test(text)
     })

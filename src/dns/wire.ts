@@ -1,0 +1,223 @@
+/**
+ * The DNS hot path on raw bytes (RFC 1035 §4.1): read a query's header and question without a
+ * full decode, and edit cached responses in place (id, flags, TTLs, the OPT record). Pure.
+ * Everything else (building answers, unusual queries) goes through dns-packet.
+ */
+
+export const HEADER = 12
+export const TYPE_OPT = 41
+export const TYPE_SOA = 6
+export const CLASS_IN = 1
+/** What we advertise and accept over UDP with EDNS0 (the 2020 DNS flag day value). */
+export const EDNS_UDP_SIZE = 1232
+export const PLAIN_UDP_SIZE = 512
+
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const
+
+const FLAG_QR = 0x8000
+const FLAG_TC = 0x0200
+const FLAG_RD = 0x0100
+const OPCODE_MASK = 0x7800
+
+export interface ParsedQuery {
+  id: number
+  /** Header flags as received. */
+  flags: number
+  /** Lower-cased name without the trailing dot ('' for the root). */
+  name: string
+  qtype: number
+  qclass: number
+  /** Offset just past the question section. */
+  questionEnd: number
+  /** The client's EDNS0 UDP payload size, or undefined without an OPT record. */
+  ednsSize: number | undefined
+}
+
+export type QueryProblem = 'short' | 'not-a-query' | 'opcode' | 'counts' | 'name' | 'additional'
+
+/** Reads one name at `at` (no compression: queries have none); returns [lower-cased name, end] or undefined. */
+function readQueryName(buf: Uint8Array, at: number): [string, number] | undefined {
+  let name = ''
+  let i = at
+  let total = 0
+  for (;;) {
+    if (i >= buf.length) return undefined
+    const len = buf[i] as number
+    if (len === 0) return [name, i + 1]
+    if (len > 63) return undefined
+    total += len + 1
+    if (total > 254 || i + 1 + len > buf.length) return undefined
+    let label = ''
+    for (let k = i + 1; k <= i + len; k++) {
+      let c = buf[k] as number
+      if (c >= 65 && c <= 90) c += 32
+      // Dots and odd bytes inside a label are kept distinguishable from separators.
+      label += c === 46 || c < 33 || c > 126 ? `\\${c.toString().padStart(3, '0')}` : String.fromCharCode(c)
+    }
+    name = name === '' ? label : `${name}.${label}`
+    i += 1 + len
+  }
+}
+
+/** Pure. The query's header and single question, or what is wrong with it. */
+export function parseQuery(buf: Uint8Array): ParsedQuery | QueryProblem {
+  if (buf.length < HEADER + 5) return 'short'
+  const flags = ((buf[2] as number) << 8) | (buf[3] as number)
+  if (flags & FLAG_QR) return 'not-a-query'
+  if ((flags & OPCODE_MASK) !== 0) return 'opcode'
+  const qd = ((buf[4] as number) << 8) | (buf[5] as number)
+  const an = ((buf[6] as number) << 8) | (buf[7] as number)
+  const ns = ((buf[8] as number) << 8) | (buf[9] as number)
+  const ar = ((buf[10] as number) << 8) | (buf[11] as number)
+  if (qd !== 1 || an !== 0 || ns !== 0 || ar > 1) return 'counts'
+  const read = readQueryName(buf, HEADER)
+  if (read === undefined) return 'name'
+  const [name, nameEnd] = read
+  if (nameEnd + 4 > buf.length) return 'short'
+  const qtype = ((buf[nameEnd] as number) << 8) | (buf[nameEnd + 1] as number)
+  const qclass = ((buf[nameEnd + 2] as number) << 8) | (buf[nameEnd + 3] as number)
+  const questionEnd = nameEnd + 4
+  let ednsSize: number | undefined
+  if (ar === 1) {
+    // The one additional record a query may carry is OPT with the root name.
+    if (questionEnd + 11 > buf.length || buf[questionEnd] !== 0) return 'additional'
+    const type = ((buf[questionEnd + 1] as number) << 8) | (buf[questionEnd + 2] as number)
+    if (type !== TYPE_OPT) return 'additional'
+    ednsSize = Math.max(PLAIN_UDP_SIZE, ((buf[questionEnd + 3] as number) << 8) | (buf[questionEnd + 4] as number))
+  }
+  return { id: ((buf[0] as number) << 8) | (buf[1] as number), flags, name, qtype, qclass, questionEnd, ednsSize }
+}
+
+/** Skips a possibly compressed name; returns the offset after it, or -1. */
+function skipName(buf: Uint8Array, at: number): number {
+  let i = at
+  for (let guard = 0; guard < 128; guard++) {
+    if (i >= buf.length) return -1
+    const len = buf[i] as number
+    if (len === 0) return i + 1
+    if ((len & 0xc0) === 0xc0) return i + 2 <= buf.length ? i + 2 : -1
+    if (len > 63) return -1
+    i += 1 + len
+  }
+  return -1
+}
+
+export interface ResponseLayout {
+  rcode: number
+  /** Offsets of the TTL field of every record but OPT. */
+  ttlOffsets: number[]
+  /** Lowest TTL among the answer records, or for a negative answer the SOA's negative TTL (RFC 2308 §5). */
+  cacheSeconds: number | undefined
+  /** Where the OPT record starts (it is the last record), or -1. */
+  optAt: number
+}
+
+function u32(buf: Uint8Array, at: number): number {
+  return (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0
+}
+
+/** Pure. Walks a response's records; undefined when it is malformed. */
+export function layoutOf(buf: Uint8Array): ResponseLayout | undefined {
+  if (buf.length < HEADER) return undefined
+  const rcode = (buf[3] as number) & 15
+  const qd = ((buf[4] as number) << 8) | (buf[5] as number)
+  const counts = [((buf[6] as number) << 8) | (buf[7] as number), ((buf[8] as number) << 8) | (buf[9] as number), ((buf[10] as number) << 8) | (buf[11] as number)]
+  let i = HEADER
+  for (let q = 0; q < qd; q++) {
+    i = skipName(buf, i)
+    if (i < 0 || i + 4 > buf.length) return undefined
+    i += 4
+  }
+  const ttlOffsets: number[] = []
+  let answerTtl: number | undefined
+  let negativeTtl: number | undefined
+  let optAt = -1
+  for (let section = 0; section < 3; section++) {
+    for (let r = 0; r < (counts[section] as number); r++) {
+      const start = i
+      i = skipName(buf, i)
+      if (i < 0 || i + 10 > buf.length) return undefined
+      const type = ((buf[i] as number) << 8) | (buf[i + 1] as number)
+      const ttl = u32(buf, i + 4)
+      const rdlen = ((buf[i + 8] as number) << 8) | (buf[i + 9] as number)
+      if (i + 10 + rdlen > buf.length) return undefined
+      if (type === TYPE_OPT) {
+        if (section !== 2 || r !== (counts[2] as number) - 1) return undefined
+        optAt = start
+      } else {
+        ttlOffsets.push(i + 4)
+        if (section === 0) answerTtl = Math.min(answerTtl ?? ttl, ttl)
+        if (section === 1 && type === TYPE_SOA && rdlen >= 22) negativeTtl = Math.min(ttl, u32(buf, i + 10 + rdlen - 4))
+      }
+      i += 10 + rdlen
+    }
+  }
+  if (i !== buf.length) return undefined
+  return { rcode, ttlOffsets, cacheSeconds: counts[0] === 0 ? negativeTtl : answerTtl, optAt }
+}
+
+/** The 11-byte OPT record we add to answers for EDNS0 clients. */
+const OPT_RECORD = Uint8Array.of(0, 0, TYPE_OPT, EDNS_UDP_SIZE >> 8, EDNS_UDP_SIZE & 255, 0, 0, 0, 0, 0, 0)
+
+/** Pure. A response without its OPT record (layout.optAt), so it can be served to any client. */
+export function withoutOpt(buf: Uint8Array, optAt: number): Uint8Array {
+  if (optAt < 0) return buf
+  const out = buf.slice(0, optAt)
+  const ar = (((out[10] as number) << 8) | (out[11] as number)) - 1
+  out[10] = ar >> 8
+  out[11] = ar & 255
+  return out
+}
+
+/**
+ * Pure. The reply to one client from a stored response: the client's id, question bytes (its
+ * letter case), RD flag; TTLs lowered by `age` seconds; OPT added for an EDNS0 client; cut to
+ * the header and question with TC set when it does not fit the client's UDP size.
+ */
+export function replyFrom(stored: Uint8Array, ttlOffsets: readonly number[], age: number, query: Uint8Array, q: ParsedQuery, maxSize: number): Uint8Array {
+  const edns = q.ednsSize !== undefined
+  const size = stored.length + (edns ? OPT_RECORD.length : 0)
+  if (size > maxSize) return truncatedReply(query, q)
+  const out = new Uint8Array(size)
+  out.set(stored)
+  out[0] = query[0] as number
+  out[1] = query[1] as number
+  out[2] = ((out[2] as number) & ~(FLAG_RD >> 8)) | ((q.flags & FLAG_RD) >> 8)
+  out.set(query.subarray(HEADER, q.questionEnd), HEADER)
+  if (age > 0) {
+    for (const at of ttlOffsets) {
+      const ttl = Math.max(0, u32(out, at) - age)
+      out[at] = ttl >>> 24
+      out[at + 1] = (ttl >>> 16) & 255
+      out[at + 2] = (ttl >>> 8) & 255
+      out[at + 3] = ttl & 255
+    }
+  }
+  if (edns) {
+    out.set(OPT_RECORD, stored.length)
+    const ar = (((out[10] as number) << 8) | (out[11] as number)) + 1
+    out[10] = ar >> 8
+    out[11] = ar & 255
+  }
+  return out
+}
+
+/** Pure. Header and question only, with TC: the client retries over TCP. */
+export function truncatedReply(query: Uint8Array, q: ParsedQuery): Uint8Array {
+  const out = errorReply(query, q, RCODE.NOERROR)
+  out[2] = (out[2] as number) | (FLAG_TC >> 8)
+  return out
+}
+
+/** Pure. A reply with no records and `rcode` (FORMERR, SERVFAIL, REFUSED, NOTIMP…), the question echoed. */
+export function errorReply(query: Uint8Array, q: ParsedQuery | undefined, rcode: number): Uint8Array {
+  const end = q?.questionEnd ?? HEADER
+  const out = new Uint8Array(end)
+  out.set(query.subarray(0, end))
+  out[2] = 0x80 | ((query[2] as number) & 0x79)
+  out[3] = 0x80 | rcode
+  out[4] = 0
+  out[5] = q === undefined ? 0 : 1
+  out.fill(0, 6, HEADER)
+  return out
+}

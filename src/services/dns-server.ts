@@ -1,0 +1,254 @@
+import { createSocket, type Socket } from 'node:dgram'
+import { createServer, type Server, type Socket as TcpSocket } from 'node:net'
+import dnsPacket from 'dns-packet'
+import type { Logger } from 'pino'
+import { cacheKey, ResponseCache } from '../dns/cache.ts'
+import { RateLimiter } from '../dns/rate-limit.ts'
+import { answerFromZone, type Zone } from '../dns/zone.ts'
+import {
+  CLASS_IN, EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, RCODE, replyFrom, withoutOpt, type ParsedQuery,
+} from '../dns/wire.ts'
+import type { Metrics } from '../metrics.ts'
+import { cidrContains, parseIpv4 } from '../model/ipv4.ts'
+import { forceReceiveBuffer } from './socket-options.ts'
+import { forward } from './dns-forwarder.ts'
+
+/**
+ * The DNS server of the guest networks: UDP and TCP on each network's router address.
+ * Answers with authority for the network's zone (dns/zone.ts), forwards everything else to the
+ * network's upstream resolvers and caches what comes back. Only clients inside the network's
+ * CIDR are answered (iptables lets DNS in only from guest links as well), each within its rate.
+ *
+ * The hot path reads the question from the raw bytes and copies a stored response
+ * (dns/wire.ts); dns-packet builds local answers once per question and config.
+ */
+
+export interface DnsNetwork { zone: Zone; upstreams: string[]; rateQps: number }
+
+const CACHE_ENTRIES = 20_000
+const CACHE_BYTES = 8 * 1024 * 1024
+/** Forwarded answers are kept at most this long, whatever their TTL. */
+const MAX_CACHE_SECONDS = 86_400
+/** dns-packet names question types; any other number round-trips as UNKNOWN_<n>. */
+const QTYPE_NAMES: Record<number, dnsPacket.RecordType> = {
+  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 255: 'ANY' as dnsPacket.RecordType,
+}
+const TCP_IDLE_MS = 10_000
+const TCP_MAX_CONNECTIONS = 256
+export const DEFAULT_RATE_QPS = 1000
+
+interface Listener { network: DnsNetwork; address: string; udp: Socket; tcp: Server }
+
+type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'truncated'
+type Drop = 'outside' | 'ratelimit' | 'malformed'
+
+export class DnsServer {
+  private readonly listeners = new Map<string, Listener>()
+  private readonly cache = new ResponseCache(CACHE_ENTRIES, CACHE_BYTES)
+  private readonly limiter = new RateLimiter(DEFAULT_RATE_QPS)
+  /** Upstream questions in flight: identical ones share one upstream query. */
+  private readonly inflight = new Map<string, Promise<{ bytes: Uint8Array; ttlOffsets: readonly number[] } | undefined>>()
+  private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, truncated: 0 }
+  private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0 }
+  private malformed = 0
+  private readonly log: Logger
+  private readonly sweepTimer: NodeJS.Timeout
+
+  constructor(log: Logger, metrics: Metrics, private readonly now: () => number = Date.now) {
+    this.log = log.child({ component: 'dns' })
+    metrics.collect(() => {
+      for (const [answer, n] of Object.entries(this.answered)) metrics.setCounter('routerd_dns_answers_total', 'DNS answers by source', n, { answer })
+      for (const [reason, n] of Object.entries(this.dropped)) metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', n, { reason })
+      metrics.setCounter('routerd_dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
+      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', this.cache.size)
+    })
+    this.sweepTimer = setInterval(() => this.limiter.sweep(this.now()), 60_000)
+    this.sweepTimer.unref()
+  }
+
+  /** Serves exactly these networks from now on; local answers of the old config are forgotten. */
+  async update(networks: readonly DnsNetwork[]): Promise<void> {
+    this.cache.clear(true)
+    const wanted = new Map(networks.map((n) => [n.zone.networkId, n]))
+    for (const [id, l] of this.listeners) {
+      const next = wanted.get(id)
+      if (next === undefined || next.zone.routerIp !== l.address) {
+        this.closeListener(l)
+        this.listeners.delete(id)
+      } else l.network = next
+    }
+    for (const [id, network] of wanted) {
+      if (this.listeners.has(id)) continue
+      try {
+        this.listeners.set(id, await this.listen(network))
+      } catch (err) {
+        this.log.error({ err, network: id, address: network.zone.routerIp }, 'cannot serve DNS on the network')
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer)
+    for (const l of this.listeners.values()) this.closeListener(l)
+    this.listeners.clear()
+  }
+
+  private closeListener(l: Listener): void {
+    l.udp.close()
+    l.tcp.close()
+  }
+
+  private async listen(network: DnsNetwork): Promise<Listener> {
+    const address = network.zone.routerIp
+    const udp = createSocket('udp4')
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject)
+      udp.bind(53, address, () => { udp.off('error', reject); resolve() })
+    })
+    forceReceiveBuffer(udp)
+    const tcp = createServer({ pauseOnConnect: false })
+    tcp.maxConnections = TCP_MAX_CONNECTIONS
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject)
+      tcp.listen(53, address, () => { tcp.off('error', reject); resolve() })
+    }).catch((err: unknown) => { udp.close(); throw err })
+    const listener: Listener = { network, address, udp, tcp }
+    udp.on('error', (err) => this.log.error({ err, address }, 'DNS socket error'))
+    tcp.on('error', (err) => this.log.error({ err, address }, 'DNS TCP server error'))
+    udp.on('message', (msg, rinfo) => {
+      const reply = this.answer(listener, msg, rinfo.address, PLAIN_UDP_SIZE)
+      if (reply === undefined) return
+      if (reply instanceof Uint8Array) udp.send(reply, rinfo.port, rinfo.address)
+      else void reply.then((r) => { if (r !== undefined) udp.send(r, rinfo.port, rinfo.address) })
+    })
+    tcp.on('connection', (socket) => this.serveTcp(listener, socket))
+    this.log.info({ network: network.zone.networkId, address }, 'serving DNS')
+    return listener
+  }
+
+  private serveTcp(listener: Listener, socket: TcpSocket): void {
+    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
+    socket.on('error', () => socket.destroy())
+    let buffered: Buffer = Buffer.alloc(0)
+    const client = socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''
+    socket.on('data', (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
+      while (buffered.length >= 2) {
+        const len = buffered.readUInt16BE(0)
+        if (buffered.length < 2 + len) break
+        const msg = buffered.subarray(2, 2 + len)
+        buffered = buffered.subarray(2 + len)
+        const reply = this.answer(listener, msg, client, 65535)
+        const send = (r: Uint8Array | undefined) => {
+          if (r === undefined || socket.destroyed) return
+          const framed = Buffer.alloc(2 + r.length)
+          framed.writeUInt16BE(r.length, 0)
+          framed.set(r, 2)
+          socket.write(framed)
+        }
+        if (reply instanceof Uint8Array || reply === undefined) send(reply)
+        else void reply.then(send)
+      }
+    })
+  }
+
+  /**
+   * The reply to one message from `client`: bytes now (local or cached), a promise (forwarded),
+   * or undefined (dropped). `maxUdp` is 512 for UDP (raised by the client's EDNS0 size), 65535 for TCP.
+   */
+  private answer(listener: Listener, msg: Uint8Array, client: string, maxUdp: number): Uint8Array | Promise<Uint8Array | undefined> | undefined {
+    const { network } = listener
+    const clientIp = parseIpv4(client)
+    if (clientIp === undefined || !cidrContains(network.zone.cidr, clientIp)) {
+      this.dropped.outside++
+      return undefined
+    }
+    const now = this.now()
+    if (!this.limiter.allow(client, now, network.rateQps)) {
+      this.dropped.ratelimit++
+      return undefined
+    }
+    const q = parseQuery(msg)
+    if (typeof q === 'string') {
+      this.malformed++
+      // A response or a fragment of a header gets no answer (answering could loop or reflect).
+      if (q === 'not-a-query' || q === 'short') { this.dropped.malformed++; return undefined }
+      this.answered.formerr++
+      return errorReply(msg, undefined, q === 'opcode' ? RCODE.NOTIMP : RCODE.FORMERR)
+    }
+    const maxSize = maxUdp === 65535 ? 65535 : Math.min(q.ednsSize ?? PLAIN_UDP_SIZE, EDNS_UDP_SIZE)
+    if (q.qclass !== CLASS_IN) {
+      this.answered.refused++
+      return errorReply(msg, q, RCODE.REFUSED)
+    }
+    const key = cacheKey(q.qtype, q.qclass, q.name)
+    const cached = this.cache.get(key, now)
+    if (cached !== undefined) {
+      this.answered.cache++
+      return this.finish(replyFrom(cached.bytes, cached.ttlOffsets, cached.ages ? Math.floor((now - cached.storedAt) / 1000) : 0, msg, q, maxSize))
+    }
+    const local = this.localResponse(network.zone, q)
+    if (local !== undefined) {
+      this.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
+      this.answered.local++
+      return this.finish(replyFrom(local, [], 0, msg, q, maxSize))
+    }
+    if (network.upstreams.length === 0) {
+      this.answered.refused++
+      return errorReply(msg, q, RCODE.REFUSED)
+    }
+    return this.forwarded(network, key, msg, q, maxSize)
+  }
+
+  private finish(reply: Uint8Array): Uint8Array {
+    if (((reply[2] as number) & 0x02) !== 0) this.answered.truncated++
+    return reply
+  }
+
+  private localResponse(zone: Zone, q: ParsedQuery): Uint8Array | undefined {
+    const a = answerFromZone(zone, q.name, q.qtype)
+    if (a === undefined) return undefined
+    return dnsPacket.encode({
+      // dns-packet writes the rcode only from the low bits of flags.
+      type: 'response', id: 0, flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | (a.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR),
+      questions: [{ name: q.name, type: QTYPE_NAMES[q.qtype] ?? (`UNKNOWN_${q.qtype}` as dnsPacket.RecordType), class: 'IN' }],
+      answers: a.answers, authorities: a.authorities,
+    } as dnsPacket.Packet)
+  }
+
+  private async forwarded(network: DnsNetwork, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
+    let pending = this.inflight.get(key)
+    if (pending === undefined) {
+      pending = this.ask(network, key, new Uint8Array(msg.subarray(12, q.questionEnd)))
+      this.inflight.set(key, pending)
+      void pending.finally(() => this.inflight.delete(key))
+    }
+    const stored = await pending
+    if (stored === undefined) {
+      this.answered.servfail++
+      return errorReply(msg, q, RCODE.SERVFAIL)
+    }
+    this.answered.forwarded++
+    return this.finish(replyFrom(stored.bytes, stored.ttlOffsets, 0, msg, q, maxSize))
+  }
+
+  private async ask(network: DnsNetwork, key: string, question: Uint8Array): Promise<{ bytes: Uint8Array; ttlOffsets: readonly number[] } | undefined> {
+    try {
+      const { bytes, layout } = await forward(network.upstreams, question)
+      const plain = withoutOpt(bytes, layout.optAt)
+      const plainLayout = layout.optAt < 0 ? layout : layoutOf(plain)
+      if (plainLayout === undefined) return undefined
+      // Answers and negative answers with an SOA are kept for their TTL; errors are not kept.
+      const cacheable = (layout.rcode === RCODE.NOERROR || layout.rcode === RCODE.NXDOMAIN) && plainLayout.cacheSeconds !== undefined && plainLayout.cacheSeconds > 0
+      if (cacheable) {
+        const now = this.now()
+        const seconds = Math.min(plainLayout.cacheSeconds as number, MAX_CACHE_SECONDS)
+        this.cache.set(key, { bytes: plain, ttlOffsets: plainLayout.ttlOffsets, storedAt: now, expiresAt: now + seconds * 1000, ages: true })
+      }
+      return { bytes: plain, ttlOffsets: plainLayout.ttlOffsets }
+    } catch (err) {
+      this.log.warn({ err, upstreams: network.upstreams }, 'upstream resolvers did not answer')
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LAB_ADDR, LAB_MACS, labRouterConfig } from '../../src/lab/lab.ts'
+import type { StartedProcess } from '../../src/kernel/exec.ts'
+import { eventually } from '../helpers/router-harness.ts'
+import { RouterdProcess } from '../helpers/routerd-process.ts'
+
+const root = process.getuid?.() === 0
+const UPSTREAM = LAB_ADDR.internetHost
+/** Six 250-byte strings: the TXT answer does not fit 1232 bytes of UDP, let alone 512. */
+const BIG_TXT = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).repeat(250))
+
+function dnsConfig(): Record<string, any> {
+  const config = labRouterConfig() as Record<string, any>
+  config['guestNetworks'] = [{ ...config['guestNetworks'][0], dnsServers: [UPSTREAM], dns: { rateLimitQps: 300 } }]
+  config['dhcpHosts'] = [
+    { id: 'vm1', network: 'net1', mac: LAB_MACS.vm1, ip: LAB_ADDR.vm1, hostname: 'vm-one', ipv6: 'fd00:1::10' },
+    { id: 'vm2', network: 'net1', mac: LAB_MACS.vm2, ip: LAB_ADDR.vm2, hostname: 'vm-two' },
+  ]
+  return config
+}
+
+describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolver on the internet side', () => {
+  let r: RouterdProcess
+  let upstream: StartedProcess
+  const dig = async (ns: string, ...args: string[]) => {
+    const out = await r.lab.exec(ns, 'dig', ['+tries=1', '+time=2', ...args], { okCodes: [0, 9, 10] })
+    return out.stdout
+  }
+  const vm = (...args: string[]) => dig(r.lab.ns.vm1, `@${LAB_ADDR.router}`, ...args)
+  const short = async (...args: string[]) => (await vm('+short', ...args)).trim()
+
+  function startUpstream(): StartedProcess {
+    // dnsmasq as a plain authoritative server for example.test, like any resolver upstream.
+    return r.lab.start(r.lab.ns.inet, 'dnsmasq', [
+      '-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${UPSTREAM}`,
+      '--user=root', '--group=root', '--pid-file=', '--log-facility=-', '--log-queries', '--local-ttl=300',
+      '--local=/example.test/', '--address=/fwd.example.test/192.0.2.99', `--txt-record=big.example.test,${BIG_TXT.join(',')}`,
+    ])
+  }
+
+  beforeAll(async () => {
+    r = await RouterdProcess.create()
+    upstream = startUpstream()
+    await eventually(async () => (await dig(r.lab.ns.inet, `@${UPSTREAM}`, '+short', 'fwd.example.test')).trim() === '192.0.2.99', 'the upstream to answer')
+    await r.put(dnsConfig())
+  })
+  afterAll(async () => {
+    await r?.close()
+  })
+
+  it('answers A, AAAA, bare names and the router names with authority', async () => {
+    const full = await vm('vm-one.cloud.internal', 'A')
+    expect(full).toMatch(/flags: qr aa rd ra;/)
+    expect(full).toMatch(/vm-one\.cloud\.internal\.\s+60\s+IN\s+A\s+10\.1\.1\.10/)
+    expect(await short('VM-ONE.cloud.internal', 'AAAA')).toBe('fd00:1::10')
+    expect(await short('vm-two', 'A')).toBe('10.1.1.11')
+    expect(await short('data-server.cloud.internal')).toBe('10.1.1.1')
+  })
+
+  it('answers PTR in the reverse zone, SOA and NS at the apex, NXDOMAIN with the SOA for unknown names', async () => {
+    expect(await short('-x', '10.1.1.10')).toBe('vm-one.cloud.internal.')
+    expect(await short('cloud.internal', 'SOA')).toMatch(/^ns\.cloud\.internal\. hostmaster\.cloud\.internal\. \d+ 3600 600 86400 60$/)
+    expect(await short('cloud.internal', 'NS')).toBe('ns.cloud.internal.')
+    const nx = await vm('nobody.cloud.internal')
+    expect(nx).toContain('status: NXDOMAIN')
+    expect(nx).toMatch(/AUTHORITY SECTION:\ncloud\.internal\.\s+60\s+IN\s+SOA/)
+    expect(await vm('-x', '10.1.1.99')).toContain('status: NXDOMAIN')
+  })
+
+  it('answers over TCP', async () => {
+    expect(await short('+tcp', 'vm-one.cloud.internal')).toBe('10.1.1.10')
+  })
+
+  it('forwards other names upstream and serves them again from its cache, TTL counting down', async () => {
+    const first = await vm('fwd.example.test')
+    expect(first).toMatch(/fwd\.example\.test\.\s+300\s+IN\s+A\s+192\.0\.2\.99/)
+    const cachedBefore = await r.metric('routerd_dns_answers_total', { answer: 'cache' })
+    // With the upstream gone, the answer still comes, from the cache.
+    upstream.kill('SIGKILL')
+    await upstream.exited
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const again = await vm('fwd.example.test')
+    const ttl = Number(/fwd\.example\.test\.\s+(\d+)\s+IN\s+A\s+192\.0\.2\.99/.exec(again)?.[1])
+    expect(ttl).toBeGreaterThan(250)
+    expect(ttl).toBeLessThan(300)
+    expect(await r.metric('routerd_dns_answers_total', { answer: 'cache' })).toBe(cachedBefore + 1)
+    // A name never asked before now fails: SERVFAIL, not a hang.
+    expect(await vm('other.example.test')).toContain('status: SERVFAIL')
+    upstream = startUpstream()
+    await eventually(async () => (await dig(r.lab.ns.inet, `@${UPSTREAM}`, '+short', 'fwd.example.test')).trim() === '192.0.2.99', 'the upstream to answer again')
+  })
+
+  it('an answer too big for UDP is truncated and dig retries over TCP (upstream too: UDP then TCP)', async () => {
+    const out = await vm('+noedns', '+ignore', 'big.example.test', 'TXT')
+    expect(out).toContain('flags: qr tc rd ra')
+    const retried = await vm('+noedns', 'big.example.test', 'TXT')
+    expect(retried).toContain('Truncated, retrying in TCP mode')
+    expect(retried).toContain('a'.repeat(250))
+    expect(retried).toContain('f'.repeat(250))
+  })
+
+  it('never answers the public side', async () => {
+    // Straight at a public address, and at the guest address routed through the public side.
+    expect(await dig(r.lab.ns.inet, '@203.0.113.10', 'vm-one.cloud.internal')).toContain('no servers could be reached')
+    await r.lab.exec(r.lab.ns.inet, 'ip', ['route', 'add', '10.1.1.0/24', 'via', '203.0.113.10'])
+    expect(await dig(r.lab.ns.inet, `@${LAB_ADDR.router}`, 'vm-one.cloud.internal')).toContain('no servers could be reached')
+  })
+
+  /** Sends the datagrams a script builds (`packets`, an array of Buffers) to the router's port 53 from `ns`, paced. */
+  async function blast(ns: string, build: string): Promise<void> {
+    const script = `
+      const s = require('node:dgram').createSocket('udp4');
+      let seed = 3; const rnd = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255;
+      const q = Buffer.from('abcd01000001000000000000' + '06766d2d6f6e6505636c6f756408696e7465726e616c00' + '00010001', 'hex');
+      const packets = []; ${build};
+      let i = 0;
+      const next = () => { if (i === packets.length) { s.close(); return } s.send(packets[i++], 53, '${LAB_ADDR.router}', () => (i % 100 === 0 ? setTimeout(next, 5) : setImmediate(next))) };
+      next();`
+    await r.lab.exec(ns, process.execPath, ['-e', script], { timeoutMs: 60_000 })
+  }
+
+  it('thousands of random and truncated queries are counted as malformed; the server goes on', async () => {
+    const config = dnsConfig()
+    const net = { ...config['guestNetworks'][0], dns: { rateLimitQps: 1_000_000 } }
+    expect((await r.api('PUT', '/v1/config/guestNetworks/net1', net)).status).toBe(200)
+    const before = await r.metric('routerd_dns_malformed_total')
+    await blast(r.lab.ns.vm2, `
+      for (let i = 0; i < 2000; i++) packets.push(Buffer.from(Array.from({ length: 12 + (rnd() % 60) }, rnd)));
+      for (let i = 0; i < 2000; i++) packets.push(q.subarray(0, 12 + (rnd() % (q.length - 12))));`)
+    await eventually(async () => (await r.metric('routerd_dns_malformed_total')) - before >= 3900, 'the malformed queries to be counted')
+    expect((await r.api('GET', '/healthz')).status).toBe(200)
+    expect(await short('vm-one.cloud.internal')).toBe('10.1.1.10')
+    expect((await r.api('PUT', '/v1/config/guestNetworks/net1', config['guestNetworks'][0])).status).toBe(200)
+  })
+
+  it('drops a client beyond its rate and counts it; other clients are unaffected', async () => {
+    const before = await r.metric('routerd_dns_dropped_total', { reason: 'ratelimit' })
+    await blast(r.lab.ns.vm2, 'for (let i = 0; i < 3000; i++) packets.push(q)')
+    // 300 queries/s with bursts of 600: most of 3,000 sent within a second or two are dropped.
+    expect(await r.metric('routerd_dns_dropped_total', { reason: 'ratelimit' }) - before).toBeGreaterThan(1000)
+    expect(await short('vm-two.cloud.internal')).toBe('10.1.1.11')
+    // Once its bucket refills, the flooder is answered again.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    expect((await dig(r.lab.ns.vm2, `@${LAB_ADDR.router}`, '+short', 'vm-one.cloud.internal')).trim()).toBe('10.1.1.10')
+  })
+})
