@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { mkdirSync, writeFileSync } from 'node:fs'
-import { cpus, release } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { binary, run } from '../src/kernel/exec.ts'
@@ -19,6 +18,7 @@ import { acceptedFrom, iperfRun, startIperfServer } from './lib/iperf.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
 import { configureMasqueradeOnly, readSysctls, resetRouterNs, routerStateDump } from './lib/router-state.ts'
 import { ScratchNs, type TimedStep } from './lib/scratch.ts'
+import { machine, printTable, revision, type Result } from './lib/report.ts'
 import { bounded, median, percentile, round, sleep, summary } from './lib/stats.ts'
 
 /**
@@ -61,17 +61,6 @@ const SETTLE_MS = 2_000
 const SETTLE_AFTER_APPLY_MS = 3_000
 /** Lab and scratch namespaces of this suite are named svmbench<hex>-…, apart from the tests' svm<hex>-…. */
 const LAB_PREFIX = 'svmbench'
-
-interface Result {
-  name: string
-  unit: string
-  ours: number
-  peer: string | null
-  peer_value: number | null
-  ratio: number | null
-  target: string
-  pass: boolean
-}
 
 const results: Result[] = []
 /** One line per benchmark on where the time (or memory) goes; printed under the table and stored. */
@@ -548,36 +537,6 @@ async function benchThroughput(lab: Lab, routerd: Routerd): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-function printTable(): void {
-  const rows = [
-    ['name', 'unit', 'ours', 'peer_value', 'ratio', 'target', 'pass'],
-    ...results.map((r) => [r.name, r.unit, String(r.ours), r.peer_value === null ? '-' : String(r.peer_value), r.ratio === null ? '-' : String(r.ratio), r.target, r.pass ? 'yes' : 'NO']),
-  ]
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)))
-  const line = (row: string[]) => row.map((cell, c) => (c >= 2 && c <= 4 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ')
-  process.stdout.write(`\n${line(rows[0]!)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n`)
-  for (const row of rows.slice(1)) process.stdout.write(`${line(row)}\n`)
-  for (const r of results) if (r.peer !== null) process.stdout.write(`  peer of ${r.name}: ${r.peer}\n`)
-  process.stdout.write('\n')
-  for (const n of notes) process.stdout.write(`  ${n}\n`)
-}
-
-/** The commit measured, and whether src/ had uncommitted changes (read-only git). */
-async function revision(): Promise<string> {
-  try {
-    const head = (await run(binary('git'), ['-C', ROOT, 'rev-parse', '--short', 'HEAD'])).stdout.trim()
-    const dirty = (await run(binary('git'), ['-C', ROOT, 'status', '--porcelain', '--', 'src', 'Makefile', 'appliance'])).stdout.trim() !== ''
-    return dirty ? `${head} + uncommitted changes in src/, Makefile or appliance/` : head
-  } catch {
-    return 'unknown'
-  }
-}
-
-async function machine(): Promise<string> {
-  const ipt = await run(binary('iptables'), ['--version']).then((r) => r.stdout.trim(), () => 'iptables ?')
-  return `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), kernel ${release()}, node ${process.version}, ${ipt}`
-}
-
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench-core needs root (network namespaces)')
   cleanupOnSignals()
@@ -609,7 +568,7 @@ async function main(): Promise<void> {
     target: 'apply_10k_port_forwards ratio <= 1.2; add_one_rule_at_10k_p50_ms <= 50 ms; forwarding_throughput_10k_rules ratio >= 0.9; routerd_rss_mb_10k_rules <= 80 MB',
     machine: await machine(),
     daemon: daemon.source,
-    revision: await revision(),
+    revision: await revision(ROOT),
     ...(PROFILE_DIR === undefined ? {} : { profiled: 'routerd ran with --cpu-prof: timings are inflated' }),
     generatedAt: new Date().toISOString(),
     durationS: 0,
@@ -620,7 +579,7 @@ async function main(): Promise<void> {
   doc.durationS = round((performance.now() - started) / 1000, 1)
   mkdirSync(dirname(RESULTS), { recursive: true })
   writeFileSync(RESULTS, JSON.stringify(doc, null, 2) + '\n')
-  printTable()
+  printTable(results, notes)
   process.stdout.write(`\nwrote ${RESULTS} (${doc.durationS} s)\n`)
 }
 

@@ -1,4 +1,4 @@
-import { LAB_ADDR, labRouterConfig } from './lab.ts'
+import { LAB_ADDR, LAB_MACS, LAB_ROLES, labRouterConfig } from './lab.ts'
 
 /**
  * What `make demo` pushes to routerd and where it keeps its files. Pure data.
@@ -18,12 +18,26 @@ export const DEMO_IPS = {
 export const DEMO_FIREWALL_PORT = 8000
 
 /** Matches exactly the namespaces a demo lab creates (Lab ids are the prefix plus 6 hex digits). */
-export const DEMO_NAMESPACE = new RegExp(`^${DEMO_PREFIX}[0-9a-f]{6}-(rtr|inet|sw|vm1|vm2)$`)
+export const DEMO_NAMESPACE = new RegExp(`^${DEMO_PREFIX}[0-9a-f]{6}-(${LAB_ROLES.join('|')})$`)
 
-/** Pure. The lab config plus a static NAT for vm2 (tcp/80 opened) and a port forward to vm1. */
+/** The second guest network, where vm3 gets its address by DHCP. */
+export const DEMO_NET2 = { cidr: '10.2.2.0/24', router: '10.2.2.1', vm3: '10.2.2.10', domain: 'two.internal' } as const
+
+/**
+ * Pure. The lab config plus a static NAT for vm2 (tcp/80 opened), a port forward to vm1, a
+ * second guest network whose VM (vm3) gets its address by DHCP, and names for all three VMs.
+ */
 export function demoRouterConfig(): Record<string, unknown> {
+  const lab = labRouterConfig() as { interfaces: unknown[]; guestNetworks: unknown[] }
   return {
-    ...labRouterConfig(),
+    ...lab,
+    interfaces: [...lab.interfaces, { id: 'guest2', role: 'guest', mac: LAB_MACS.guest2 }],
+    guestNetworks: [...lab.guestNetworks, { id: 'net2', interface: 'guest2', cidr: DEMO_NET2.cidr, routerIp: DEMO_NET2.router, domain: DEMO_NET2.domain }],
+    dhcpHosts: [
+      { id: 'vm1', network: 'net1', mac: LAB_MACS.vm1, ip: LAB_ADDR.vm1, hostname: 'vm-one' },
+      { id: 'vm2', network: 'net1', mac: LAB_MACS.vm2, ip: LAB_ADDR.vm2, hostname: 'vm-two' },
+      { id: 'vm3', network: 'net2', mac: LAB_MACS.vm3, ip: DEMO_NET2.vm3, hostname: 'vm-three' },
+    ],
     staticNats: [{ id: 'sn-vm2', publicIp: DEMO_IPS.staticNat, privateIp: LAB_ADDR.vm2 }],
     portForwards: [{
       id: 'pf-web', publicIp: DEMO_IPS.portForward, protocol: 'tcp',

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { ApplianceError, errorCode, type CommandFailedError } from '../errors.ts'
 import { binary, run, startProcess, type RunResult, type StartedProcess } from '../kernel/exec.ts'
 import {
-  DEMO_API_PORT, DEMO_DIR, DEMO_FIREWALL_PORT, DEMO_IPS, DEMO_PREFIX,
+  DEMO_API_PORT, DEMO_DIR, DEMO_FIREWALL_PORT, DEMO_IPS, DEMO_NET2, DEMO_PREFIX,
   demoDaemonConfig, demoFirewallRule, demoRouterConfig,
 } from './demo-config.ts'
 import { CHAIN_PREFIX } from '../render/names.ts'
@@ -61,6 +61,11 @@ async function show(ns: string | undefined, file: string, args: readonly string[
   if (text !== '') process.stdout.write(text.endsWith('\n') ? text : `${text}\n`)
   if (result.exitCode !== 0) print(`[exit ${result.exitCode}]`)
   return { ...result, text }
+}
+
+/** `text` as a regular expression matching exactly it. */
+function literal(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
 function expectAnswer(result: Shown, expected: string, what: string): void {
@@ -138,7 +143,7 @@ class Demo {
 
   async run(): Promise<void> {
     const { ns } = this.lab
-    section(`lab ${this.lab.id}: routerd in ${ns.rtr}, "the internet" in ${ns.inet} (${HOST}), guests ${ns.vm1} (${LAB_ADDR.vm1}) and ${ns.vm2} (${LAB_ADDR.vm2})`)
+    section(`lab ${this.lab.id}: routerd in ${ns.rtr}, "the internet" in ${ns.inet} (${HOST}), guests ${ns.vm1} (${LAB_ADDR.vm1}) and ${ns.vm2} (${LAB_ADDR.vm2}), and ${ns.vm3} on a second guest network (no address yet)`)
     await this.startRouterd()
 
     section('push a config: source NAT, a static NAT for vm2 (tcp/80 open), a port forward to vm1')
@@ -160,12 +165,12 @@ class Demo {
     expectAnswer(await this.curl(ns.vm2, `http://${HOST}/`), `${DEMO_IPS.staticNat} 80`, 'static NAT out')
     expectAnswer(await this.curl(ns.inet, `http://${DEMO_IPS.staticNat}/`, HOST), `${HOST} 80`, 'static NAT in')
     expectText(await show(ns.rtr, binary('conntrack'), ['-L', '-p', 'tcp', '--orig-dst', DEMO_IPS.staticNat]),
-      new RegExp(`src=${LAB_ADDR.vm2.replace(/\./g, '\\.')} `), 'conntrack shows the static NAT reaching vm2')
+      new RegExp(`src=${literal(LAB_ADDR.vm2)} `), 'conntrack shows the static NAT reaching vm2')
 
     section(`(c) port forward ${DEMO_IPS.portForward}:8080 -> vm1 ${LAB_ADDR.vm1}:80`)
     expectAnswer(await this.curl(ns.inet, `http://${DEMO_IPS.portForward}:8080/`, HOST), `${HOST} 80`, 'port forward')
     expectText(await show(ns.rtr, binary('conntrack'), ['-L', '-p', 'tcp', '--orig-dst', DEMO_IPS.portForward]),
-      new RegExp(`src=${LAB_ADDR.vm1.replace(/\./g, '\\.')} `), 'conntrack shows the port forward reaching vm1')
+      new RegExp(`src=${literal(LAB_ADDR.vm1)} `), 'conntrack shows the port forward reaching vm1')
 
     section(`(d) a firewall rule opens tcp/${DEMO_FIREWALL_PORT} on ${DEMO_IPS.staticNat}, then closes it again`)
     const url = `http://${DEMO_IPS.staticNat}:${DEMO_FIREWALL_PORT}/`
@@ -184,8 +189,16 @@ class Demo {
     expectText(await this.svmctl(['diff']), /^in sync$/m, 'svmctl diff')
     await this.showNatExcerpt()
 
-    section('not shown yet')
-    print('DHCP leases and guest DNS names arrive with issue #3 (not built yet); the guests here have static addresses.')
+    section(`(e) vm3 on the second guest network gets its address by DHCP (${DEMO_NET2.vm3}) and names by DNS`)
+    // -s /bin/true: udhcpc only reports the lease here; the address is set by hand below, so no
+    // script of the host's ever touches its /etc/resolv.conf.
+    expectText(await show(ns.vm3, binary('busybox'), ['udhcpc', '-i', 'eth0', '-q', '-n', '-t', '3', '-s', '/bin/true']),
+      new RegExp(`lease of ${literal(DEMO_NET2.vm3)} obtained from ${literal(DEMO_NET2.router)}`), 'DHCP lease for vm3')
+    await show(ns.vm3, binary('ip'), ['address', 'add', `${DEMO_NET2.vm3}/24`, 'dev', 'eth0'])
+    await show(ns.vm3, binary('ip'), ['route', 'add', 'default', 'via', DEMO_NET2.router])
+    expectText(await show(ns.vm3, binary('dig'), ['+short', `@${DEMO_NET2.router}`, `vm-three.${DEMO_NET2.domain}`]), new RegExp(`^${literal(DEMO_NET2.vm3)}$`, 'm'), 'vm3 resolves its own name')
+    expectText(await show(ns.vm1, binary('dig'), ['+short', `@${LAB_ADDR.router}`, '-x', LAB_ADDR.vm2]), /^vm-two\.cloud\.internal\.$/m, 'vm1 resolves vm2 by address')
+    expectAnswer(await this.curl(ns.vm3, `http://${HOST}/`), `${DEMO_IPS.sourceNat} 80`, 'vm3 reaches the internet through source NAT')
   }
 
   /** `iptables-save -t nat` in the router, cut to the rules that mention the demo's addresses. */

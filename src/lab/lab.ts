@@ -35,11 +35,13 @@ export const LAB_ADDR = {
   router: '10.1.1.1',
 } as const
 
-export interface LabNamespaces { rtr: string; inet: string; sw: string; vm1: string; vm2: string; vm3: string }
+/** What each namespace of a lab is; its name is `<lab id>-<role>`. */
+export const LAB_ROLES = ['rtr', 'inet', 'sw', 'vm1', 'vm2', 'vm3'] as const
+export type LabNamespaces = Record<(typeof LAB_ROLES)[number], string>
 
 /** Pure. The namespace names of the lab with this id. */
 export function labNamespaces(id: string): LabNamespaces {
-  return { rtr: `${id}-rtr`, inet: `${id}-inet`, sw: `${id}-sw`, vm1: `${id}-vm1`, vm2: `${id}-vm2`, vm3: `${id}-vm3` }
+  return Object.fromEntries(LAB_ROLES.map((role) => [role, `${id}-${role}`])) as LabNamespaces
 }
 
 /** Kills every process in the namespaces, then deletes them; missing ones are skipped. */

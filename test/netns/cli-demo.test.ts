@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { binary, run, type RunResult } from '../../src/kernel/exec.ts'
-import { LAB_ADDR } from '../../src/lab/lab.ts'
+import { LAB_ADDR, LAB_ROLES } from '../../src/lab/lab.ts'
 import { labRouterConfig, startHarness, TOKEN, type Harness } from '../helpers/router-harness.ts'
 
 /**
@@ -41,7 +41,7 @@ describe.skipIf(!root)('make demo (node dist/lab/demo.js up, then down)', () => 
 
   it('comes up and leaves the lab running', async () => {
     expect(up.exitCode, `${up.stdout}\n${up.stderr}`).toBe(0)
-    expect(await demoNamespaces()).toHaveLength(5)
+    expect(await demoNamespaces()).toHaveLength(LAB_ROLES.length)
     expect(up.stdout).toContain('make demo-down')
   })
 
@@ -73,7 +73,13 @@ describe.skipIf(!root)('make demo (node dist/lab/demo.js up, then down)', () => 
     expect(answerTo(up.stdout, ' status', 1)).toMatch(/^desired generation: 3\napplied generation: 3 /)
     expect(answerTo(up.stdout, ' diff')).toBe('in sync')
     expect(answerTo(up.stdout, 'iptables-save -t nat')).toMatch(/-j DNAT --to-destination 10\.1\.1\.10:80/)
-    expect(up.stdout).toContain('issue #3')
+  })
+
+  it('shows vm3 getting its lease by DHCP, names answered by DNS, and the internet through source NAT', () => {
+    expect(answerTo(up.stdout, 'udhcpc -i eth0')).toMatch(/lease of 10\.2\.2\.10 obtained from 10\.2\.2\.1/)
+    expect(answerTo(up.stdout, 'vm-three.two.internal')).toBe('10.2.2.10')
+    expect(answerTo(up.stdout, `-x ${LAB_ADDR.vm2}`)).toBe('vm-two.cloud.internal.')
+    expect(answerTo(up.stdout, '-vm3 curl')).toBe('203.0.113.10 80')
   })
 
   it('down removes every svmdemo namespace and is quiet the second time', async () => {
