@@ -123,7 +123,10 @@ export function optionsLength(options: ReadonlyMap<number, Uint8Array>): number 
 
 /** Pure. The message as bytes: header, magic, options in map order, End. */
 export function encodeDhcp(m: DhcpMessage): Uint8Array {
-  const buf = new Uint8Array(HEADER_BYTES + optionsLength(m.options))
+  // From Node's buffer pool (a reply is a few hundred bytes; thousands a second): only the
+  // header is zeroed, the rest is written in full below.
+  const buf: Uint8Array = Buffer.allocUnsafe(HEADER_BYTES + optionsLength(m.options))
+  buf.fill(0, 0, HEADER_BYTES)
   buf[0] = m.op
   buf[1] = m.htype
   buf[2] = m.hlen
@@ -137,10 +140,17 @@ export function encodeDhcp(m: DhcpMessage): Uint8Array {
   putU32(buf, 16, m.yiaddr)
   putU32(buf, 20, m.siaddr)
   putU32(buf, 24, m.giaddr)
-  buf.set(m.chaddr.subarray(0, 16), 28)
+  buf.set(m.chaddr.length <= 16 ? m.chaddr : m.chaddr.subarray(0, 16), 28)
   putU32(buf, 236, DHCP_MAGIC)
   let i = HEADER_BYTES
   for (const [code, value] of m.options) {
+    if (value.length <= 255) {
+      buf[i] = code
+      buf[i + 1] = value.length
+      buf.set(value, i + 2)
+      i += 2 + value.length
+      continue
+    }
     let off = 0
     do {
       const len = Math.min(255, value.length - off)

@@ -96,10 +96,18 @@ function maxMessage(m: DhcpMessage): number {
   return Math.min(1500 - 28, Math.max(MIN_MAX_MESSAGE, asked))
 }
 
+const TYPE_VALUES: Uint8Array[] = Array.from({ length: 9 }, (_, t) => Uint8Array.of(t))
+const serverIdMemo = new WeakMap<DhcpScope, Uint8Array>()
+function serverIdValue(scope: DhcpScope): Uint8Array {
+  let v = serverIdMemo.get(scope)
+  if (v === undefined) serverIdMemo.set(scope, (v = u32Value(scope.serverId)))
+  return v
+}
+
 function baseReply(req: DhcpMessage, type: MessageTypeCode, scope: DhcpScope): DhcpMessage {
   const options = new Map<number, Uint8Array>()
-  options.set(Opt.MessageType, Uint8Array.of(type))
-  options.set(Opt.ServerId, u32Value(scope.serverId))
+  options.set(Opt.MessageType, TYPE_VALUES[type] as Uint8Array)
+  options.set(Opt.ServerId, serverIdValue(scope))
   return {
     op: Op.Reply, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags,
     ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: req.giaddr, chaddr: req.chaddr, options,
@@ -109,31 +117,51 @@ function baseReply(req: DhcpMessage, type: MessageTypeCode, scope: DhcpScope): D
 /** Options that may be left out, least important first, when a reply would exceed the client's maximum. */
 const DROPPABLE = [Opt.MsClasslessRoutes, Opt.NtpServers, Opt.DomainSearch, Opt.Hostname, Opt.InterfaceMtu, Opt.Broadcast]
 
-/** The configuration options for a host (or an unlisted client of the range), in a fixed order. */
-function addConfigOptions(reply: DhcpMessage, req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined): boolean {
-  const o = reply.options
+/**
+ * The configuration option values for a host (or an unlisted client of the range), in a fixed
+ * order. Derived from the (immutable) scope and host alone, so they are built once per config
+ * and shared by every reply to that host: a reply copies references, not bytes.
+ */
+type OptionList = readonly (readonly [number, Uint8Array])[]
+const configOptionsMemo = new WeakMap<object, OptionList>()
+
+function configOptions(scope: DhcpScope, host: DhcpHostEntry | undefined): OptionList {
+  const memoKey: object = host ?? scope
+  const known = configOptionsMemo.get(memoKey)
+  if (known !== undefined) return known
+  const o: [number, Uint8Array][] = []
   const isDefault = host?.isDefault ?? true
-  o.set(Opt.SubnetMask, u32Value(scope.mask))
-  o.set(Opt.Broadcast, u32Value(scope.broadcast))
-  if (isDefault && scope.gateway !== undefined) o.set(Opt.Router, u32Value(scope.gateway))
+  o.push([Opt.SubnetMask, u32Value(scope.mask)])
+  o.push([Opt.Broadcast, u32Value(scope.broadcast)])
+  if (isDefault && scope.gateway !== undefined) o.push([Opt.Router, u32Value(scope.gateway)])
   const dns = isDefault ? [...scope.dnsServers, ...(host?.dnsServers ?? [])] : [...(host?.dnsServers ?? [])]
-  if (dns.length > 0) o.set(Opt.DnsServers, addressList(dns))
-  if (isDefault && scope.domain !== undefined) o.set(Opt.DomainName, textValue(scope.domain))
-  if (host?.hostname !== undefined) o.set(Opt.Hostname, textValue(host.hostname))
-  if (scope.mtu !== undefined) o.set(Opt.InterfaceMtu, u16Value(scope.mtu))
-  if (scope.ntpServers.length > 0) o.set(Opt.NtpServers, addressList(scope.ntpServers))
-  if (isDefault && scope.search.length > 0) o.set(Opt.DomainSearch, domainSearch(scope.search))
+  if (dns.length > 0) o.push([Opt.DnsServers, addressList(dns)])
+  if (isDefault && scope.domain !== undefined) o.push([Opt.DomainName, textValue(scope.domain)])
+  if (host?.hostname !== undefined) o.push([Opt.Hostname, textValue(host.hostname)])
+  if (scope.mtu !== undefined) o.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
+  if (scope.ntpServers.length > 0) o.push([Opt.NtpServers, addressList(scope.ntpServers)])
+  if (isDefault && scope.search.length > 0) o.push([Opt.DomainSearch, domainSearch(scope.search)])
   const routes: ClasslessRoute[] = [...(host?.routes ?? [])]
   if (routes.length > 0) {
     // RFC 3442: a client given option 121 ignores option 3, so the default route goes in too.
     if (isDefault && scope.gateway !== undefined) routes.push({ destination: 0, prefix: 0, gateway: scope.gateway })
-    const value = classlessRoutes(routes)
-    o.set(Opt.ClasslessRoutes, value)
-    if (requestedList(req).includes(Opt.MsClasslessRoutes)) o.set(Opt.MsClasslessRoutes, value)
+    o.push([Opt.ClasslessRoutes, classlessRoutes(routes)])
+  }
+  configOptionsMemo.set(memoKey, o)
+  return o
+}
+
+/** Adds the configuration options to a reply, within the client's maximum message size. */
+function addConfigOptions(reply: DhcpMessage, req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined): boolean {
+  const o = reply.options
+  const asked = requestedList(req)
+  for (const [code, value] of configOptions(scope, host)) {
+    o.set(code, value)
+    if (code === Opt.ClasslessRoutes && asked.includes(Opt.MsClasslessRoutes)) o.set(Opt.MsClasslessRoutes, value)
   }
   // Fit the client's maximum message size, dropping what it did not ask for first.
   const limit = maxMessage(req)
-  const asked = requestedList(req)
+  if (HEADER_BYTES + optionsLength(o) <= limit) return true
   for (const pass of [false, true]) {
     for (const code of DROPPABLE) {
       if (HEADER_BYTES + optionsLength(o) <= limit) return true
@@ -143,14 +171,19 @@ function addConfigOptions(reply: DhcpMessage, req: DhcpMessage, scope: DhcpScope
   return HEADER_BYTES + optionsLength(o) <= limit
 }
 
+/** Lease, T1 and T2 option values by lease time (a handful of distinct values per config). */
+const leaseValues = new Map<number, readonly (readonly [number, Uint8Array])[]>()
+
 function addLeaseTimes(reply: DhcpMessage, seconds: number): void {
-  const o = reply.options
-  o.set(Opt.LeaseTime, u32Value(seconds))
-  if (seconds !== INFINITE_LEASE) {
+  let values = leaseValues.get(seconds)
+  if (values === undefined) {
     // T1 = 50 %, T2 = 87.5 % of the lease (RFC 2131 §4.4.5), so T1 < T2 < lease always holds.
-    o.set(Opt.RenewalTime, u32Value(Math.floor(seconds / 2)))
-    o.set(Opt.RebindingTime, u32Value(Math.floor((seconds * 7) / 8)))
+    values = seconds === INFINITE_LEASE ? [[Opt.LeaseTime, u32Value(seconds)]]
+      : [[Opt.LeaseTime, u32Value(seconds)], [Opt.RenewalTime, u32Value(Math.floor(seconds / 2))], [Opt.RebindingTime, u32Value(Math.floor((seconds * 7) / 8))]]
+    if (leaseValues.size > 1024) leaseValues.clear()
+    leaseValues.set(seconds, values)
   }
+  for (const [code, value] of values) reply.options.set(code, value)
 }
 
 /** RFC 2131 §4.1: relay agent, then a configured client, else broadcast (we cannot ARP for a client without an address). */

@@ -32,10 +32,19 @@ export class DhcpServer {
   private scopeByLink = new Map<string, DhcpScope>()
   private readonly log: Logger
   private pruneTimer: NodeJS.Timeout | undefined
+  // Counted in plain maps on the hot path, published when /metrics is read.
+  private readonly received = new Map<string, number>()
+  private readonly outcomes = new Map<string, number>()
+  private readonly malformed = new Map<string, number>()
 
   constructor(stateDir: string, log: Logger, private readonly metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dhcp' })
     this.store = new LeaseStore(stateDir, this.table)
+    metrics.collect(() => {
+      for (const [type, n] of this.received) metrics.setCounter('routerd_dhcp_received_total', 'DHCP messages received', n, { type })
+      for (const [outcome, n] of this.outcomes) metrics.setCounter('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', n, { outcome })
+      for (const [reason, n] of this.malformed) metrics.setCounter('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', n, { reason })
+    })
   }
 
   async open(): Promise<void> {
@@ -112,16 +121,14 @@ export class DhcpServer {
     try {
       req = decodeDhcp(buf)
     } catch (err) {
-      const reason = err instanceof DhcpDecodeError ? err.code : 'ERR_DHCP_DECODE'
-      this.metrics.inc('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', { reason })
+      this.count(this.malformed, err instanceof DhcpDecodeError ? err.code : 'ERR_DHCP_DECODE')
       return
     }
-    const type = TYPE_NAMES[messageType(req) ?? 0] ?? 'other'
-    this.metrics.inc('routerd_dhcp_received_total', 'DHCP messages received', { type })
+    this.count(this.received, TYPE_NAMES[messageType(req) ?? 0] ?? 'other')
     // A relayed request belongs to the network its relay agent sits on, wherever it arrived.
     const scope = req.giaddr !== 0 ? this.scopes.find((s) => cidrContains(s.cidr, req.giaddr)) : this.scopeByLink.get(link)
     if (scope === undefined) {
-      this.metrics.inc('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', { outcome: 'ignored-no-network' })
+      this.count(this.outcomes, 'ignored-no-network')
       return
     }
     const now = this.now()
@@ -131,31 +138,35 @@ export class DhcpServer {
     } catch (err) {
       // The machine is pure and total; a throw here is a bug, never a reason to stop serving.
       this.log.error({ err, link, from: rinfo.address }, 'DHCP request crashed the state machine')
-      this.metrics.inc('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', { reason: 'ERR_DHCP_INTERNAL' })
+      this.count(this.malformed, 'ERR_DHCP_INTERNAL')
       return
     }
-    this.metrics.inc('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', { outcome: decision.outcome })
+    this.count(this.outcomes, decision.outcome)
     if (decision.outcome === 'nak' || decision.outcome === 'decline' || decision.outcome === 'release') {
       this.log.info({ network: scope.networkId, mac: clientMac(req), outcome: decision.outcome, reason: decision.reason }, 'DHCP lease event')
     }
     const change = decision.change
-    let persisted: Promise<void> = Promise.resolve()
-    if (change !== undefined) {
-      applyChange(this.table, change)
-      persisted = this.store.record(change)
-    }
     const { reply, to } = decision
-    if (reply === undefined || to === undefined) return
-    persisted.then(() => {
+    const send = () => {
+      if (reply === undefined || to === undefined) return
       socket.send(encodeDhcp(reply), to.port, formatIpv4(to.address), (err) => {
         if (err) this.log.warn({ err, to: formatIpv4(to.address) }, 'DHCP reply not sent')
       })
-    }, (err: unknown) => {
+    }
+    if (change === undefined) return send()
+    applyChange(this.table, change)
+    const persisted = this.store.record(change)
+    if (persisted === undefined) return send()
+    persisted.then(send, (err: unknown) => {
       // Not on disk: the client hears nothing and retries; the address must not be promised.
-      if (change !== undefined && change.kind === 'bind') this.table.remove(change.lease.network, change.lease.mac)
+      if (change.kind === 'bind') this.table.remove(change.lease.network, change.lease.mac)
       this.log.error({ err }, 'lease not stored; request dropped')
-      this.metrics.inc('routerd_dhcp_store_failures_total', 'Lease writes that failed')
+      this.count(this.outcomes, 'store-failed')
     })
+  }
+
+  private count(counter: Map<string, number>, key: string): void {
+    counter.set(key, (counter.get(key) ?? 0) + 1)
   }
 
   private prune(): void {

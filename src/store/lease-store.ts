@@ -59,6 +59,8 @@ export class LeaseStore {
   private file: FileHandle | undefined
   private bytes = 0
   private pending: string[] = []
+  /** Written-behind changes, the latest per client: a renewal every few seconds is one line per flush. */
+  private dirty = new Map<string, LeaseChange>()
   private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = []
   private writing: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
@@ -98,24 +100,26 @@ export class LeaseStore {
   }
 
   /**
-   * Records a change made to the table. Resolves once it is on disk for a durable bind,
-   * at once otherwise (written behind). Rejects when the disk write fails.
+   * Records a change made to the table. For a durable bind, returns a promise that resolves
+   * once it is on disk (rejects when the write fails); otherwise undefined: written behind.
    */
-  record(change: LeaseChange): Promise<void> {
-    const line = lineOf(change)
-    if (line === undefined) return Promise.resolve()
-    this.pending.push(line + '\n')
+  record(change: LeaseChange): Promise<void> | undefined {
+    if (change.kind === 'offer') return undefined
+    const key = change.kind === 'bind' ? `${change.lease.network}|${change.lease.mac}` : `${change.network}|${change.mac}`
     if (change.kind === 'bind' && change.durable) {
+      this.dirty.delete(key)
+      this.pending.push(`${lineOf(change) as string}\n`)
       return new Promise<void>((resolve, reject) => {
         this.waiters.push({ resolve, reject })
         this.kick()
       })
     }
+    this.dirty.set(key, change)
     if (this.timer === undefined) {
       this.timer = setTimeout(() => { this.timer = undefined; this.kick() }, WRITE_BEHIND_MS)
       this.timer.unref()
     }
-    return Promise.resolve()
+    return undefined
   }
 
   /** Writes and syncs everything pending. */
@@ -133,16 +137,18 @@ export class LeaseStore {
   }
 
   private kick(): void {
-    if (this.writing === undefined && this.pending.length > 0) {
+    if (this.writing === undefined && (this.pending.length > 0 || this.dirty.size > 0)) {
       this.writing = this.writeLoop().finally(() => { this.writing = undefined })
     }
   }
 
   private async writeLoop(): Promise<void> {
-    while (this.pending.length > 0) {
-      const text = this.pending.join('')
+    while (this.pending.length > 0 || this.dirty.size > 0) {
+      let text = this.pending.join('')
+      for (const change of this.dirty.values()) text += `${lineOf(change) as string}\n`
       const waiters = this.waiters
       this.pending = []
+      this.dirty = new Map()
       this.waiters = []
       try {
         if (this.file === undefined) throw new StoreError(`${this.path} is not open`)
