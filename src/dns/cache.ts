@@ -1,5 +1,5 @@
 /**
- * Stored DNS responses by question, ready to copy into replies (dns/wire.ts replyFrom): local
+ * Stored DNS responses by question (dns/wire.ts ParsedQuery.key), ready to copy into replies (dns/wire.ts replyFrom): local
  * answers until the config changes, forwarded ones for their TTL (negative answers for the
  * SOA's negative TTL, RFC 2308). Least recently used entries go first when full. Pure: the
  * caller passes the time.
@@ -14,11 +14,6 @@ export interface CachedResponse {
   expiresAt: number
   /** Local (authoritative) answers keep their TTL; forwarded ones age. */
   ages: boolean
-}
-
-/** A question's key: type, class and lower-cased name. */
-export function cacheKey(qtype: number, qclass: number, name: string): string {
-  return `${qtype}/${qclass}/${name}`
 }
 
 export class ResponseCache {

@@ -2,11 +2,11 @@ import { createSocket, type Socket } from 'node:dgram'
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net'
 import dnsPacket from 'dns-packet'
 import type { Logger } from 'pino'
-import { cacheKey, ResponseCache } from '../dns/cache.ts'
+import { ResponseCache } from '../dns/cache.ts'
 import { RateLimiter } from '../dns/rate-limit.ts'
 import { answerFromZone, type Zone } from '../dns/zone.ts'
 import {
-  CLASS_IN, EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, RCODE, replyFrom, withoutOpt, type ParsedQuery,
+  CLASS_IN, EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, questionName, RCODE, replyFrom, withoutOpt, type ParsedQuery,
 } from '../dns/wire.ts'
 import type { Metrics } from '../metrics.ts'
 import { cidrContains, parseIpv4 } from '../model/ipv4.ts'
@@ -37,7 +37,14 @@ const TCP_IDLE_MS = 10_000
 const TCP_MAX_CONNECTIONS = 256
 export const DEFAULT_RATE_QPS = 1000
 
-interface Listener { network: DnsNetwork; address: string; udp: Socket; tcp: Server }
+interface Listener {
+  network: DnsNetwork
+  address: string
+  udp: Socket
+  tcp: Server
+  /** Client address → whether it is inside the network (a few hundred VMs; cleared when large). */
+  inside: Map<string, boolean>
+}
 
 type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'truncated'
 type Drop = 'outside' | 'ratelimit' | 'malformed'
@@ -75,7 +82,10 @@ export class DnsServer {
       if (next === undefined || next.zone.routerIp !== l.address) {
         this.closeListener(l)
         this.listeners.delete(id)
-      } else l.network = next
+      } else {
+        l.network = next
+        l.inside.clear()
+      }
     }
     for (const [id, network] of wanted) {
       if (this.listeners.has(id)) continue
@@ -112,7 +122,7 @@ export class DnsServer {
       tcp.once('error', reject)
       tcp.listen(53, address, () => { tcp.off('error', reject); resolve() })
     }).catch((err: unknown) => { udp.close(); throw err })
-    const listener: Listener = { network, address, udp, tcp }
+    const listener: Listener = { network, address, udp, tcp, inside: new Map() }
     udp.on('error', (err) => this.log.error({ err, address }, 'DNS socket error'))
     tcp.on('error', (err) => this.log.error({ err, address }, 'DNS TCP server error'))
     udp.on('message', (msg, rinfo) => {
@@ -158,8 +168,14 @@ export class DnsServer {
    */
   private answer(listener: Listener, msg: Uint8Array, client: string, maxUdp: number): Uint8Array | Promise<Uint8Array | undefined> | undefined {
     const { network } = listener
-    const clientIp = parseIpv4(client)
-    if (clientIp === undefined || !cidrContains(network.zone.cidr, clientIp)) {
+    let inside = listener.inside.get(client)
+    if (inside === undefined) {
+      const ip = parseIpv4(client)
+      inside = ip !== undefined && cidrContains(network.zone.cidr, ip)
+      if (listener.inside.size > 65_536) listener.inside.clear()
+      listener.inside.set(client, inside)
+    }
+    if (!inside) {
       this.dropped.outside++
       return undefined
     }
@@ -181,13 +197,13 @@ export class DnsServer {
       this.answered.refused++
       return errorReply(msg, q, RCODE.REFUSED)
     }
-    const key = cacheKey(q.qtype, q.qclass, q.name)
+    const key = q.key
     const cached = this.cache.get(key, now)
     if (cached !== undefined) {
       this.answered.cache++
       return this.finish(replyFrom(cached.bytes, cached.ttlOffsets, cached.ages ? Math.floor((now - cached.storedAt) / 1000) : 0, msg, q, maxSize))
     }
-    const local = this.localResponse(network.zone, q)
+    const local = this.localResponse(network.zone, q, questionName(msg))
     if (local !== undefined) {
       this.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
       this.answered.local++
@@ -205,13 +221,13 @@ export class DnsServer {
     return reply
   }
 
-  private localResponse(zone: Zone, q: ParsedQuery): Uint8Array | undefined {
-    const a = answerFromZone(zone, q.name, q.qtype)
+  private localResponse(zone: Zone, q: ParsedQuery, name: string): Uint8Array | undefined {
+    const a = answerFromZone(zone, name, q.qtype)
     if (a === undefined) return undefined
     return dnsPacket.encode({
       // dns-packet writes the rcode only from the low bits of flags.
       type: 'response', id: 0, flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | (a.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR),
-      questions: [{ name: q.name, type: QTYPE_NAMES[q.qtype] ?? (`UNKNOWN_${q.qtype}` as dnsPacket.RecordType), class: 'IN' }],
+      questions: [{ name, type: QTYPE_NAMES[q.qtype] ?? (`UNKNOWN_${q.qtype}` as dnsPacket.RecordType), class: 'IN' }],
       answers: a.answers, authorities: a.authorities,
     } as dnsPacket.Packet)
   }

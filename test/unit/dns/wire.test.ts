@@ -1,6 +1,6 @@
 import dnsPacket from 'dns-packet'
 import { describe, expect, it } from 'vitest'
-import { layoutOf, parseQuery, replyFrom, truncatedReply, withoutOpt, type ParsedQuery } from '../../../src/dns/wire.ts'
+import { layoutOf, parseQuery, questionName, replyFrom, truncatedReply, withoutOpt, type ParsedQuery } from '../../../src/dns/wire.ts'
 
 const query = (name: string, type: dnsPacket.RecordType, edns = false, id = 0x1234) => new Uint8Array(dnsPacket.encode({
   type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' }],
@@ -10,7 +10,9 @@ const query = (name: string, type: dnsPacket.RecordType, edns = false, id = 0x12
 describe('DNS wire hot path', () => {
   it('reads header and question, lower-casing the name, and the EDNS0 size', () => {
     const q = parseQuery(query('VM-One.Cloud.Internal', 'AAAA', true)) as ParsedQuery
-    expect(q).toMatchObject({ id: 0x1234, name: 'vm-one.cloud.internal', qtype: 28, qclass: 1, ednsSize: 4096 })
+    expect(q).toMatchObject({ id: 0x1234, qtype: 28, qclass: 1, ednsSize: 4096 })
+    expect(questionName(query('VM-One.Cloud.Internal', 'AAAA'))).toBe('vm-one.cloud.internal')
+    expect(q.key).toBe((parseQuery(query('vm-one.cloud.INTERNAL', 'AAAA')) as ParsedQuery).key)
     expect((parseQuery(query('a.b', 'A')) as ParsedQuery).ednsSize).toBeUndefined()
   })
 
