@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core bench-dhcp-dns clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -14,6 +14,8 @@ help:
 	@echo "make test        install what is needed, build, run every test (unit, golden, netns)"
 	@echo "make check       typecheck + unit + golden tests (no root needed)"
 	@echo "make bench       every benchmark suite (writes bench/results/*.json)"
+	@echo "make bench-core  routerd core: apply, add-one, forwarding, memory"
+	@echo "make bench-dhcp-dns  DHCP and DNS against dnsmasq"
 	@echo "make golden      rewrite golden files after reviewing a renderer change"
 
 # Debian packages: installed only when one is missing (apt-get update once, non-interactive).
@@ -67,11 +69,17 @@ demo: build
 demo-down: build
 	node dist/lab/demo.js down
 
-bench: bench-core
+bench: bench-core bench-dhcp-dns
 
 bench-core: build
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/core.js
+
+# The load tools and the peer are needed by the benchmarks only.
+bench-dhcp-dns: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="kea-admin dnsperf dnsmasq-base"
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/dhcp-dns.js
 
 clean:
 	rm -rf dist build

@@ -119,46 +119,65 @@ const DROPPABLE = [Opt.MsClasslessRoutes, Opt.NtpServers, Opt.DomainSearch, Opt.
 
 /**
  * The configuration option values for a host (or an unlisted client of the range), in a fixed
- * order. Derived from the (immutable) scope and host alone, so they are built once per config
- * and shared by every reply to that host: a reply copies references, not bytes.
+ * order. What the whole network shares (mask, router, DNS, domain…) is built once per config and
+ * scope; only a host's own values (name, extra DNS servers, routes) are built per reply, from
+ * Node's buffer pool: thousands of hosts must not each hold a dozen typed arrays.
  */
 type OptionList = readonly (readonly [number, Uint8Array])[]
-const configOptionsMemo = new WeakMap<object, OptionList>()
+interface SharedOptions { head: OptionList; tail: OptionList }
+const sharedMemo = new WeakMap<DhcpScope, { forDefault: SharedOptions; forOther: SharedOptions }>()
 
-function configOptions(scope: DhcpScope, host: DhcpHostEntry | undefined): OptionList {
-  const memoKey: object = host ?? scope
-  const known = configOptionsMemo.get(memoKey)
-  if (known !== undefined) return known
-  const o: [number, Uint8Array][] = []
+function sharedOptions(scope: DhcpScope, isDefault: boolean): SharedOptions {
+  let memo = sharedMemo.get(scope)
+  if (memo === undefined) {
+    const build = (asDefault: boolean): SharedOptions => {
+      const head: [number, Uint8Array][] = [[Opt.SubnetMask, u32Value(scope.mask)], [Opt.Broadcast, u32Value(scope.broadcast)]]
+      if (asDefault && scope.gateway !== undefined) head.push([Opt.Router, u32Value(scope.gateway)])
+      const tail: [number, Uint8Array][] = []
+      if (asDefault && scope.domain !== undefined) tail.push([Opt.DomainName, textValue(scope.domain)])
+      if (scope.mtu !== undefined) tail.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
+      if (scope.ntpServers.length > 0) tail.push([Opt.NtpServers, addressList(scope.ntpServers)])
+      if (asDefault && scope.search.length > 0) tail.push([Opt.DomainSearch, domainSearch(scope.search)])
+      return { head, tail }
+    }
+    memo = { forDefault: build(true), forOther: build(false) }
+    sharedMemo.set(scope, memo)
+  }
+  return isDefault ? memo.forDefault : memo.forOther
+}
+
+const networkDnsMemo = new WeakMap<DhcpScope, Uint8Array>()
+
+function configOptions(scope: DhcpScope, host: DhcpHostEntry | undefined, into: Map<number, Uint8Array>, asked: Uint8Array): void {
   const isDefault = host?.isDefault ?? true
-  o.push([Opt.SubnetMask, u32Value(scope.mask)])
-  o.push([Opt.Broadcast, u32Value(scope.broadcast)])
-  if (isDefault && scope.gateway !== undefined) o.push([Opt.Router, u32Value(scope.gateway)])
-  const dns = isDefault ? [...scope.dnsServers, ...(host?.dnsServers ?? [])] : [...(host?.dnsServers ?? [])]
-  if (dns.length > 0) o.push([Opt.DnsServers, addressList(dns)])
-  if (isDefault && scope.domain !== undefined) o.push([Opt.DomainName, textValue(scope.domain)])
-  if (host?.hostname !== undefined) o.push([Opt.Hostname, textValue(host.hostname)])
-  if (scope.mtu !== undefined) o.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
-  if (scope.ntpServers.length > 0) o.push([Opt.NtpServers, addressList(scope.ntpServers)])
-  if (isDefault && scope.search.length > 0) o.push([Opt.DomainSearch, domainSearch(scope.search)])
+  const shared = sharedOptions(scope, isDefault)
+  for (const [code, value] of shared.head) into.set(code, value)
+  const extraDns = host?.dnsServers ?? []
+  if (extraDns.length > 0 || !isDefault) {
+    const dns = isDefault ? [...scope.dnsServers, ...extraDns] : [...extraDns]
+    if (dns.length > 0) into.set(Opt.DnsServers, addressList(dns))
+  } else if (scope.dnsServers.length > 0) {
+    let v = networkDnsMemo.get(scope)
+    if (v === undefined) networkDnsMemo.set(scope, (v = addressList(scope.dnsServers)))
+    into.set(Opt.DnsServers, v)
+  }
+  if (host?.hostname !== undefined) into.set(Opt.Hostname, textValue(host.hostname))
+  for (const [code, value] of shared.tail) into.set(code, value)
   const routes: ClasslessRoute[] = [...(host?.routes ?? [])]
   if (routes.length > 0) {
     // RFC 3442: a client given option 121 ignores option 3, so the default route goes in too.
     if (isDefault && scope.gateway !== undefined) routes.push({ destination: 0, prefix: 0, gateway: scope.gateway })
-    o.push([Opt.ClasslessRoutes, classlessRoutes(routes)])
+    const value = classlessRoutes(routes)
+    into.set(Opt.ClasslessRoutes, value)
+    if (asked.includes(Opt.MsClasslessRoutes)) into.set(Opt.MsClasslessRoutes, value)
   }
-  configOptionsMemo.set(memoKey, o)
-  return o
 }
 
 /** Adds the configuration options to a reply, within the client's maximum message size. */
 function addConfigOptions(reply: DhcpMessage, req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined): boolean {
   const o = reply.options
   const asked = requestedList(req)
-  for (const [code, value] of configOptions(scope, host)) {
-    o.set(code, value)
-    if (code === Opt.ClasslessRoutes && asked.includes(Opt.MsClasslessRoutes)) o.set(Opt.MsClasslessRoutes, value)
-  }
+  configOptions(scope, host, o, asked)
   // Fit the client's maximum message size, dropping what it did not ask for first.
   const limit = maxMessage(req)
   if (HEADER_BYTES + optionsLength(o) <= limit) return true

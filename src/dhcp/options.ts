@@ -17,8 +17,9 @@ export function u16Value(value: number): Uint8Array {
   return Uint8Array.of(value >>> 8, value & 255)
 }
 
+/** ASCII text (host and domain names are ASCII by schema), from Node's buffer pool. */
 export function textValue(text: string): Uint8Array {
-  return Uint8Array.from(text, (c) => c.charCodeAt(0) & 255)
+  return Buffer.from(text, 'latin1')
 }
 
 function putAddress(out: Uint8Array, at: number, a: number): void {

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
-import { EDNS_UDP_SIZE, HEADER, layoutOf, TYPE_OPT, type ResponseLayout } from '../dns/wire.ts'
+import { EDNS_UDP_SIZE, HEADER, layoutOf, RCODE, TYPE_OPT, type ResponseLayout } from '../dns/wire.ts'
 
 /**
  * Asks upstream resolvers. Each query gets a random id and its own socket (a random source
@@ -108,18 +108,27 @@ function overTcp(server: string, query: Uint8Array, id: number, question: Uint8A
   })
 }
 
-/** Asks each server in turn (UDP, then TCP when truncated); rejects when none answered. */
+async function ask(server: string, question: Uint8Array): Promise<UpstreamAnswer | undefined> {
+  const id = randomInt(65536)
+  const udp = await overUdp(server, upstreamQuery(question, id), id, question)
+  if (udp === undefined || ((udp.bytes[2] as number) & 0x02) === 0) return udp
+  const tcpId = randomInt(65536)
+  return overTcp(server, upstreamQuery(question, tcpId), tcpId, question)
+}
+
+/**
+ * Asks each server in turn (UDP, then TCP when truncated) until one gives a real answer; a
+ * SERVFAIL or REFUSED moves on to the next server and is returned only when all fail that way.
+ * Rejects when none answered at all.
+ */
 export async function forward(servers: readonly string[], question: Uint8Array): Promise<UpstreamAnswer> {
+  let fallback: UpstreamAnswer | undefined
   for (const server of servers) {
-    const id = randomInt(65536)
-    const query = upstreamQuery(question, id)
-    const udp = await overUdp(server, query, id, question)
-    if (udp === undefined) continue
-    const truncated = ((udp.bytes[2] as number) & 0x02) !== 0
-    if (!truncated) return udp
-    const tcpId = randomInt(65536)
-    const tcp = await overTcp(server, upstreamQuery(question, tcpId), tcpId, question)
-    if (tcp !== undefined) return tcp
+    const answer = await ask(server, question)
+    if (answer === undefined) continue
+    if (answer.layout.rcode !== RCODE.SERVFAIL && answer.layout.rcode !== RCODE.REFUSED) return answer
+    fallback ??= answer
   }
+  if (fallback !== undefined) return fallback
   throw new UpstreamError(`no answer from ${servers.join(', ') || 'any upstream (none configured)'}`)
 }

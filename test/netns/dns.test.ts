@@ -6,12 +6,14 @@ import { RouterdProcess } from '../helpers/routerd-process.ts'
 
 const root = process.getuid?.() === 0
 const UPSTREAM = LAB_ADDR.internetHost
+/** A second upstream, authoritative for neg.test: its negative answers carry an SOA, so they may be cached (RFC 2308). */
+const AUTH_UPSTREAM = '192.0.2.11'
 /** Six 250-byte strings: the TXT answer does not fit 1232 bytes of UDP, let alone 512. */
 const BIG_TXT = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).repeat(250))
 
 function dnsConfig(): Record<string, any> {
   const config = labRouterConfig() as Record<string, any>
-  config['guestNetworks'] = [{ ...config['guestNetworks'][0], dnsServers: [UPSTREAM], dns: { rateLimitQps: 300 } }]
+  config['guestNetworks'] = [{ ...config['guestNetworks'][0], dnsServers: [UPSTREAM, AUTH_UPSTREAM], dns: { rateLimitQps: 300 } }]
   config['dhcpHosts'] = [
     { id: 'vm1', network: 'net1', mac: LAB_MACS.vm1, ip: LAB_ADDR.vm1, hostname: 'vm-one', ipv6: 'fd00:1::10' },
     { id: 'vm2', network: 'net1', mac: LAB_MACS.vm2, ip: LAB_ADDR.vm2, hostname: 'vm-two' },
@@ -22,6 +24,7 @@ function dnsConfig(): Record<string, any> {
 describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolver on the internet side', () => {
   let r: RouterdProcess
   let upstream: StartedProcess
+  let authUpstream: StartedProcess
   const dig = async (ns: string, ...args: string[]) => {
     const out = await r.lab.exec(ns, 'dig', ['+tries=1', '+time=2', ...args], { okCodes: [0, 9, 10] })
     return out.stdout
@@ -38,10 +41,22 @@ describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolve
     ])
   }
 
+  function startAuthUpstream(): StartedProcess {
+    // Asked second: the first upstream REFUSES neg.test (not its zone), so the router moves on.
+    return r.lab.start(r.lab.ns.inet, 'dnsmasq', [
+      '-k', '--conf-file=/dev/null', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${AUTH_UPSTREAM}`,
+      '--user=root', '--group=root', '--pid-file=', '--log-facility=-', `--auth-server=ns.neg.test,${AUTH_UPSTREAM}`, '--auth-zone=neg.test',
+      '--host-record=www.neg.test,192.0.2.77', '--auth-ttl=300',
+    ])
+  }
+
   beforeAll(async () => {
     r = await RouterdProcess.create()
     upstream = startUpstream()
+    await r.lab.exec(r.lab.ns.inet, 'ip', ['address', 'add', `${AUTH_UPSTREAM}/32`, 'dev', 'lo'])
+    authUpstream = startAuthUpstream()
     await eventually(async () => (await dig(r.lab.ns.inet, `@${UPSTREAM}`, '+short', 'fwd.example.test')).trim() === '192.0.2.99', 'the upstream to answer')
+    await eventually(async () => (await dig(r.lab.ns.inet, `@${AUTH_UPSTREAM}`, '+short', 'www.neg.test')).trim() === '192.0.2.77', 'the second upstream to answer')
     await r.put(dnsConfig())
   })
   afterAll(async () => {
@@ -71,22 +86,32 @@ describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolve
     expect(await short('+tcp', 'vm-one.cloud.internal')).toBe('10.1.1.10')
   })
 
-  it('forwards other names upstream and serves them again from its cache, TTL counting down', async () => {
+  it('forwards other names upstream and serves them again from its cache, TTL counting down, negative answers too', async () => {
     const first = await vm('fwd.example.test')
     expect(first).toMatch(/fwd\.example\.test\.\s+300\s+IN\s+A\s+192\.0\.2\.99/)
+    expect(await vm('nosuch.neg.test')).toContain('status: NXDOMAIN')
     const cachedBefore = await r.metric('routerd_dns_answers_total', { answer: 'cache' })
-    // With the upstream gone, the answer still comes, from the cache.
+    expect(await short('www.neg.test')).toBe('192.0.2.77')
+    // With the upstreams gone, the answers still come, from the cache.
     upstream.kill('SIGKILL')
-    await upstream.exited
+    authUpstream.kill('SIGKILL')
+    await Promise.all([upstream.exited, authUpstream.exited])
     await new Promise((resolve) => setTimeout(resolve, 1100))
     const again = await vm('fwd.example.test')
     const ttl = Number(/fwd\.example\.test\.\s+(\d+)\s+IN\s+A\s+192\.0\.2\.99/.exec(again)?.[1])
     expect(ttl).toBeGreaterThan(250)
     expect(ttl).toBeLessThan(300)
     expect(await r.metric('routerd_dns_answers_total', { answer: 'cache' })).toBe(cachedBefore + 1)
+    const negative = await vm('nosuch.neg.test')
+    expect(negative).toContain('status: NXDOMAIN')
+    const soaTtl = Number(/AUTHORITY SECTION:\nneg\.test\.\s+(\d+)\s+IN\s+SOA/.exec(negative)?.[1])
+    expect(soaTtl).toBeGreaterThan(250)
+    expect(soaTtl).toBeLessThan(300)
     // A name never asked before now fails: SERVFAIL, not a hang.
-    expect(await vm('other.example.test')).toContain('status: SERVFAIL')
+    // (Each upstream gets 1.5 s; dig waits longer than both.)
+    expect(await vm('+time=5', 'other.example.test')).toContain('status: SERVFAIL')
     upstream = startUpstream()
+    authUpstream = startAuthUpstream()
     await eventually(async () => (await dig(r.lab.ns.inet, `@${UPSTREAM}`, '+short', 'fwd.example.test')).trim() === '192.0.2.99', 'the upstream to answer again')
   })
 
