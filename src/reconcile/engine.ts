@@ -7,7 +7,7 @@ import type { Runner } from '../kernel/exec.ts'
 import { readFacts } from '../kernel/facts.ts'
 import { applySysctls } from '../kernel/sysctl.ts'
 import { checkConfig } from '../model/check.ts'
-import type { CollectionItem, CollectionName, RouterConfig } from '../model/config.ts'
+import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type RouterConfig } from '../model/config.ts'
 import type { HostFacts } from '../model/facts.ts'
 import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
@@ -31,6 +31,8 @@ import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from 
  */
 const RELEASE_DELAY_MS = 1000
 const LARGE_APPLY_RULES = 2000
+/** A document this large (items over all collections) leaves as much garbage even when it writes few rules (e.g. 4,096 DHCP hosts). */
+const LARGE_DOCUMENT_ITEMS = 2000
 let releaseScheduled = false
 function releaseMemorySoon(): void {
   const gc = (globalThis as { gc?: () => void }).gc
@@ -169,6 +171,9 @@ export class Engine {
         return await this.undoUnstored(err, generation)
       }
       this.commit(result.config, generation)
+      let items = 0
+      for (const name of COLLECTION_NAMES) items += result.config[name].length
+      if (items >= LARGE_DOCUMENT_ITEMS) releaseMemorySoon()
       return { generation, warnings: result.warnings, report }
     })
   }
