@@ -27,7 +27,13 @@ import { median, round, sleep } from './lib/stats.ts'
  */
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
-const RESULTS = join(ROOT, 'bench', 'results', 'dhcp-dns.json')
+/**
+ * Diagnosis only: BENCH_ONLY=dhcp,dns,rss runs a subset; BENCH_ROUTERD_CPU_PROF=<dir> runs
+ * routerd with --cpu-prof (profile and results land in <dir>, bench/results is left alone).
+ */
+const ONLY = process.env['BENCH_ONLY']?.split(',')
+const PROFILE_DIR = process.env['BENCH_ROUTERD_CPU_PROF']
+const RESULTS = ONLY === undefined && PROFILE_DIR === undefined ? join(ROOT, 'bench', 'results', 'dhcp-dns.json') : join(PROFILE_DIR ?? tmpdir(), 'dhcp-dns.json')
 const N_HOSTS = 1000
 const RSS_HOSTS = 4096
 const ROUNDS = 3
@@ -239,12 +245,13 @@ async function main(): Promise<void> {
   ])
   const daemon = daemonCommand(ROOT)
   log(`lab ${lab.id}; routerd: ${daemon.source}`)
-  const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: daemon.nodeArgs, env: daemon.env, logLevel: 'warn' })
+  const profiling = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
+  const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: [...daemon.nodeArgs, ...profiling], env: daemon.env, logLevel: 'warn' })
   const b = new Bench(lab, routerd)
   await b.services(N_HOSTS, true)
-  await benchDhcp(b)
-  await benchDns(b)
-  await benchRss(b, routerd)
+  if (ONLY === undefined || ONLY.includes('dhcp')) await benchDhcp(b)
+  if (ONLY === undefined || ONLY.includes('dns')) await benchDns(b)
+  if (ONLY === undefined || ONLY.includes('rss')) await benchRss(b, routerd)
   await routerd.stop()
   const order = ['dhcp_exchanges_per_s', 'dns_qps_local', 'dns_qps_forwarded_cached', 'routerd_rss_mb_4096_leases']
   results.sort((a, c) => order.indexOf(a.name) - order.indexOf(c.name))
