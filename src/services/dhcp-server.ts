@@ -36,6 +36,7 @@ export class DhcpServer {
   private readonly received = new Map<string, number>()
   private readonly outcomes = new Map<string, number>()
   private readonly malformed = new Map<string, number>()
+  private relayed = 0
 
   constructor(stateDir: string, log: Logger, private readonly metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dhcp' })
@@ -44,6 +45,7 @@ export class DhcpServer {
       for (const [type, n] of this.received) metrics.setCounter('routerd_dhcp_received_total', 'DHCP messages received', n, { type })
       for (const [outcome, n] of this.outcomes) metrics.setCounter('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', n, { outcome })
       for (const [reason, n] of this.malformed) metrics.setCounter('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', n, { reason })
+      metrics.setCounter('routerd_dhcp_relayed_total', 'DHCP messages received through a relay agent (giaddr set)', this.relayed)
     })
   }
 
@@ -126,6 +128,7 @@ export class DhcpServer {
     }
     this.count(this.received, TYPE_NAMES[messageType(req) ?? 0] ?? 'other')
     // A relayed request belongs to the network its relay agent sits on, wherever it arrived.
+    if (req.giaddr !== 0) this.relayed++
     const scope = req.giaddr !== 0 ? this.scopes.find((s) => cidrContains(s.cidr, req.giaddr)) : this.scopeByLink.get(link)
     if (scope === undefined) {
       this.count(this.outcomes, 'ignored-no-network')

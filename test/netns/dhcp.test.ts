@@ -161,6 +161,24 @@ describe.skipIf(!root)('DHCP server: real clients in guest namespaces', () => {
     }
   })
 
+  it('answers through a relay agent (perfdhcp relaying from vm1: giaddr set, replies to the relay on port 67)', async () => {
+    await flush(ns().vm1)
+    await r.lab.exec(ns().vm1, 'ip', ['address', 'add', '10.1.1.10/24', 'dev', 'eth0'])
+    const dir = scratch()
+    writeFileSync(join(dir, 'macs'), `${LAB_MACS.vm1}\n${LAB_MACS.vm2}\n`)
+    const acks = await r.metric('routerd_dhcp_outcomes_total', { outcome: 'ack' })
+    const relayed = await r.metric('routerd_dhcp_relayed_total')
+    // With a server address perfdhcp acts as a relay: unicast to the server, giaddr = its own address.
+    const out = await r.lab.exec(ns().vm1, 'perfdhcp', ['-4', '-l', 'eth0', '-r', '20', '-n', '20', '-R', '2', '-M', join(dir, 'macs'), '10.1.1.1'],
+      { timeoutMs: 60_000, okCodes: [0, 1, 2, 3] })
+    const received = [...out.stdout.matchAll(/received packets: (\d+)/g)].map((m) => Number(m[1]))
+    expect(received, out.stdout + out.stderr).toHaveLength(2)
+    expect(received[0], out.stdout).toBeGreaterThanOrEqual(18) // OFFERs, relayed back
+    expect(received[1], out.stdout).toBeGreaterThanOrEqual(18) // ACKs
+    expect(await r.metric('routerd_dhcp_outcomes_total', { outcome: 'ack' })).toBeGreaterThanOrEqual(acks + 18)
+    expect(await r.metric('routerd_dhcp_relayed_total')).toBeGreaterThanOrEqual(relayed + 36)
+  })
+
   it('thousands of random and truncated datagrams are dropped and counted; service goes on', async () => {
     await flush(ns().vm1)
     await r.lab.exec(ns().vm1, 'ip', ['address', 'add', '10.1.1.10/24', 'dev', 'eth0'])

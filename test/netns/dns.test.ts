@@ -82,6 +82,16 @@ describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolve
     expect(await vm('-x', '10.1.1.99')).toContain('status: NXDOMAIN')
   })
 
+  it('follows the config at once: a removed VM has no name any more, a new one has', async () => {
+    expect((await r.api('DELETE', '/v1/config/dhcpHosts/vm2')).status).toBe(200)
+    expect(await vm('vm-two.cloud.internal')).toContain('status: NXDOMAIN')
+    const vm2 = dnsConfig()['dhcpHosts'][1]
+    expect((await r.api('PUT', '/v1/config/dhcpHosts/vm2', { ...vm2, hostname: 'vm-renamed' })).status).toBe(200)
+    expect(await short('vm-renamed.cloud.internal')).toBe('10.1.1.11')
+    expect((await r.api('PUT', '/v1/config/dhcpHosts/vm2', vm2)).status).toBe(200)
+    expect(await short('vm-two.cloud.internal')).toBe('10.1.1.11')
+  })
+
   it('answers over TCP', async () => {
     expect(await short('+tcp', 'vm-one.cloud.internal')).toBe('10.1.1.10')
   })

@@ -157,6 +157,22 @@ describe('DHCP state machine', () => {
     expect((nak.reply?.flags ?? 0) & FLAG_BROADCAST).toBe(FLAG_BROADCAST)
   })
 
+  it("hands out a shared network's own gateway and DNS servers in the DHCP-only role", () => {
+    const c = config({ dhcp: { gateway: '10.1.1.254', dnsServers: ['192.0.2.53', '192.0.2.54'] }, dns: { enabled: false } })
+    c.dhcpHosts = c.dhcpHosts.map((h) => ({ ...h, staticRoutes: [] }))
+    const ack = run(scopeOf(c), new LeaseTable(), request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1' }))
+    expect(bytes(ack, Opt.Router)).toEqual([10, 1, 1, 254])
+    expect(bytes(ack, Opt.DnsServers)).toEqual([192, 0, 2, 53, 192, 0, 2, 54])
+    expect(bytes(ack, Opt.ServerId)).toEqual([10, 1, 1, 1])
+  })
+
+  it('with DNS off and no DHCP DNS list, hands out the upstream resolvers', () => {
+    const ack = run(scopeOf(config({ dns: { enabled: false } })), new LeaseTable(), request(VM2, MessageType.Request, { requested: '10.1.1.11', server: '10.1.1.1' }))
+    expect(ack.reply?.options.has(Opt.DnsServers)).toBe(false) // vm2 is a non-default NIC
+    const ack1 = run(scopeOf(config({ dns: { enabled: false } })), new LeaseTable(), request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1' }))
+    expect(bytes(ack1, Opt.DnsServers)).toEqual([192, 0, 2, 53])
+  })
+
   it('sends an infinite lease without T1/T2', () => {
     const ack = run(scopeOf(config({ dhcp: { leaseSeconds: 4294967295 } })), new LeaseTable(), request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1' }))
     expect(optionAddress(ack.reply as DhcpMessage, Opt.LeaseTime)).toBe(4294967295)
