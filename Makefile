@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin
+APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core bench-dhcp-dns clean
@@ -37,7 +37,16 @@ deps: apt-deps $(NODE_MODULES_STAMP)
 # dist/ holds the tsc output (tests, CLI) and dist/routerd.mjs, the daemon as one tree-shaken
 # bundle: what the image runs. Bundling drops the parts of TypeBox and fastify routerd never
 # loads, which is about a third of its resident memory.
-build: deps
+# The native addon for batched UDP (DNS), built with npm's own node-gyp against the installed
+# Node headers (no download).
+NODE_GYP := $(shell dirname "$$(readlink -f "$$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
+NODE_DIR := $(shell d=$$(npm config get nodedir 2>/dev/null); [ -n "$$d" ] && [ "$$d" != undefined ] && echo $$d || echo /usr)
+UDP_BATCH := native/udp-batch/build/Release/udp_batch.node
+
+$(UDP_BATCH): native/udp-batch/udp_batch.c native/udp-batch/binding.gyp
+	cd native/udp-batch && node $(NODE_GYP) rebuild --nodedir=$(NODE_DIR) --loglevel=warn
+
+build: deps $(UDP_BATCH)
 	npx tsc -p tsconfig.build.json
 	npx esbuild src/main-router.ts --bundle --platform=node --format=esm --target=node20 \
 	  --external:sockopt --outfile=dist/routerd.mjs --log-level=warning \
@@ -82,4 +91,4 @@ bench-dhcp-dns: build
 	node build/bench/bench/dhcp-dns.js
 
 clean:
-	rm -rf dist build
+	rm -rf dist build native/udp-batch/build

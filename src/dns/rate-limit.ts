@@ -3,11 +3,11 @@
  * twice that. Pure: the caller passes the time. Idle clients are forgotten by sweep().
  */
 export class RateLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>()
+  private readonly buckets = new Map<number | string, { tokens: number; at: number }>()
 
   constructor(private readonly rate: number) {}
 
-  allow(client: string, now: number, rate = this.rate): boolean {
+  allow(client: number | string, now: number, rate = this.rate): boolean {
     const burst = rate * 2
     const b = this.buckets.get(client)
     if (b === undefined) {

@@ -10,7 +10,8 @@ import {
 } from '../dns/wire.ts'
 import type { Metrics } from '../metrics.ts'
 import { cidrContains, parseIpv4 } from '../model/ipv4.ts'
-import { forceReceiveBuffer } from './socket-options.ts'
+import { forceReceiveBuffer, RECEIVE_BUFFER_BYTES } from './socket-options.ts'
+import { BatchUdpSocket, loadUdpBatch } from './udp-batch.ts'
 import { forward } from './dns-forwarder.ts'
 
 /**
@@ -40,10 +41,9 @@ export const DEFAULT_RATE_QPS = 1000
 interface Listener {
   network: DnsNetwork
   address: string
-  udp: Socket
+  /** Batched through the native addon when it is built (services/udp-batch.ts), else node:dgram. */
+  udp: Socket | BatchUdpSocket
   tcp: Server
-  /** Client address → whether it is inside the network (a few hundred VMs; cleared when large). */
-  inside: Map<string, boolean>
 }
 
 type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'truncated'
@@ -82,10 +82,7 @@ export class DnsServer {
       if (next === undefined || next.zone.routerIp !== l.address) {
         this.closeListener(l)
         this.listeners.delete(id)
-      } else {
-        l.network = next
-        l.inside.clear()
-      }
+      } else l.network = next
     }
     for (const [id, network] of wanted) {
       if (this.listeners.has(id)) continue
@@ -110,37 +107,49 @@ export class DnsServer {
 
   private async listen(network: DnsNetwork): Promise<Listener> {
     const address = network.zone.routerIp
-    const udp = createSocket('udp4')
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject)
-      udp.bind(53, address, () => { udp.off('error', reject); resolve() })
-    })
-    forceReceiveBuffer(udp)
+    const listener = { network, address } as Listener
+    const native = loadUdpBatch()
+    const udp = native !== undefined
+      ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr) => this.answer(listener, msg, addr, PLAIN_UDP_SIZE),
+        (err) => this.log.error({ err, address }, 'DNS socket error'))
+      : await this.listenDgram(listener)
+    listener.udp = udp
     const tcp = createServer({ pauseOnConnect: false })
     tcp.maxConnections = TCP_MAX_CONNECTIONS
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject)
       tcp.listen(53, address, () => { tcp.off('error', reject); resolve() })
     }).catch((err: unknown) => { udp.close(); throw err })
-    const listener: Listener = { network, address, udp, tcp, inside: new Map() }
-    udp.on('error', (err) => this.log.error({ err, address }, 'DNS socket error'))
+    listener.tcp = tcp
     tcp.on('error', (err) => this.log.error({ err, address }, 'DNS TCP server error'))
+    tcp.on('connection', (socket) => this.serveTcp(listener, socket))
+    this.log.info({ network: network.zone.networkId, address, batched: native !== undefined }, 'serving DNS')
+    return listener
+  }
+
+  /** The plain node:dgram socket, where the native batch addon is not built. */
+  private async listenDgram(listener: Listener): Promise<Socket> {
+    const udp = createSocket('udp4')
+    await new Promise<void>((resolve, reject) => {
+      udp.once('error', reject)
+      udp.bind(53, listener.address, () => { udp.off('error', reject); resolve() })
+    })
+    forceReceiveBuffer(udp)
+    udp.on('error', (err) => this.log.error({ err, address: listener.address }, 'DNS socket error'))
     udp.on('message', (msg, rinfo) => {
-      const reply = this.answer(listener, msg, rinfo.address, PLAIN_UDP_SIZE)
+      const reply = this.answer(listener, msg, parseIpv4(rinfo.address) ?? 0, PLAIN_UDP_SIZE)
       if (reply === undefined) return
       if (reply instanceof Uint8Array) udp.send(reply, rinfo.port, rinfo.address)
       else void reply.then((r) => { if (r !== undefined) udp.send(r, rinfo.port, rinfo.address) })
     })
-    tcp.on('connection', (socket) => this.serveTcp(listener, socket))
-    this.log.info({ network: network.zone.networkId, address }, 'serving DNS')
-    return listener
+    return udp
   }
 
   private serveTcp(listener: Listener, socket: TcpSocket): void {
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
     socket.on('error', () => socket.destroy())
     let buffered: Buffer = Buffer.alloc(0)
-    const client = socket.remoteAddress?.replace(/^::ffff:/, '') ?? ''
+    const client = parseIpv4(socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') ?? 0
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
       while (buffered.length >= 2) {
@@ -163,19 +172,13 @@ export class DnsServer {
   }
 
   /**
-   * The reply to one message from `client`: bytes now (local or cached), a promise (forwarded),
-   * or undefined (dropped). `maxUdp` is 512 for UDP (raised by the client's EDNS0 size), 65535 for TCP.
+   * The reply to one message from `client` (IPv4 as a number): bytes now (local or cached), a
+   * promise (forwarded), or undefined (dropped). `maxUdp` is 512 for UDP (raised by the client's
+   * EDNS0 size), 65535 for TCP. `msg` may be a view into a reused buffer: kept only by copy.
    */
-  private answer(listener: Listener, msg: Uint8Array, client: string, maxUdp: number): Uint8Array | Promise<Uint8Array | undefined> | undefined {
+  private answer(listener: Listener, msg: Uint8Array, client: number, maxUdp: number): Uint8Array | Promise<Uint8Array | undefined> | undefined {
     const { network } = listener
-    let inside = listener.inside.get(client)
-    if (inside === undefined) {
-      const ip = parseIpv4(client)
-      inside = ip !== undefined && cidrContains(network.zone.cidr, ip)
-      if (listener.inside.size > 65_536) listener.inside.clear()
-      listener.inside.set(client, inside)
-    }
-    if (!inside) {
+    if (!cidrContains(network.zone.cidr, client)) {
       this.dropped.outside++
       return undefined
     }
@@ -213,7 +216,7 @@ export class DnsServer {
       this.answered.refused++
       return errorReply(msg, q, RCODE.REFUSED)
     }
-    return this.forwarded(network, key, msg, q, maxSize)
+    return this.forwarded(network, key, Buffer.from(msg), q, maxSize)
   }
 
   private finish(reply: Uint8Array): Uint8Array {

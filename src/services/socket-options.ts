@@ -10,7 +10,7 @@ const SOL_SOCKET = 1
 const SO_RCVBUFFORCE = 33
 const SO_BINDTOIFINDEX = 62
 /** Room for a burst of ~5,000 datagrams (a rack of VMs booting at once) while the loop catches up. */
-const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
+export const RECEIVE_BUFFER_BYTES = 4 * 1024 * 1024
 
 const { setsockopt } = createRequire(import.meta.url)('sockopt') as { setsockopt: (socket: Socket, level: number, option: number, value: number) => void }
 

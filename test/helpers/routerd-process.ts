@@ -15,14 +15,15 @@ export class RouterdProcess {
   daemon: StartedProcess | undefined
   readonly socket: string
 
-  private constructor(readonly lab: Lab, readonly dir: string) {
+  private constructor(readonly lab: Lab, readonly dir: string, private readonly env: Record<string, string>) {
     this.socket = join(dir, 'api.sock')
   }
 
-  static async create(daemonConfig: Record<string, unknown> = {}): Promise<RouterdProcess> {
+  /** `env` adds to the unit's environment (e.g. ROUTERD_UDP_BATCH=off). */
+  static async create(daemonConfig: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<RouterdProcess> {
     const lab = await Lab.create()
     const dir = mkdtempSync(join(tmpdir(), 'routerd-proc-'))
-    const r = new RouterdProcess(lab, dir)
+    const r = new RouterdProcess(lab, dir, env)
     try {
       writeFileSync(join(dir, 'token'), TOKEN, { mode: 0o600 })
       writeFileSync(join(dir, 'routerd.json'), JSON.stringify({
@@ -38,7 +39,7 @@ export class RouterdProcess {
   }
 
   async start(): Promise<void> {
-    this.daemon = this.lab.start(this.lab.ns.rtr, process.execPath, routerdArgs(join(this.dir, 'routerd.json')), routerdEnv())
+    this.daemon = this.lab.start(this.lab.ns.rtr, process.execPath, routerdArgs(join(this.dir, 'routerd.json')), { ...routerdEnv(), ...this.env })
     await eventually(async () => (await httpUnix(this.socket, 'GET', '/healthz')).status === 200, 'routerd to serve')
       .catch((err: unknown) => { throw new Error(`${(err as Error).message}; routerd said: ${this.output().slice(-3000)}`) })
   }

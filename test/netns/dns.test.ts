@@ -179,3 +179,22 @@ describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolve
     expect((await dig(r.lab.ns.vm2, `@${LAB_ADDR.router}`, '+short', 'vm-one.cloud.internal')).trim()).toBe('10.1.1.10')
   })
 })
+
+describe.skipIf(!root)('DNS server without the native batch addon (node:dgram)', () => {
+  let r: RouterdProcess
+  beforeAll(async () => {
+    r = await RouterdProcess.create({}, { ROUTERD_UDP_BATCH: 'off' })
+    await r.put(dnsConfig())
+  })
+  afterAll(async () => {
+    await r?.close()
+  })
+
+  it('answers the same over UDP and TCP, and still refuses the public side', async () => {
+    const dig = async (ns: string, ...args: string[]) => (await r.lab.exec(ns, 'dig', ['+tries=1', '+time=2', ...args], { okCodes: [0, 9, 10] })).stdout
+    expect((await dig(r.lab.ns.vm1, `@${LAB_ADDR.router}`, '+short', 'vm-one.cloud.internal')).trim()).toBe('10.1.1.10')
+    expect((await dig(r.lab.ns.vm1, `@${LAB_ADDR.router}`, '+short', '+tcp', '-x', '10.1.1.11')).trim()).toBe('vm-two.cloud.internal.')
+    expect(await dig(r.lab.ns.vm1, `@${LAB_ADDR.router}`, 'nobody.cloud.internal')).toContain('status: NXDOMAIN')
+    expect(await dig(r.lab.ns.inet, '@203.0.113.10', 'vm-one.cloud.internal')).toContain('no servers could be reached')
+  })
+})
