@@ -33,6 +33,8 @@ const RELEASE_DELAY_MS = 1000
 const LARGE_APPLY_RULES = 2000
 /** A document this large (items over all collections) leaves as much garbage even when it writes few rules (e.g. 4,096 DHCP hosts). */
 const LARGE_DOCUMENT_ITEMS = 2000
+/** The collections the in-process services (DHCP, DNS) read: an edit elsewhere leaves them alone. */
+const SERVICE_COLLECTIONS: ReadonlySet<CollectionName> = new Set(['interfaces', 'guestNetworks', 'dhcpHosts'])
 let releaseScheduled = false
 function releaseMemorySoon(): void {
   const gc = (globalThis as { gc?: () => void }).gc
@@ -208,7 +210,7 @@ export class Engine {
       } catch (err) {
         return await this.undoUnstored(err, generation)
       }
-      this.commit(next, generation)
+      this.commit(next, generation, collection)
       return { generation, warnings: diagnostics, report }
     })
   }
@@ -248,11 +250,12 @@ export class Engine {
     }
   }
 
-  private commit(config: RouterConfig, generation: number): void {
+  /** `edited`: the one collection an item edit changed; the services hear only of what they use. */
+  private commit(config: RouterConfig, generation: number, edited?: CollectionName): void {
     this.config = config
     this.generation = generation
     this.opts.metrics.set('routerd_desired_generation', 'Generation of the stored config', generation)
-    this.notify()
+    if (edited === undefined || SERVICE_COLLECTIONS.has(edited)) this.notify()
   }
 
   private notify(): void {

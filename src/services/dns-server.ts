@@ -58,6 +58,8 @@ export class DnsServer {
   private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, truncated: 0 }
   private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0 }
   private malformed = 0
+  /** Oversized datagrams counted by listeners since closed. */
+  private oversizedClosed = 0
   private readonly log: Logger
   private readonly sweepTimer: NodeJS.Timeout
 
@@ -66,6 +68,9 @@ export class DnsServer {
     metrics.collect(() => {
       for (const [answer, n] of Object.entries(this.answered)) metrics.setCounter('routerd_dns_answers_total', 'DNS answers by source', n, { answer })
       for (const [reason, n] of Object.entries(this.dropped)) metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', n, { reason })
+      let oversized = this.oversizedClosed
+      for (const l of this.listeners.values()) if (l.udp instanceof BatchUdpSocket) oversized += l.udp.oversized
+      metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', oversized, { reason: 'oversize' })
       metrics.setCounter('routerd_dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
       metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', this.cache.size)
     })
@@ -101,6 +106,7 @@ export class DnsServer {
   }
 
   private closeListener(l: Listener): void {
+    if (l.udp instanceof BatchUdpSocket) this.oversizedClosed += l.udp.oversized
     l.udp.close()
     l.tcp.close()
   }

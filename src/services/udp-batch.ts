@@ -37,8 +37,11 @@ export function loadUdpBatch(): Native | undefined {
 /** What the handler answers for one datagram: bytes now, bytes later, or nothing. */
 export type Reply = Uint8Array | Promise<Uint8Array | undefined> | undefined
 
-/** The largest datagram read; longer ones are dropped (DNS queries are far smaller). */
-const SLOT = 4096
+/**
+ * The largest datagram read; longer ones are dropped. DNS queries are a few dozen bytes (a
+ * hundred with EDNS0 options); 1,536 leaves room for any a resolver sends over UDP.
+ */
+const SLOT = 1536
 const BATCH = 64
 /** Batches read per readable event before yielding to the rest of the event loop. */
 const BATCHES_PER_TURN = 16
@@ -47,16 +50,19 @@ const OUT_BYTES = BATCH * 1500
 export class BatchUdpSocket {
   private readonly fd: number
   private readonly watcher: object
-  private readonly inBuf = Buffer.alloc(SLOT * BATCH)
+  // Not zero-filled: a page is resident only once a datagram or reply has been written to it.
+  private readonly inBuf = Buffer.allocUnsafeSlow(SLOT * BATCH)
   private readonly lens = new Uint16Array(BATCH)
   private readonly addrs = new Uint32Array(BATCH)
   private readonly ports = new Uint16Array(BATCH)
-  private readonly outBuf = Buffer.alloc(OUT_BYTES)
+  private readonly outBuf = Buffer.allocUnsafeSlow(OUT_BYTES)
   private readonly outOffsets = new Uint32Array(BATCH)
   private readonly outLens = new Uint16Array(BATCH)
   private readonly outAddrs = new Uint32Array(BATCH)
   private readonly outPorts = new Uint16Array(BATCH)
   private closed = false
+  /** Datagrams longer than a slot, dropped unread. */
+  oversized = 0
 
   /**
    * Binds ip:port. `handle` gets each datagram as a view into a buffer that is reused after it
@@ -90,7 +96,10 @@ export class BatchUdpSocket {
         let used = 0
         for (let i = 0; i < n; i++) {
           const len = this.lens[i] as number
-          if (len > SLOT) continue
+          if (len > SLOT) {
+            this.oversized++
+            continue
+          }
           const addr = this.addrs[i] as number
           const port = this.ports[i] as number
           const reply = this.handle(this.inBuf.subarray(i * SLOT, i * SLOT + len), addr, port)

@@ -205,3 +205,36 @@ describe.skipIf(!root)('DHCP server: real clients in guest namespaces', () => {
     expect(c.addresses).toContain('inet 10.1.1.10/24')
   })
 })
+
+describe.skipIf(!root)("the DHCP-only role (CloudStack's dhcpsrvr): no public side, the shared network's own gateway", () => {
+  let r: RouterdProcess
+  let work: string
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'dhcpsrvr-test-'))
+    r = await RouterdProcess.create()
+    const lab = labRouterConfig() as Record<string, any>
+    await r.put({
+      ...lab,
+      interfaces: lab['interfaces'].filter((i: { role: string }) => i.role !== 'public'),
+      publicIps: [],
+      defaultInterface: undefined,
+      guestNetworks: [{ ...lab['guestNetworks'][0], dnsServers: ['192.0.2.53'], dhcp: { gateway: '10.1.1.254' }, dns: { enabled: false } }],
+      dhcpHosts: [{ id: 'vm1', network: 'net1', mac: LAB_MACS.vm1, ip: '10.1.1.10', hostname: 'vm-one' }],
+    })
+    await r.lab.exec(r.lab.ns.vm1, 'ip', ['-4', 'addr', 'flush', 'dev', 'eth0'])
+  })
+  afterAll(async () => {
+    await r?.close()
+    if (work) rmSync(work, { recursive: true, force: true })
+  })
+
+  it('leases with the real gateway and the upstream resolvers; no DNAT and no source NAT', async () => {
+    const c = await udhcpc(r.lab, r.lab.ns.vm1, work)
+    expect(c.exitCode, c.output).toBe(0)
+    expect(c.env).toMatchObject({ ip: '10.1.1.10', router: '10.1.1.254', dns: '192.0.2.53', serverid: '10.1.1.1' })
+    expect(c.routes).toContain('default via 10.1.1.254 dev eth0')
+    const nat = (await r.lab.exec(r.lab.ns.rtr, 'iptables-save', ['-t', 'nat'])).stdout
+    // (Only the hairpin rule is there, and it matches DNATed connections alone, of which there are none.)
+    expect(nat).not.toMatch(/-j DNAT|svm:srcnat|svm:snat:|MASQUERADE/)
+  })
+})
