@@ -220,6 +220,9 @@ class Demo {
     section(`the lab is up (state in ${join(DEMO_DIR, 'state.json')}); poke at it:`)
     print(`  ${displayArgv(ns.vm1, binary('curl'), ['-s', `http://${HOST}/`])}`)
     print(`  ${displayArgv(ns.inet, binary('curl'), ['-s', '--interface', HOST, `http://${DEMO_IPS.portForward}:8080/`])}`)
+    print(`  ${displayArgv(ns.vm3, binary('dig'), [`@${DEMO_NET2.router}`, `vm-three.${DEMO_NET2.domain}`])}`)
+    // Printed by hand: the token is read by the reader's shell.
+    print(`  ip netns exec ${ns.rtr} curl -s -H "Authorization: Bearer $(cat ${this.tokenFile})" http://127.0.0.1:${DEMO_API_PORT}/v1/dhcp/leases`)
     print(`  ${svmctl} get portForwards`)
     print(`  ${displayArgv(ns.rtr, binary('iptables-save'), [])}`)
     print(`  ${displayArgv(ns.rtr, binary('ip'), ['addr'])}`)
