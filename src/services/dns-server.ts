@@ -26,8 +26,9 @@ import { forward } from './dns-forwarder.ts'
 
 export interface DnsNetwork { zone: Zone; upstreams: string[]; rateQps: number }
 
-const CACHE_ENTRIES = 20_000
-const CACHE_BYTES = 8 * 1024 * 1024
+/** Per network: each guest network has its own cache, so no answer ever crosses between networks. */
+const CACHE_ENTRIES = 10_000
+const CACHE_BYTES = 4 * 1024 * 1024
 /** Forwarded answers are kept at most this long, whatever their TTL. */
 const MAX_CACHE_SECONDS = 86_400
 /** dns-packet names question types; any other number round-trips as UNKNOWN_<n>. */
@@ -38,9 +39,18 @@ const TCP_IDLE_MS = 10_000
 const TCP_MAX_CONNECTIONS = 256
 export const DEFAULT_RATE_QPS = 1000
 
+type Stored = { bytes: Uint8Array; ttlOffsets: readonly number[] }
+
 interface Listener {
   network: DnsNetwork
   address: string
+  /**
+   * This network's answers only: a cache shared between networks would hand one network's
+   * local names (or its upstreams' answers) to another's clients.
+   */
+  cache: ResponseCache
+  /** Upstream questions in flight: identical ones share one upstream query. */
+  inflight: Map<string, Promise<Stored | undefined>>
   /** Batched through the native addon when it is built (services/udp-batch.ts), else node:dgram. */
   udp: Socket | BatchUdpSocket
   tcp: Server
@@ -51,10 +61,7 @@ type Drop = 'outside' | 'ratelimit' | 'malformed'
 
 export class DnsServer {
   private readonly listeners = new Map<string, Listener>()
-  private readonly cache = new ResponseCache(CACHE_ENTRIES, CACHE_BYTES)
   private readonly limiter = new RateLimiter(DEFAULT_RATE_QPS)
-  /** Upstream questions in flight: identical ones share one upstream query. */
-  private readonly inflight = new Map<string, Promise<{ bytes: Uint8Array; ttlOffsets: readonly number[] } | undefined>>()
   private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, truncated: 0 }
   private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0 }
   private malformed = 0
@@ -72,7 +79,9 @@ export class DnsServer {
       for (const l of this.listeners.values()) if (l.udp instanceof BatchUdpSocket) oversized += l.udp.oversized
       metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', oversized, { reason: 'oversize' })
       metrics.setCounter('routerd_dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
-      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', this.cache.size)
+      let entries = 0
+      for (const l of this.listeners.values()) entries += l.cache.size
+      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', entries)
     })
     this.sweepTimer = setInterval(() => this.limiter.sweep(this.now()), 60_000)
     this.sweepTimer.unref()
@@ -80,14 +89,17 @@ export class DnsServer {
 
   /** Serves exactly these networks from now on; local answers of the old config are forgotten. */
   async update(networks: readonly DnsNetwork[]): Promise<void> {
-    this.cache.clear(true)
     const wanted = new Map(networks.map((n) => [n.zone.networkId, n]))
     for (const [id, l] of this.listeners) {
       const next = wanted.get(id)
       if (next === undefined || next.zone.routerIp !== l.address) {
         this.closeListener(l)
         this.listeners.delete(id)
-      } else l.network = next
+      } else {
+        // Local answers follow the new config; forwarded ones stay unless the upstreams changed.
+        l.cache.clear(next.upstreams.join() === l.network.upstreams.join())
+        l.network = next
+      }
     }
     for (const [id, network] of wanted) {
       if (this.listeners.has(id)) continue
@@ -113,7 +125,7 @@ export class DnsServer {
 
   private async listen(network: DnsNetwork): Promise<Listener> {
     const address = network.zone.routerIp
-    const listener = { network, address } as Listener
+    const listener = { network, address, cache: new ResponseCache(CACHE_ENTRIES, CACHE_BYTES), inflight: new Map() } as unknown as Listener
     const native = loadUdpBatch()
     const udp = native !== undefined
       ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr) => this.answer(listener, msg, addr, PLAIN_UDP_SIZE),
@@ -207,14 +219,14 @@ export class DnsServer {
       return errorReply(msg, q, RCODE.REFUSED)
     }
     const key = q.key
-    const cached = this.cache.get(key, now)
+    const cached = listener.cache.get(key, now)
     if (cached !== undefined) {
       this.answered.cache++
       return this.finish(replyFrom(cached.bytes, cached.ttlOffsets, cached.ages ? Math.floor((now - cached.storedAt) / 1000) : 0, msg, q, maxSize))
     }
     const local = this.localResponse(network.zone, q, questionName(msg))
     if (local !== undefined) {
-      this.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
+      listener.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
       this.answered.local++
       return this.finish(replyFrom(local, [], 0, msg, q, maxSize))
     }
@@ -222,7 +234,7 @@ export class DnsServer {
       this.answered.refused++
       return errorReply(msg, q, RCODE.REFUSED)
     }
-    return this.forwarded(network, key, Buffer.from(msg), q, maxSize)
+    return this.forwarded(listener, key, Buffer.from(msg), q, maxSize)
   }
 
   private finish(reply: Uint8Array): Uint8Array {
@@ -241,12 +253,13 @@ export class DnsServer {
     } as dnsPacket.Packet)
   }
 
-  private async forwarded(network: DnsNetwork, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
-    let pending = this.inflight.get(key)
+  private async forwarded(listener: Listener, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
+    let pending = listener.inflight.get(key)
     if (pending === undefined) {
-      pending = this.ask(network, key, new Uint8Array(msg.subarray(12, q.questionEnd)))
-      this.inflight.set(key, pending)
-      void pending.finally(() => this.inflight.delete(key))
+      const inflight = listener.inflight
+      pending = this.ask(listener, key, new Uint8Array(msg.subarray(12, q.questionEnd)))
+      inflight.set(key, pending)
+      void pending.finally(() => inflight.delete(key))
     }
     const stored = await pending
     if (stored === undefined) {
@@ -257,7 +270,8 @@ export class DnsServer {
     return this.finish(replyFrom(stored.bytes, stored.ttlOffsets, 0, msg, q, maxSize))
   }
 
-  private async ask(network: DnsNetwork, key: string, question: Uint8Array): Promise<{ bytes: Uint8Array; ttlOffsets: readonly number[] } | undefined> {
+  private async ask(listener: Listener, key: string, question: Uint8Array): Promise<Stored | undefined> {
+    const { network, cache } = listener
     try {
       const { bytes, layout } = await forward(network.upstreams, question)
       const plain = withoutOpt(bytes, layout.optAt)
@@ -268,7 +282,7 @@ export class DnsServer {
       if (cacheable) {
         const now = this.now()
         const seconds = Math.min(plainLayout.cacheSeconds as number, MAX_CACHE_SECONDS)
-        this.cache.set(key, { bytes: plain, ttlOffsets: plainLayout.ttlOffsets, storedAt: now, expiresAt: now + seconds * 1000, ages: true })
+        cache.set(key, { bytes: plain, ttlOffsets: plainLayout.ttlOffsets, storedAt: now, expiresAt: now + seconds * 1000, ages: true })
       }
       return { bytes: plain, ttlOffsets: plainLayout.ttlOffsets }
     } catch (err) {

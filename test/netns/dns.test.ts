@@ -13,7 +13,12 @@ const BIG_TXT = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).
 
 function dnsConfig(): Record<string, any> {
   const config = labRouterConfig() as Record<string, any>
-  config['guestNetworks'] = [{ ...config['guestNetworks'][0], dnsServers: [UPSTREAM, AUTH_UPSTREAM], dns: { rateLimitQps: 300 } }]
+  config['interfaces'] = [...config['interfaces'], { id: 'guest2', role: 'guest', mac: LAB_MACS.guest2 }]
+  config['guestNetworks'] = [
+    { ...config['guestNetworks'][0], dnsServers: [UPSTREAM, AUTH_UPSTREAM], dns: { rateLimitQps: 300 } },
+    // A second network, without upstreams: its clients must never see the first one's names.
+    { id: 'net2', interface: 'guest2', cidr: '10.2.2.0/24', routerIp: '10.2.2.1', domain: 'two.internal' },
+  ]
   config['dhcpHosts'] = [
     { id: 'vm1', network: 'net1', mac: LAB_MACS.vm1, ip: LAB_ADDR.vm1, hostname: 'vm-one', ipv6: 'fd00:1::10' },
     { id: 'vm2', network: 'net1', mac: LAB_MACS.vm2, ip: LAB_ADDR.vm2, hostname: 'vm-two' },
@@ -90,6 +95,15 @@ describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolve
     expect(await short('vm-renamed.cloud.internal')).toBe('10.1.1.11')
     expect((await r.api('PUT', '/v1/config/dhcpHosts/vm2', vm2)).status).toBe(200)
     expect(await short('vm-two.cloud.internal')).toBe('10.1.1.11')
+  })
+
+  it("keeps each network to its own names: another network's cached answers never cross", async () => {
+    expect(await short('vm-one.cloud.internal')).toBe('10.1.1.10')
+    await r.lab.exec(r.lab.ns.vm3, 'ip', ['address', 'add', '10.2.2.5/24', 'dev', 'eth0'])
+    const other = await dig(r.lab.ns.vm3, '@10.2.2.1', 'vm-one.cloud.internal')
+    expect(other).toContain('status: REFUSED')
+    expect(other).not.toContain('10.1.1.10')
+    expect((await dig(r.lab.ns.vm3, '@10.2.2.1', '+short', 'data-server.two.internal')).trim()).toBe('10.2.2.1')
   })
 
   it('answers over TCP', async () => {
