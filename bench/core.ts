@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { binary, run } from '../src/kernel/exec.ts'
 import { Lab, LAB_ADDR } from '../src/lab/lab.ts'
@@ -12,13 +11,13 @@ import { planIpsets } from '../src/plan/ipset.ts'
 import { formatIpsets, renderRouter, type RenderedRouter } from '../src/render/index.ts'
 import { IPSET_PREFIX } from '../src/render/names.ts'
 import { formatTable } from '../src/render/iptables/table.ts'
-import { cleanupOnSignals, onCleanup, runAll } from './lib/cleanup.ts'
+import { cleanupOnSignals, onCleanup } from './lib/cleanup.ts'
 import { baseConfig, FORWARD_IP, labFacts, portForward, withForwards } from './lib/configs.ts'
 import { acceptedFrom, iperfRun, startIperfServer } from './lib/iperf.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
 import { configureMasqueradeOnly, readSysctls, resetRouterNs, routerStateDump } from './lib/router-state.ts'
 import { ScratchNs, type TimedStep } from './lib/scratch.ts'
-import { machine, printTable, revision, type Result } from './lib/report.ts'
+import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
 import { bounded, median, percentile, round, sleep, summary } from './lib/stats.ts'
 
 /**
@@ -577,19 +576,7 @@ async function main(): Promise<void> {
     details,
   }
   doc.durationS = round((performance.now() - started) / 1000, 1)
-  mkdirSync(dirname(RESULTS), { recursive: true })
-  writeFileSync(RESULTS, JSON.stringify(doc, null, 2) + '\n')
-  printTable(results, notes)
-  process.stdout.write(`\nwrote ${RESULTS} (${doc.durationS} s)\n`)
+  writeResults(RESULTS, doc)
 }
 
-let failed = false
-try {
-  await main()
-} catch (err) {
-  failed = true
-  process.stderr.write(`bench-core failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-} finally {
-  await runAll()
-}
-process.exit(failed ? 1 : 0)
+await runSuite('bench-core', main)

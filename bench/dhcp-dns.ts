@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { StartedProcess } from '../src/kernel/exec.ts'
 import { Lab, LAB_ADDR, LAB_MACS, labRouterConfig } from '../src/lab/lab.ts'
-import { cleanupOnSignals, onCleanup, runAll } from './lib/cleanup.ts'
-import { machine, printTable, revision, type Result } from './lib/report.ts'
+import { cleanupOnSignals, onCleanup } from './lib/cleanup.ts'
+import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
 import { median, round, sleep } from './lib/stats.ts'
 
@@ -261,19 +261,7 @@ async function main(): Promise<void> {
     machine: await machine(), daemon: daemon.source, revision: await revision(ROOT), generatedAt: new Date().toISOString(),
     durationS: round((performance.now() - started) / 1000, 1), results, notes, details,
   }
-  mkdirSync(dirname(RESULTS), { recursive: true })
-  writeFileSync(RESULTS, JSON.stringify(doc, null, 2) + '\n')
-  printTable(results, notes)
-  process.stdout.write(`\nwrote ${RESULTS} (${doc.durationS} s)\n`)
+  writeResults(RESULTS, doc)
 }
 
-let failed = false
-try {
-  await main()
-} catch (err) {
-  failed = true
-  process.stderr.write(`bench-dhcp-dns failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
-} finally {
-  await runAll()
-}
-process.exit(failed ? 1 : 0)
+await runSuite('bench-dhcp-dns', main)

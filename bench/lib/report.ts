@@ -1,5 +1,8 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, release } from 'node:os'
+import { dirname } from 'node:path'
 import { binary, run } from '../../src/kernel/exec.ts'
+import { runAll } from './cleanup.ts'
 
 /** One benchmark's line in bench/results/<suite>.json and in the printed table. */
 export interface Result {
@@ -42,4 +45,26 @@ export async function revision(root: string): Promise<string> {
 export async function machine(): Promise<string> {
   const ipt = await run(binary('iptables'), ['--version']).then((r) => r.stdout.trim(), () => 'iptables ?')
   return `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), kernel ${release()}, node ${process.version}, ${ipt}`
+}
+
+/** Writes a suite's JSON document (creating bench/results/), prints the table and where it went. */
+export function writeResults(path: string, doc: { results: readonly Result[]; notes: readonly string[]; durationS: number }): void {
+  mkdirSync(dirname(path), { recursive: true })
+  writeFileSync(path, JSON.stringify(doc, null, 2) + '\n')
+  printTable(doc.results, doc.notes)
+  process.stdout.write(`\nwrote ${path} (${doc.durationS} s)\n`)
+}
+
+/** Runs a suite's main, always runs every cleanup after it, and exits 1 if it failed. */
+export async function runSuite(name: string, main: () => Promise<void>): Promise<never> {
+  let failed = false
+  try {
+    await main()
+  } catch (err) {
+    failed = true
+    process.stderr.write(`${name} failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`)
+  } finally {
+    await runAll()
+  }
+  process.exit(failed ? 1 : 0)
 }

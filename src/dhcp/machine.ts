@@ -97,17 +97,10 @@ function maxMessage(m: DhcpMessage): number {
 }
 
 const TYPE_VALUES: Uint8Array[] = Array.from({ length: 9 }, (_, t) => Uint8Array.of(t))
-const serverIdMemo = new WeakMap<DhcpScope, Uint8Array>()
-function serverIdValue(scope: DhcpScope): Uint8Array {
-  let v = serverIdMemo.get(scope)
-  if (v === undefined) serverIdMemo.set(scope, (v = u32Value(scope.serverId)))
-  return v
-}
-
 function baseReply(req: DhcpMessage, type: MessageTypeCode, scope: DhcpScope): DhcpMessage {
   const options = new Map<number, Uint8Array>()
   options.set(Opt.MessageType, TYPE_VALUES[type] as Uint8Array)
-  options.set(Opt.ServerId, serverIdValue(scope))
+  options.set(Opt.ServerId, scopeValues(scope).serverId)
   return {
     op: Op.Reply, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags,
     ciaddr: 0, yiaddr: 0, siaddr: 0, giaddr: req.giaddr, chaddr: req.chaddr, options,
@@ -125,14 +118,17 @@ const DROPPABLE = [Opt.MsClasslessRoutes, Opt.NtpServers, Opt.DomainSearch, Opt.
  */
 type OptionList = readonly (readonly [number, Uint8Array])[]
 interface SharedOptions { head: OptionList; tail: OptionList }
-const sharedMemo = new WeakMap<DhcpScope, { forDefault: SharedOptions; forOther: SharedOptions }>()
+/** A scope's encoded values, built on first use and dropped with the scope (a new config compiles new scopes). */
+interface ScopeValues { serverId: Uint8Array; forDefault: SharedOptions; forOther: SharedOptions }
+const scopeMemo = new WeakMap<DhcpScope, ScopeValues>()
 
-function sharedOptions(scope: DhcpScope, isDefault: boolean): SharedOptions {
-  let memo = sharedMemo.get(scope)
-  if (memo === undefined) {
+function scopeValues(scope: DhcpScope): ScopeValues {
+  let values = scopeMemo.get(scope)
+  if (values === undefined) {
     const build = (asDefault: boolean): SharedOptions => {
       const head: [number, Uint8Array][] = [[Opt.SubnetMask, u32Value(scope.mask)], [Opt.Broadcast, u32Value(scope.broadcast)]]
       if (asDefault && scope.gateway !== undefined) head.push([Opt.Router, u32Value(scope.gateway)])
+      if (asDefault && scope.dnsServers.length > 0) head.push([Opt.DnsServers, addressList(scope.dnsServers)])
       const tail: [number, Uint8Array][] = []
       if (asDefault && scope.domain !== undefined) tail.push([Opt.DomainName, textValue(scope.domain)])
       if (scope.mtu !== undefined) tail.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
@@ -140,27 +136,20 @@ function sharedOptions(scope: DhcpScope, isDefault: boolean): SharedOptions {
       if (asDefault && scope.search.length > 0) tail.push([Opt.DomainSearch, domainSearch(scope.search)])
       return { head, tail }
     }
-    memo = { forDefault: build(true), forOther: build(false) }
-    sharedMemo.set(scope, memo)
+    values = { serverId: u32Value(scope.serverId), forDefault: build(true), forOther: build(false) }
+    scopeMemo.set(scope, values)
   }
-  return isDefault ? memo.forDefault : memo.forOther
+  return values
 }
-
-const networkDnsMemo = new WeakMap<DhcpScope, Uint8Array>()
 
 function configOptions(scope: DhcpScope, host: DhcpHostEntry | undefined, into: Map<number, Uint8Array>, asked: Uint8Array): void {
   const isDefault = host?.isDefault ?? true
-  const shared = sharedOptions(scope, isDefault)
+  const values = scopeValues(scope)
+  const shared = isDefault ? values.forDefault : values.forOther
   for (const [code, value] of shared.head) into.set(code, value)
   const extraDns = host?.dnsServers ?? []
-  if (extraDns.length > 0 || !isDefault) {
-    const dns = isDefault ? [...scope.dnsServers, ...extraDns] : [...extraDns]
-    if (dns.length > 0) into.set(Opt.DnsServers, addressList(dns))
-  } else if (scope.dnsServers.length > 0) {
-    let v = networkDnsMemo.get(scope)
-    if (v === undefined) networkDnsMemo.set(scope, (v = addressList(scope.dnsServers)))
-    into.set(Opt.DnsServers, v)
-  }
+  // A host's extra servers come after the network's (a non-default NIC gets only its own).
+  if (extraDns.length > 0) into.set(Opt.DnsServers, addressList(isDefault ? [...scope.dnsServers, ...extraDns] : extraDns))
   if (host?.hostname !== undefined) into.set(Opt.Hostname, textValue(host.hostname))
   for (const [code, value] of shared.tail) into.set(code, value)
   const routes: ClasslessRoute[] = [...(host?.routes ?? [])]

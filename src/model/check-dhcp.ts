@@ -1,5 +1,5 @@
 import type { RouterConfig } from './config.ts'
-import { broadcastOf, cidrContains, hasHostBits, networkOf, parseCidr, parseIpv4, type Cidr } from './ipv4.ts'
+import { cidrContains, hasHostBits, parseCidr, parseIpv4, usableHost, type Cidr } from './ipv4.ts'
 
 /**
  * Semantic checks of the DHCP/DNS parts: each network's DHCP settings and the dhcpHosts. Pure;
@@ -9,10 +9,6 @@ import { broadcastOf, cidrContains, hasHostBits, networkOf, parseCidr, parseIpv4
 type Push = (path: string, code: string, message: string, severity?: 'error' | 'warning') => void
 
 interface NetworkInfo { cidr: Cidr | undefined; router: number | undefined }
-
-function usableHost(cidr: Cidr, address: number): boolean {
-  return cidrContains(cidr, address) && (cidr.prefix >= 31 || (address !== networkOf(cidr) && address !== broadcastOf(cidr)))
-}
 
 export function checkDhcp(config: RouterConfig, push: Push): void {
   const networks = new Map<string, NetworkInfo>()

@@ -2,7 +2,7 @@ import type { Diagnostic } from '../errors.ts'
 import type { RouterConfig } from './config.ts'
 import { resolveLinkName, type HostFacts } from './facts.ts'
 import {
-  broadcastOf, cidrContains, cidrsOverlap, formatNetwork, hasHostBits, networkOf, parseCidr, parseIpv4, type Cidr,
+  cidrContains, cidrsOverlap, formatNetwork, hasHostBits, parseCidr, parseIpv4, usableHost, type Cidr,
 } from './ipv4.ts'
 import { checkDhcp } from './check-dhcp.ts'
 import { normalizePorts, type Ports } from './normalize.ts'
@@ -183,7 +183,7 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: Che
     const cidr = checkNetworkCidr(n.cidr, `${path}/cidr`, push)
     if (cidr === undefined) return
     const router = parseIpv4(n.routerIp)
-    if (router !== undefined && (!cidrContains(cidr, router) || (cidr.prefix < 31 && (router === networkOf(cidr) || router === broadcastOf(cidr))))) {
+    if (router !== undefined && !usableHost(cidr, router)) {
       push(`${path}/routerIp`, 'ERR_ADDRESS_OUTSIDE_NETWORK', `${n.routerIp} is not a usable host address of ${n.cidr}`)
     }
     for (const other of networks) {

@@ -72,6 +72,11 @@ export function cidrContains(outer: Cidr, address: number): boolean {
   return ((address & maskOf(outer.prefix)) >>> 0) === networkOf(outer)
 }
 
+/** An address a host may hold in the network: inside it, and not its network or broadcast address (below /31). */
+export function usableHost(cidr: Cidr, address: number): boolean {
+  return cidrContains(cidr, address) && (cidr.prefix >= 31 || (address !== networkOf(cidr) && address !== broadcastOf(cidr)))
+}
+
 export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
   const prefix = Math.min(a.prefix, b.prefix)
   return ((a.address & maskOf(prefix)) >>> 0) === ((b.address & maskOf(prefix)) >>> 0)

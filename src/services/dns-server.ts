@@ -41,9 +41,9 @@ export const DEFAULT_RATE_QPS = 1000
 
 type Stored = { bytes: Uint8Array; ttlOffsets: readonly number[] }
 
-interface Listener {
+/** What answering needs of one network: its config, its own cache, its upstream questions in flight. */
+interface NetworkState {
   network: DnsNetwork
-  address: string
   /**
    * This network's answers only: a cache shared between networks would hand one network's
    * local names (or its upstreams' answers) to another's clients.
@@ -51,6 +51,11 @@ interface Listener {
   cache: ResponseCache
   /** Upstream questions in flight: identical ones share one upstream query. */
   inflight: Map<string, Promise<Stored | undefined>>
+}
+
+interface Listener {
+  state: NetworkState
+  address: string
   /** Batched through the native addon when it is built (services/udp-batch.ts), else node:dgram. */
   udp: Socket | BatchUdpSocket
   tcp: Server
@@ -80,7 +85,7 @@ export class DnsServer {
       metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', oversized, { reason: 'oversize' })
       metrics.setCounter('routerd_dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
       let entries = 0
-      for (const l of this.listeners.values()) entries += l.cache.size
+      for (const l of this.listeners.values()) entries += l.state.cache.size
       metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', entries)
     })
     this.sweepTimer = setInterval(() => this.limiter.sweep(this.now()), 60_000)
@@ -97,8 +102,8 @@ export class DnsServer {
         this.listeners.delete(id)
       } else {
         // Local answers follow the new config; forwarded ones stay unless the upstreams changed.
-        l.cache.clear(next.upstreams.join() === l.network.upstreams.join())
-        l.network = next
+        l.state.cache.clear(next.upstreams.join() === l.state.network.upstreams.join())
+        l.state.network = next
       }
     }
     for (const [id, network] of wanted) {
@@ -125,37 +130,35 @@ export class DnsServer {
 
   private async listen(network: DnsNetwork): Promise<Listener> {
     const address = network.zone.routerIp
-    const listener = { network, address, cache: new ResponseCache(CACHE_ENTRIES, CACHE_BYTES), inflight: new Map() } as unknown as Listener
+    const state: NetworkState = { network, cache: new ResponseCache(CACHE_ENTRIES, CACHE_BYTES), inflight: new Map() }
     const native = loadUdpBatch()
     const udp = native !== undefined
-      ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr) => this.answer(listener, msg, addr, PLAIN_UDP_SIZE),
+      ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr) => this.answer(state, msg, addr, PLAIN_UDP_SIZE),
         (err) => this.log.error({ err, address }, 'DNS socket error'))
-      : await this.listenDgram(listener)
-    listener.udp = udp
+      : await this.listenDgram(state, address)
     const tcp = createServer({ pauseOnConnect: false })
     tcp.maxConnections = TCP_MAX_CONNECTIONS
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject)
       tcp.listen(53, address, () => { tcp.off('error', reject); resolve() })
     }).catch((err: unknown) => { udp.close(); throw err })
-    listener.tcp = tcp
     tcp.on('error', (err) => this.log.error({ err, address }, 'DNS TCP server error'))
-    tcp.on('connection', (socket) => this.serveTcp(listener, socket))
+    tcp.on('connection', (socket) => this.serveTcp(state, socket))
     this.log.info({ network: network.zone.networkId, address, batched: native !== undefined }, 'serving DNS')
-    return listener
+    return { state, address, udp, tcp }
   }
 
   /** The plain node:dgram socket, where the native batch addon is not built. */
-  private async listenDgram(listener: Listener): Promise<Socket> {
+  private async listenDgram(state: NetworkState, address: string): Promise<Socket> {
     const udp = createSocket('udp4')
     await new Promise<void>((resolve, reject) => {
       udp.once('error', reject)
-      udp.bind(53, listener.address, () => { udp.off('error', reject); resolve() })
+      udp.bind(53, address, () => { udp.off('error', reject); resolve() })
     })
     forceReceiveBuffer(udp)
-    udp.on('error', (err) => this.log.error({ err, address: listener.address }, 'DNS socket error'))
+    udp.on('error', (err) => this.log.error({ err, address }, 'DNS socket error'))
     udp.on('message', (msg, rinfo) => {
-      const reply = this.answer(listener, msg, parseIpv4(rinfo.address) ?? 0, PLAIN_UDP_SIZE)
+      const reply = this.answer(state, msg, parseIpv4(rinfo.address) ?? 0, PLAIN_UDP_SIZE)
       if (reply === undefined) return
       if (reply instanceof Uint8Array) udp.send(reply, rinfo.port, rinfo.address)
       else void reply.then((r) => { if (r !== undefined) udp.send(r, rinfo.port, rinfo.address) })
@@ -163,7 +166,7 @@ export class DnsServer {
     return udp
   }
 
-  private serveTcp(listener: Listener, socket: TcpSocket): void {
+  private serveTcp(state: NetworkState, socket: TcpSocket): void {
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
     socket.on('error', () => socket.destroy())
     let buffered: Buffer = Buffer.alloc(0)
@@ -175,7 +178,7 @@ export class DnsServer {
         if (buffered.length < 2 + len) break
         const msg = buffered.subarray(2, 2 + len)
         buffered = buffered.subarray(2 + len)
-        const reply = this.answer(listener, msg, client, 65535)
+        const reply = this.answer(state, msg, client, 65535)
         const send = (r: Uint8Array | undefined) => {
           if (r === undefined || socket.destroyed) return
           const framed = Buffer.alloc(2 + r.length)
@@ -194,8 +197,8 @@ export class DnsServer {
    * promise (forwarded), or undefined (dropped). `maxUdp` is 512 for UDP (raised by the client's
    * EDNS0 size), 65535 for TCP. `msg` may be a view into a reused buffer: kept only by copy.
    */
-  private answer(listener: Listener, msg: Uint8Array, client: number, maxUdp: number): Uint8Array | Promise<Uint8Array | undefined> | undefined {
-    const { network } = listener
+  private answer(state: NetworkState, msg: Uint8Array, client: number, maxUdp: number): Uint8Array | Promise<Uint8Array | undefined> | undefined {
+    const { network } = state
     if (!cidrContains(network.zone.cidr, client)) {
       this.dropped.outside++
       return undefined
@@ -219,14 +222,14 @@ export class DnsServer {
       return errorReply(msg, q, RCODE.REFUSED)
     }
     const key = q.key
-    const cached = listener.cache.get(key, now)
+    const cached = state.cache.get(key, now)
     if (cached !== undefined) {
       this.answered.cache++
       return this.finish(replyFrom(cached.bytes, cached.ttlOffsets, cached.ages ? Math.floor((now - cached.storedAt) / 1000) : 0, msg, q, maxSize))
     }
     const local = this.localResponse(network.zone, q, questionName(msg))
     if (local !== undefined) {
-      listener.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
+      state.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
       this.answered.local++
       return this.finish(replyFrom(local, [], 0, msg, q, maxSize))
     }
@@ -234,7 +237,7 @@ export class DnsServer {
       this.answered.refused++
       return errorReply(msg, q, RCODE.REFUSED)
     }
-    return this.forwarded(listener, key, Buffer.from(msg), q, maxSize)
+    return this.forwarded(state, key, Buffer.from(msg), q, maxSize)
   }
 
   private finish(reply: Uint8Array): Uint8Array {
@@ -253,11 +256,11 @@ export class DnsServer {
     } as dnsPacket.Packet)
   }
 
-  private async forwarded(listener: Listener, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
-    let pending = listener.inflight.get(key)
+  private async forwarded(state: NetworkState, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
+    let pending = state.inflight.get(key)
     if (pending === undefined) {
-      const inflight = listener.inflight
-      pending = this.ask(listener, key, new Uint8Array(msg.subarray(12, q.questionEnd)))
+      const inflight = state.inflight
+      pending = this.ask(state, key, new Uint8Array(msg.subarray(12, q.questionEnd)))
       inflight.set(key, pending)
       void pending.finally(() => inflight.delete(key))
     }
@@ -270,8 +273,8 @@ export class DnsServer {
     return this.finish(replyFrom(stored.bytes, stored.ttlOffsets, 0, msg, q, maxSize))
   }
 
-  private async ask(listener: Listener, key: string, question: Uint8Array): Promise<Stored | undefined> {
-    const { network, cache } = listener
+  private async ask(state: NetworkState, key: string, question: Uint8Array): Promise<Stored | undefined> {
+    const { network, cache } = state
     try {
       const { bytes, layout } = await forward(network.upstreams, question)
       const plain = withoutOpt(bytes, layout.optAt)

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { StoreError } from '../errors.ts'
 import { emptyConfig, type CollectionName, type RouterConfig } from '../model/config.ts'
 import { withItem } from '../model/items.ts'
+import { readJsonLines } from './json-lines.ts'
 
 /**
  * The persisted desired state: a snapshot (`config.json`: generation + document), written
@@ -69,22 +70,11 @@ export class ConfigStore {
       state.config = { ...emptyConfig(), ...state.config }
     }
     const journalPath = join(this.dir, JOURNAL)
-    if (existsSync(journalPath)) {
-      const lines = readFileSync(journalPath, 'utf8').split('\n')
-      for (const [i, line] of lines.entries()) {
-        if (line === '') continue
-        let entry: JournalEntry
-        try {
-          entry = JSON.parse(line) as JournalEntry
-        } catch (err) {
-          if (lines.slice(i + 1).every((l) => l === '')) break
-          throw new StoreError(`journal line ${i + 1} is corrupt`, { cause: err })
-        }
-        if (entry.g <= state.generation) continue
-        state = { generation: entry.g, config: withItem(state.config, entry.c, entry.id, entry.item as never) }
-      }
-      this.journalBytes = statSync(journalPath).size
+    for (const entry of readJsonLines<JournalEntry>(journalPath)) {
+      if (entry.g <= state.generation) continue
+      state = { generation: entry.g, config: withItem(state.config, entry.c, entry.id, entry.item as never) }
     }
+    if (existsSync(journalPath)) this.journalBytes = statSync(journalPath).size
     return state
   }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { LeaseTable } from '../dhcp/lease-table.ts'
@@ -6,6 +6,7 @@ import type { LeaseChange } from '../dhcp/machine.ts'
 import { StoreError } from '../errors.ts'
 import { formatIpv4, parseIpv4 } from '../model/ipv4.ts'
 import { writeFileAtomic } from './config-store.ts'
+import { readJsonLines } from './json-lines.ts'
 
 /**
  * The DHCP leases on disk: an append-only journal of lease changes, one JSON line each,
@@ -36,6 +37,16 @@ function lineOf(change: LeaseChange): string | undefined {
     case 'decline': return JSON.stringify({ k: 'decline', n: change.network, m: change.mac, i: formatIpv4(change.ip), e: change.until } satisfies Line)
     case 'offer': return undefined
   }
+}
+
+/** The change a journal line records (undefined for a line with an unreadable address). */
+function changeOf(line: Line): LeaseChange | undefined {
+  if (line.k === 'release') return { kind: 'release', network: line.n, mac: line.m }
+  const ip = parseIpv4(line.i)
+  if (ip === undefined) return undefined
+  return line.k === 'bind'
+    ? { kind: 'bind', lease: { network: line.n, mac: line.m, ip, expiresAt: line.e ?? Infinity, bound: true }, durable: true }
+    : { kind: 'decline', network: line.n, mac: line.m, ip, until: line.e }
 }
 
 /** Applies a change to the in-memory table (shared by the server and the journal replay). */
@@ -72,24 +83,9 @@ export class LeaseStore {
 
   /** Replays the journal into the table, drops expired leases and rewrites the journal compacted. */
   async open(now: number): Promise<number> {
-    if (existsSync(this.path)) {
-      const lines = readFileSync(this.path, 'utf8').split('\n')
-      for (const [i, text] of lines.entries()) {
-        if (text === '') continue
-        let line: Line
-        try {
-          line = JSON.parse(text) as Line
-        } catch (err) {
-          // A torn last line is a write the crash interrupted; anything else is damage.
-          if (lines.slice(i + 1).every((l) => l === '')) break
-          throw new StoreError(`${this.path} line ${i + 1} is corrupt`, { cause: err })
-        }
-        const ip = 'i' in line ? parseIpv4(line.i) : undefined
-        if (line.k === 'bind' && ip !== undefined) {
-          this.table.set({ network: line.n, mac: line.m, ip, expiresAt: line.e ?? Infinity, bound: true })
-        } else if (line.k === 'release') this.table.remove(line.n, line.m)
-        else if (line.k === 'decline' && ip !== undefined) applyChange(this.table, { kind: 'decline', network: line.n, mac: line.m, ip, until: line.e })
-      }
+    for (const line of readJsonLines<Line>(this.path)) {
+      const change = changeOf(line)
+      if (change !== undefined) applyChange(this.table, change)
     }
     const keep = new Set<string>()
     for (const l of this.table.leases()) keep.add(l.network)
