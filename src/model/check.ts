@@ -2,7 +2,8 @@ import type { Diagnostic } from '../errors.ts'
 import type { RouterConfig } from './config.ts'
 import { resolveLinkName, type HostFacts } from './facts.ts'
 import {
-  cidrContains, cidrsOverlap, formatNetwork, hasHostBits, parseCidr, parseIpv4, usableHost, type Cidr,
+  broadcastOf, cidrContains, cidrsOverlap, formatNetwork, hasHostBits, networkOf, parseCidr, parseIpv4, reservedKind, reservedOverlap,
+  usableHost, type Cidr,
 } from './ipv4.ts'
 import { checkDhcp } from './check-dhcp.ts'
 import { normalizePorts, type Ports } from './normalize.ts'
@@ -121,6 +122,9 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: Che
     if (iface.gateway !== undefined && iface.role !== 'public') {
       push(`${path}/gateway`, 'ERR_GATEWAY_NOT_PUBLIC', `only a public interface has a gateway (role is ${iface.role})`)
     }
+    const gateway = iface.gateway === undefined ? undefined : parseIpv4(iface.gateway)
+    const gatewayReserved = gateway === undefined ? undefined : reservedKind(gateway)
+    if (gatewayReserved !== undefined) push(`${path}/gateway`, 'ERR_ADDRESS_RESERVED', `${iface.gateway} is ${gatewayReserved}, not a gateway`)
     if (facts !== undefined && (iface.mac !== undefined || iface.name !== undefined)) {
       const link = resolveLinkName(facts, iface)
       const field = iface.mac !== undefined ? 'mac' : 'name'
@@ -151,6 +155,16 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: Che
     const path = `/publicIps/${i}`
     interfaceWithRole(p.interface, 'public', `${path}/interface`)
     const address = parseIpv4(p.ip)
+    const reserved = address === undefined ? undefined : reservedKind(address)
+    const subnet = address === undefined ? undefined : { address, prefix: p.prefixLength }
+    if (reserved !== undefined) {
+      push(`${path}/ip`, 'ERR_ADDRESS_RESERVED', `${p.ip} is ${reserved}, not a public address`)
+      return
+    }
+    if (subnet !== undefined && subnet.prefix < 31 && (address === networkOf(subnet) || address === broadcastOf(subnet))) {
+      push(`${path}/ip`, 'ERR_ADDRESS_RESERVED', `${p.ip} is the network or broadcast address of ${formatNetwork(subnet)}`)
+      return
+    }
     if (publicIps.has(p.ip)) {
       push(`${path}/ip`, 'ERR_DUPLICATE_ADDRESS', `${p.ip} is already /publicIps/${publicIps.get(p.ip)?.index}`)
     } else if (address !== undefined) {
@@ -182,6 +196,11 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: Che
     } else networkByInterface.set(n.interface, i)
     const cidr = checkNetworkCidr(n.cidr, `${path}/cidr`, push)
     if (cidr === undefined) return
+    const reserved = reservedOverlap(cidr)
+    if (reserved !== undefined) {
+      push(`${path}/cidr`, 'ERR_ADDRESS_RESERVED', `${n.cidr} overlaps ${reserved}`)
+      return
+    }
     const router = parseIpv4(n.routerIp)
     if (router !== undefined && !usableHost(cidr, router)) {
       push(`${path}/routerIp`, 'ERR_ADDRESS_OUTSIDE_NETWORK', `${n.routerIp} is not a usable host address of ${n.cidr}`)
@@ -194,11 +213,36 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: Che
     networks.push({ id: n.id, cidr, index: i })
   })
   const networkIds = new Set(config.guestNetworks.map((n) => n.id))
+
+  // Addresses the router holds itself: each once, and none inside a guest network it does not serve.
+  const ownAddresses = new Map<number, string>()
+  for (const n of networks) {
+    const router = parseIpv4(config.guestNetworks[n.index]?.routerIp ?? '')
+    if (router !== undefined) ownAddresses.set(router, `the router IP of /guestNetworks/${n.index}`)
+  }
+  config.interfaces.forEach((iface, i) => iface.addresses?.forEach((a, j) => {
+    const cidr = parseCidr(a)
+    if (cidr === undefined) return
+    const owner = ownAddresses.get(cidr.address)
+    if (owner !== undefined) push(`/interfaces/${i}/addresses/${j}`, 'ERR_ADDRESS_IN_USE', `${a} is already ${owner}`)
+    else ownAddresses.set(cidr.address, `an address of /interfaces/${i}`)
+  }))
+  for (const { index, cidr } of publicIps.values()) {
+    const path = `/publicIps/${index}/ip`
+    const owner = ownAddresses.get(cidr.address)
+    const guest = networks.find((n) => cidrContains(n.cidr, cidr.address))
+    if (owner !== undefined) push(path, 'ERR_ADDRESS_IN_USE', `${config.publicIps[index]?.ip} is already ${owner}`)
+    else if (guest !== undefined) push(path, 'ERR_NETWORK_OVERLAP', `${config.publicIps[index]?.ip} is inside guest network /guestNetworks/${guest.index}`)
+    else ownAddresses.set(cidr.address, `public IP /publicIps/${index}`)
+  }
+
   const inGuestNetwork = (ip: string, path: string): void => {
     const address = parseIpv4(ip)
     if (address === undefined) return
     if (!networks.some((n) => cidrContains(n.cidr, address))) {
       push(path, 'ERR_ADDRESS_OUTSIDE_NETWORK', `${ip} is in no guest network`)
+    } else if (ownAddresses.has(address)) {
+      push(path, 'ERR_ADDRESS_IN_USE', `${ip} is ${ownAddresses.get(address)}, not a guest VM`)
     }
   }
 
@@ -291,11 +335,18 @@ export function checkConfig(config: RouterConfig, facts?: HostFacts, scope?: Che
     const cidr = checkNetworkCidr(r.cidr, `${path}/cidr`, push)
     if (cidr !== undefined) {
       const key = formatNetwork(cidr)
-      if (routeCidrs.has(key)) push(`${path}/cidr`, 'ERR_DUPLICATE_ROUTE', `${key} is already routed by /staticRoutes/${routeCidrs.get(key)}`)
+      const shadowed = connected.find((c) => cidrsOverlap(c, cidr))
+      const reserved = reservedOverlap(cidr)
+      if (cidr.prefix === 0) push(`${path}/cidr`, 'ERR_ROUTE_SHADOWS_DEFAULT', 'the default route is the public gateway\'s (interfaces[].gateway, defaultInterface)')
+      else if (reserved !== undefined) push(`${path}/cidr`, 'ERR_ADDRESS_RESERVED', `${key} overlaps ${reserved}`)
+      else if (shadowed !== undefined) push(`${path}/cidr`, 'ERR_ROUTE_SHADOWS_CONNECTED', `${key} overlaps the connected network ${formatNetwork(shadowed)}`)
+      else if (routeCidrs.has(key)) push(`${path}/cidr`, 'ERR_DUPLICATE_ROUTE', `${key} is already routed by /staticRoutes/${routeCidrs.get(key)}`)
       else routeCidrs.set(key, i)
     }
     const via = parseIpv4(r.via)
-    if (via !== undefined && !connected.some((c) => cidrContains(c, via))) {
+    if (via !== undefined && ownAddresses.has(via)) {
+      push(`${path}/via`, 'ERR_ROUTE_VIA_SELF', `${r.via} is ${ownAddresses.get(via)}`)
+    } else if (via !== undefined && !connected.some((c) => cidrContains(c, via))) {
       push(`${path}/via`, 'ERR_UNREACHABLE_NEXT_HOP', `${r.via} is on no connected network`)
     }
   })

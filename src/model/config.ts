@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox'
-import { Cidr, cidrList, HostCidr, Id, ID_PATTERN, Ipv4, Mac, PortRange } from './primitives.ts'
+import { Cidr, cidrList, DomainName, HostCidr, Id, ID_PATTERN, Ipv4, Mac, PortRange } from './primitives.ts'
 
 /**
  * Config model v1: one declarative document holding everything the router enforces. Every
@@ -35,8 +35,6 @@ export const PublicIp = Type.Object(
   },
   { ...strict, description: 'A public IP address held by the router' },
 )
-
-const DomainName = Type.String({ pattern: '^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$', description: 'DNS domain name (no trailing dot)' })
 
 /** DHCP lease time: 60 s to ~136 years; 4294967295 means infinite (what CloudStack hands out). */
 const LeaseSeconds = Type.Integer({ minimum: 60, maximum: 4294967295, description: 'Lease time in seconds; 4294967295 = infinite' })

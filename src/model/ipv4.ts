@@ -86,3 +86,24 @@ export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
 export function formatNetwork(cidr: Cidr): string {
   return `${formatIpv4(networkOf(cidr))}/${cidr.prefix}`
 }
+
+/** Address blocks no router interface, gateway or route target may use (RFC 6890). */
+const RESERVED_BLOCKS: readonly { cidr: Cidr; kind: string }[] = [
+  { cidr: { address: 0x00000000, prefix: 8 }, kind: 'unspecified ("this network", 0.0.0.0/8)' },
+  { cidr: { address: 0x7f000000, prefix: 8 }, kind: 'loopback (127.0.0.0/8)' },
+  { cidr: { address: 0xa9fe0000, prefix: 16 }, kind: 'link-local (169.254.0.0/16)' },
+  { cidr: { address: 0xe0000000, prefix: 4 }, kind: 'multicast (224.0.0.0/4)' },
+  { cidr: { address: 0xf0000000, prefix: 4 }, kind: 'reserved or broadcast (240.0.0.0/4)' },
+]
+
+/** Pure. Which reserved block an address is in (e.g. "loopback (127.0.0.0/8)"), or undefined for an ordinary unicast address. */
+export function reservedKind(address: number): string | undefined {
+  for (const block of RESERVED_BLOCKS) if (cidrContains(block.cidr, address)) return block.kind
+  return undefined
+}
+
+/** Pure. The reserved block a network overlaps, or undefined. */
+export function reservedOverlap(cidr: Cidr): string | undefined {
+  for (const block of RESERVED_BLOCKS) if (cidrsOverlap(block.cidr, cidr)) return block.kind
+  return undefined
+}

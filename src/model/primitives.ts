@@ -40,6 +40,17 @@ export const PortRange = Type.Object(
   { additionalProperties: false, description: 'Inclusive port range; end defaults to start' },
 )
 
+/**
+ * A list of CIDRs. Never empty: an orchestrator that intersects source lists and gets nothing
+ * must not open a port to the world; "everyone" is said by omitting the field or by 0.0.0.0/0.
+ */
 export function cidrList(description: string) {
-  return Type.Array(Cidr, { maxItems: 1024, description })
+  return Type.Array(Cidr, { minItems: 1, maxItems: 1024, description: `${description}; never empty` })
 }
+
+/** A DNS domain every label of which fits the wire format: 1-63 bytes a label, 253 characters in all, no trailing dot. */
+export const DomainName = Type.String({
+  pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,62}(\\.[A-Za-z0-9][A-Za-z0-9-]{0,62})*$',
+  maxLength: 253,
+  description: 'DNS domain name: labels of 1-63 letters, digits or hyphens, 253 characters at most, no trailing dot',
+})

@@ -122,6 +122,63 @@ const cases: { name: string; edit: (c: RouterConfig) => void; expect: [path: str
     edit: (c) => { c.staticRoutes = [{ id: 'r', cidr: '172.16.0.0/12', via: '192.0.2.1' }] },
     expect: [['/staticRoutes/0/via', 'ERR_UNREACHABLE_NEXT_HOP']],
   },
+  {
+    name: 'public IPs that are unspecified, loopback, broadcast, multicast or link-local are refused',
+    edit: (c) => {
+      c.publicIps.push(
+        { id: 'x0', ip: '0.0.0.0', prefixLength: 24, interface: 'p' },
+        { id: 'x1', ip: '127.0.0.1', prefixLength: 8, interface: 'p' },
+        { id: 'x2', ip: '255.255.255.255', prefixLength: 32, interface: 'p' },
+        { id: 'x3', ip: '224.0.0.1', prefixLength: 24, interface: 'p' },
+        { id: 'x4', ip: '169.254.1.1', prefixLength: 16, interface: 'p' },
+      )
+    },
+    expect: [
+      ['/publicIps/2/ip', 'ERR_ADDRESS_RESERVED'], ['/publicIps/3/ip', 'ERR_ADDRESS_RESERVED'], ['/publicIps/4/ip', 'ERR_ADDRESS_RESERVED'],
+      ['/publicIps/5/ip', 'ERR_ADDRESS_RESERVED'], ['/publicIps/6/ip', 'ERR_ADDRESS_RESERVED'],
+    ],
+  },
+  {
+    name: "an address owned twice: a guest network's router IP used as a public IP",
+    edit: (c) => { c.publicIps.push({ id: 'x', ip: '10.1.1.1', prefixLength: 24, interface: 'p' }) },
+    expect: [['/publicIps/2/ip', 'ERR_ADDRESS_IN_USE']],
+  },
+  {
+    name: 'guest networks in reserved space and a reserved router IP are refused',
+    edit: (c) => {
+      c.interfaces.push({ id: 'g2', role: 'guest', name: 'eth3' }, { id: 'g3', role: 'guest', name: 'eth4' })
+      c.guestNetworks.push(
+        { id: 'n2', interface: 'g2', cidr: '127.0.0.0/8', routerIp: '127.0.0.1' },
+        { id: 'n3', interface: 'g3', cidr: '224.1.0.0/16', routerIp: '224.1.0.1' },
+      )
+    },
+    expect: [['/guestNetworks/1/cidr', 'ERR_ADDRESS_RESERVED'], ['/guestNetworks/2/cidr', 'ERR_ADDRESS_RESERVED']],
+  },
+  {
+    name: "static routes via the router's own address, for the default route, and shadowing a connected network",
+    edit: (c) => {
+      c.staticRoutes = [
+        { id: 'own', cidr: '172.16.0.0/12', via: '10.1.1.1' },
+        { id: 'def', cidr: '0.0.0.0/0', via: '10.1.1.254' },
+        { id: 'conn', cidr: '10.1.1.0/25', via: '10.1.1.254' },
+        { id: 'pub', cidr: '203.0.113.0/24', via: '10.1.1.254' },
+        { id: 'lo', cidr: '127.0.0.0/8', via: '10.1.1.254' },
+        { id: 'ok', cidr: '192.168.0.0/16', via: '10.1.1.254' },
+      ]
+    },
+    expect: [
+      ['/staticRoutes/0/via', 'ERR_ROUTE_VIA_SELF'],
+      ['/staticRoutes/1/cidr', 'ERR_ROUTE_SHADOWS_DEFAULT'],
+      ['/staticRoutes/2/cidr', 'ERR_ROUTE_SHADOWS_CONNECTED'],
+      ['/staticRoutes/3/cidr', 'ERR_ROUTE_SHADOWS_CONNECTED'],
+      ['/staticRoutes/4/cidr', 'ERR_ADDRESS_RESERVED'],
+    ],
+  },
+  {
+    name: 'a gateway that is loopback or multicast is refused',
+    edit: (c) => { c.interfaces[1] = { id: 'p', role: 'public', name: 'eth2', gateway: '127.0.0.1' } },
+    expect: [['/interfaces/1/gateway', 'ERR_ADDRESS_RESERVED']],
+  },
 ]
 
 describe('checkConfig', () => {
@@ -148,6 +205,36 @@ describe('checkConfig', () => {
       ['/publicIps/1/ip', 'ERR_SCHEMA'],
       ['/publicIps/1/prefixLength', 'ERR_SCHEMA'],
     ])
+  })
+
+  it('an empty source or destination list is refused (it would mean everyone); omitting it or 0.0.0.0/0 says everyone', () => {
+    const config = base()
+    config.portForwards = [pf('a', 80, 80, { sourceCidrs: [] }), pf('b', 81, 81, { sourceCidrs: ['0.0.0.0/0'] }), pf('c', 82)]
+    config.firewallRules = [{ id: 'f', publicIp: '203.0.113.10', protocol: 'all', sourceCidrs: [] }]
+    config.egressRules = [{ id: 'e', network: 'n1', protocol: 'all', sourceCidrs: [], destinationCidrs: [] }]
+    const result = validateConfig(config)
+    expect(result.ok ? [] : result.diagnostics.map((d) => [d.path, d.code])).toEqual([
+      ['/portForwards/0/sourceCidrs', 'ERR_SCHEMA'],
+      ['/firewallRules/0/sourceCidrs', 'ERR_SCHEMA'],
+      ['/egressRules/0/sourceCidrs', 'ERR_SCHEMA'],
+      ['/egressRules/0/destinationCidrs', 'ERR_SCHEMA'],
+    ])
+  })
+
+  it('domains must be encodable in DNS: no empty label, labels of at most 63 bytes, at most 253 characters', () => {
+    const domain = (d: string) => {
+      const config = base()
+      config.guestNetworks[0] = { ...config.guestNetworks[0]!, domain: d }
+      const result = validateConfig(config)
+      return result.ok ? 'ok' : result.diagnostics.map((x) => `${x.path} ${x.code}`).join()
+    }
+    expect(domain('cloud.internal')).toBe('ok')
+    expect(domain('a-b.c0.example')).toBe('ok')
+    expect(domain(`${'a'.repeat(63)}.b`)).toBe('ok')
+    expect(domain('a..b')).toBe('/guestNetworks/0/domain ERR_SCHEMA')
+    expect(domain('a.')).toBe('/guestNetworks/0/domain ERR_SCHEMA')
+    expect(domain(`${'a'.repeat(70)}.b`)).toBe('/guestNetworks/0/domain ERR_SCHEMA')
+    expect(domain(Array.from({ length: 64 }, () => 'abc').join('.'))).toBe('/guestNetworks/0/domain ERR_SCHEMA')
   })
 
   it('host facts: an interface MAC not on this host is an error', () => {
