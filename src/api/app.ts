@@ -78,7 +78,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { engine } = deps
 
   app.get('/healthz', { schema: { security: [] } }, async () => ({ ok: true }))
-  app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics.render()))
+  app.get('/metrics', async (req, reply) => {
+    await engine.publishKernelCounters().catch((err: unknown) => req.log.warn({ err }, 'cannot read kernel counters'))
+    return reply.type('text/plain; version=0.0.4').send(deps.metrics.render())
+  })
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   app.get('/v1/status', async () => engine.status())
   app.get('/v1/diff', async () => ({ differences: await engine.diff() }))

@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Runner } from '../kernel/exec.ts'
 import { readFacts } from '../kernel/facts.ts'
+import { readRuleCounters } from '../kernel/rule-counters.ts'
 import { applySysctls } from '../kernel/sysctl.ts'
 import { checkConfig } from '../model/check.ts'
 import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type RouterConfig } from '../model/config.ts'
@@ -230,6 +231,17 @@ export class Engine {
       }
       return problems
     })
+  }
+
+  /**
+   * Publishes counters that live in the kernel (packets dropped by source-address validation)
+   * as metrics; read-only, so it does not wait for the edit queue. Called at each scrape.
+   */
+  async publishKernelCounters(): Promise<void> {
+    const dropped = await readRuleCounters(this.opts.runner, 'raw', 'antispoof')
+    for (const [network, packets] of dropped) {
+      this.opts.metrics.setCounter('routerd_spoofed_packets_dropped_total', 'Packets from a guest link whose source is outside its network (BCP 38)', packets, { network })
+    }
   }
 
   /** What differs between the desired state and the kernel, without repairing (svmctl diff). */

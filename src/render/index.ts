@@ -30,7 +30,7 @@ export function renderRouter(config: RouterConfig, facts: HostFacts): RenderedRo
   const normalized = normalizeConfig(config)
   const ctx = buildContext(normalized, facts)
   const sets: IpSetSpec[] = []
-  const tables = [renderRaw(), renderMangle(ctx, sets), renderNat(ctx, sets), renderFilter(ctx, sets)]
+  const tables = [renderRaw(ctx), renderMangle(ctx, sets), renderNat(ctx, sets), renderFilter(ctx, sets)]
   const unique = new Map(sets.map((s) => [s.name, s]))
   const ipsets = [...unique.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
   const warnings: Diagnostic[] = []

@@ -12,7 +12,7 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *   INPUT → SVM-INPUT
  *      established ACCEPT, lo ACCEPT, invalid DROP, icmp ACCEPT,
  *      control dev: control ports ACCEPT,
- *      guest dev → SVM-GIN-<net>: DHCP, DNS, metadata/password (80, 443, 8080) from the guest network,
+ *      guest dev → SVM-GIN-<net>: DHCP; DNS, metadata/password (80, 443, 8080) from the guest network to its router IP,
  *      -d <public ip> ACCEPT   (mangle SVM-FWI already dropped whatever no rule opened)
  *   FORWARD → SVM-FORWARD
  *      established ACCEPT, invalid DROP, DNAT ACCEPT (port forwards / static NAT, filtered in mangle),
@@ -44,8 +44,11 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     tb.add(input, '-i', g.dev, '-j', chain)
     tb.chain(chain, `router services for ${g.net.id}`)
     tb.add(chain, '-p', 'udp', '-m', 'udp', '--dport', '67', '-j', 'ACCEPT')
-    tb.add(chain, '-s', g.net.cidr, '-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'ACCEPT')
-    tb.add(chain, '-s', g.net.cidr, '-p', 'tcp', '-m', 'multiport', '--dports', '53,80,443,8080', '-j', 'ACCEPT')
+    // Only to this network's own router address: clients of one network never use up the
+    // connection slots or rate budget of another network's services.
+    const self = `${g.net.routerIp}/32`
+    tb.add(chain, '-s', g.net.cidr, '-d', self, '-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'ACCEPT')
+    tb.add(chain, '-s', g.net.cidr, '-d', self, '-p', 'tcp', '-m', 'multiport', '--dports', '53,80,443,8080', '-j', 'ACCEPT')
   }
   for (const ip of ctx.cfg.publicIps) tb.add(input, '-d', `${ip.ip}/32`, '-j', 'ACCEPT')
 
