@@ -16,6 +16,10 @@ export const DaemonConfig = Type.Object(
     logLevel: Type.Optional(Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace'].map((l) => Type.Literal(l)))),
     /** Manage this network namespace instead of our own (the lab runs the daemon beside the router). */
     netns: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
+    /** The API serves HTTPS with this PEM certificate and key (files readable by routerd only). */
+    tls: Type.Optional(Type.Object({ certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) }, { additionalProperties: false })),
+    /** A request (headers and body) must arrive whole within this time, or the connection is closed (default 30). */
+    requestTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
     /** Extra TCP ports opened on the control interface besides the API's own (e.g. 3922 for SSH). */
     controlPorts: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }))),
   },

@@ -83,6 +83,13 @@ export class ConflictError extends ApplianceError {
   }
 }
 
+/** Too many edits are queued: the client should retry later (HTTP 429). */
+export class BusyError extends ApplianceError {
+  constructor(message: string) {
+    super('ERR_BUSY', message)
+  }
+}
+
 export class StoreError extends ApplianceError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ERR_STORE_CORRUPT', message, options)

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util'
 import { buildApp } from './api/app.ts'
 import { loadDaemonConfig } from './daemon-config.ts'
 import { createRunner } from './kernel/exec.ts'
-import { createLogger } from './log.ts'
+import { createLogger, type Logger } from './log.ts'
 import { Metrics } from './metrics.ts'
 import { Engine } from './reconcile/engine.ts'
 import { GuestServices } from './services/guest-services.ts'
@@ -24,6 +24,26 @@ async function removeStaleSocket(path: string): Promise<void> {
 }
 
 /**
+ * Nothing a packet makes a handler throw may end the daemon (DHCP, DNS and the API of every
+ * network would go with it), and nothing but JSON lines may reach the log: node's own warnings
+ * (e.g. DEP0112 from the sockopt package) go through pino too.
+ */
+function guardProcess(log: Logger, metrics: Metrics): void {
+  process.removeAllListeners('warning')
+  process.on('warning', (warning) => {
+    log.warn({ warning: { name: warning.name, code: (warning as { code?: string }).code, message: warning.message } }, 'node warning')
+  })
+  process.on('uncaughtException', (err, origin) => {
+    metrics.inc('routerd_uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin })
+    log.error({ err, origin }, 'uncaught exception; routerd keeps running')
+  })
+  process.on('unhandledRejection', (reason) => {
+    metrics.inc('routerd_uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin: 'unhandledRejection' })
+    log.error({ err: reason }, 'unhandled rejection; routerd keeps running')
+  })
+}
+
+/**
  * routerd: applies the stored config to the kernel, then serves the control API.
  * Usage: routerd --config /etc/systemvm/routerd.json
  */
@@ -35,6 +55,7 @@ async function main(): Promise<void> {
   if (token.length < 16) throw new Error(`token in ${daemon.tokenFile} is shorter than 16 characters`)
   if ((statSync(daemon.tokenFile).mode & 0o077) !== 0) log.warn({ tokenFile: daemon.tokenFile }, 'token file is readable by others than its owner')
   const metrics = new Metrics()
+  guardProcess(log, metrics)
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
   const services = new GuestServices(daemon.stateDir, log, metrics)
   await services.open()
@@ -44,7 +65,11 @@ async function main(): Promise<void> {
     onConfig: (config, facts, generation) => services.onConfig(config, facts, generation),
   })
   await engine.start()
-  const app = await buildApp({ engine, metrics, token, log, services })
+  const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }
+  const app = await buildApp({
+    engine, metrics, token, log, services,
+    requestTimeoutMs: (daemon.requestTimeoutSeconds ?? 30) * 1000, ...(tls === undefined ? {} : { tls }),
+  })
   if ('path' in daemon.listen) await removeStaleSocket(daemon.listen.path)
   const address = 'path' in daemon.listen
     ? await app.listen({ path: daemon.listen.path })

@@ -1,4 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import swagger from '@fastify/swagger'
 import type { TSchema } from 'typebox'
 import Type from 'typebox'
@@ -12,6 +14,7 @@ import type { Engine } from '../reconcile/engine.ts'
 import type { GuestServices } from '../services/guest-services.ts'
 import { bearerAuth } from './auth.ts'
 import { errorHandler } from './error-handler.ts'
+import { parseStrictJson } from './strict-json.ts'
 
 /**
  * The control API. It validates, hands edits to the engine (which applies, persists and only
@@ -26,9 +29,27 @@ export interface AppDeps {
   bodyLimit?: number
   /** The in-process guest services (absent where the engine runs without them, e.g. in-process tests). */
   services?: GuestServices
+  /** Whole-request deadline (headers and body), ms (default 30 s). */
+  requestTimeoutMs?: number
+  /** Serve HTTPS with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer }
 }
 
 const OPEN_ROUTES = new Set(['/healthz'])
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+
+/**
+ * The HTTP(S) server under fastify. A client (even one holding the token) that trickles its
+ * headers or body is cut off once the whole request has taken `requestTimeout`; node checks
+ * that every `connectionsCheckingInterval`, whose default of 30 s would double the deadline.
+ */
+function createServer(tls: AppDeps['tls'], requestTimeout: number, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const options = {
+    requestTimeout, headersTimeout: Math.min(requestTimeout, 10_000),
+    connectionsCheckingInterval: Math.max(250, Math.min(1000, requestTimeout / 4)), keepAliveTimeout: 5000,
+  }
+  return tls === undefined ? createHttpServer(options, handler) : createHttpsServer({ ...options, cert: tls.cert, key: tls.key }, handler)
+}
 
 const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }) })
 const EditResponse = Type.Object({
@@ -38,7 +59,7 @@ const EditResponse = Type.Object({
   report: Type.Object({}, { additionalProperties: true }),
 })
 const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String({ pattern: '^(W/)?"?[0-9]+"?$' })) })
-const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 412: ErrorBody, 422: ErrorBody }
+const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 412: ErrorBody, 422: ErrorBody, 429: ErrorBody }
 
 function ifMatch(headers: Record<string, unknown>): number | undefined {
   const raw = headers['if-match']
@@ -47,9 +68,20 @@ function ifMatch(headers: Record<string, unknown>): number | undefined {
 
 /** Builds the fastify instance; the caller listens (or tests use inject()). */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const requestTimeout = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
   const app = Fastify({
     loggerInstance: deps.log.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: deps.bodyLimit ?? 32 * 1024 * 1024,
+    serverFactory: (handler) => createServer(deps.tls, requestTimeout, handler),
+  })
+  // Duplicate keys are refused, not resolved by "last one wins" (see strict-json.ts).
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    try {
+      done(null, parseStrictJson(body as string))
+    } catch (err) {
+      done(err as Error, undefined)
+    }
   })
   // Bodies are validated by the engine (schema and semantics together, every problem listed);
   // params, query strings and headers by their TypeBox schema here.
@@ -122,7 +154,7 @@ function registerCollection(app: FastifyInstance, engine: Engine, collection: Co
   })
   app.delete(`${base}/:id`, { schema: { params, headers: IfMatch, response: { 200: EditResponse, ...errors } } }, async (req) => {
     const { id } = req.params as { id: string }
-    const r = await engine.editItem(collection, id, null, ifMatch(req.headers))
+    const r = await engine.deleteItem(collection, id, ifMatch(req.headers))
     return { generation: r.generation, applied: true, diagnostics: r.warnings.filter((w) => w.severity === 'warning'), report: r.report }
   })
 }

@@ -13,6 +13,7 @@ const STATUS: Record<string, number> = {
   ERR_NOT_FOUND: 404,
   ERR_CONFLICT: 412,
   ERR_KERNEL_REJECTED: 422,
+  ERR_BUSY: 429,
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 415,
   FST_ERR_CTP_BODY_TOO_LARGE: 413,
   FST_ERR_CTP_EMPTY_JSON_BODY: 400,
@@ -35,5 +36,6 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
     body['diagnostics'] = err.validation.map((v) => ({ severity: 'error', path: v.instancePath, code: 'ERR_SCHEMA', message: v.message }))
   }
   if (status >= 500) req.log.error({ err }, 'request failed')
+  if (status === 429) void reply.header('retry-after', '1')
   void reply.status(status).send({ error: body })
 }

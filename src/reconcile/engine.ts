@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { ConflictError, errorCode, InvalidConfigError, NotFoundError, type Diagnostic, type RestoreRejectedError } from '../errors.ts'
+import { BusyError, ConflictError, errorCode, InvalidConfigError, NotFoundError, type Diagnostic, type RestoreRejectedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Runner } from '../kernel/exec.ts'
@@ -36,6 +36,9 @@ const LARGE_APPLY_RULES = 2000
 const LARGE_DOCUMENT_ITEMS = 2000
 /** The collections the in-process services (DHCP, DNS) read: an edit elsewhere leaves them alone. */
 const SERVICE_COLLECTIONS: ReadonlySet<CollectionName> = new Set(['interfaces', 'guestNetworks', 'dhcpHosts'])
+const DEFAULT_MAX_QUEUED_EDITS = 32
+/** The body of a DELETE: distinct from any JSON value a PUT can carry (null included). */
+const DELETE = Symbol('delete')
 let releaseScheduled = false
 function releaseMemorySoon(): void {
   const gc = (globalThis as { gc?: () => void }).gc
@@ -54,6 +57,8 @@ export interface EngineOptions {
   metrics: Metrics
   stateDir: string
   controlPorts: number[]
+  /** Edits (API changes) that may wait in the queue at once; more are refused with ERR_BUSY (default 32). */
+  maxQueuedEdits?: number
   /** How often the kernel is compared with the applied state (0 = never). */
   driftCheckMs: number
   /**
@@ -108,6 +113,7 @@ export class Engine {
   private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
   private timer: NodeJS.Timeout | undefined
   private retryMs = 1000
+  private queuedEdits = 0
   private readonly log: Logger
 
   constructor(private readonly opts: EngineOptions) {
@@ -147,7 +153,7 @@ export class Engine {
 
   /** Validates, applies and persists a whole document. */
   replaceConfig(document: unknown, ifMatch?: number): Promise<EditResult> {
-    return this.exclusive(async () => {
+    return this.admitEdit(async () => {
       this.checkGeneration(ifMatch)
       let result = validateConfig(document, this.facts)
       if (!result.ok && result.diagnostics.some((d) => d.code === 'ERR_INTERFACE_NOT_FOUND')) {
@@ -181,15 +187,26 @@ export class Engine {
     })
   }
 
-  /** Validates, applies and persists one item (item null: delete it). */
+  /** Validates, applies and persists one item (added or replaced). A body that is not an item (null included) is invalid. */
   editItem<C extends CollectionName>(collection: C, id: string, item: unknown, ifMatch?: number): Promise<EditResult> {
-    return this.exclusive(async () => {
+    return this.changeItem(collection, id, item, ifMatch)
+  }
+
+  /** Removes one item, applies and persists. */
+  deleteItem<C extends CollectionName>(collection: C, id: string, ifMatch?: number): Promise<EditResult> {
+    return this.changeItem(collection, id, DELETE, ifMatch)
+  }
+
+  private changeItem<C extends CollectionName>(collection: C, id: string, body: unknown, ifMatch?: number): Promise<EditResult> {
+    return this.admitEdit(async () => {
       this.checkGeneration(ifMatch)
+      const item = body === DELETE ? null : body
+      const deleting = body === DELETE
       const existing = findItem(this.config, collection, id)
-      if (item === null && existing === undefined) throw new NotFoundError(`${collection}/${id}`)
+      if (deleting && existing === undefined) throw new NotFoundError(`${collection}/${id}`)
       const index = existing === undefined ? this.config[collection].length : this.config[collection].indexOf(existing as never)
       const path = `/${collection}/${index}`
-      if (item !== null) {
+      if (!deleting) {
         const problems = validateItem(collection, item, path)
         if (problems.length > 0) throw new InvalidConfigError(problems)
         if ((item as { id: string }).id !== id) {
@@ -201,11 +218,11 @@ export class Engine {
       // A new or changed leaf item is checked against the rest; a deletion of one cannot break anything.
       const leaf = collection === 'portForwards' || collection === 'firewallRules' || collection === 'egressRules'
       const diagnostics = !leaf ? checkConfig(next, this.facts)
-        : item === null ? []
+        : deleting ? []
           : checkConfig(next, this.facts, { collection, index: next[collection].findIndex((x) => x.id === id) })
       if (diagnostics.some((d) => d.severity === 'error')) throw new InvalidConfigError(diagnostics)
       const generation = this.generation + 1
-      const report = await this.applyConfig(next, generation, item === null ? 'delete' : 'put')
+      const report = await this.applyConfig(next, generation, deleting ? 'delete' : 'put')
       try {
         this.opts.store.appendItem(generation, collection, id, item, () => ({ generation, config: next }))
       } catch (err) {
@@ -340,6 +357,21 @@ export class Engine {
         .finally(() => { if (this.opts.driftCheckMs > 0 && this.timer === undefined) this.scheduleCheck(this.opts.driftCheckMs) })
     }, ms)
     this.timer.unref()
+  }
+
+  /**
+   * Queues an edit from the API, or refuses it at once (ERR_BUSY, 429) when `maxQueuedEdits`
+   * edits are already waiting: a client that pushes faster than the kernel takes changes gets
+   * told so, instead of growing the queue (and the bodies it holds) without bound.
+   */
+  private admitEdit<T>(task: () => Promise<T>): Promise<T> {
+    const bound = this.opts.maxQueuedEdits ?? DEFAULT_MAX_QUEUED_EDITS
+    if (this.queuedEdits >= bound) {
+      this.opts.metrics.inc('routerd_api_busy_total', 'Edits refused because the edit queue was full')
+      return Promise.reject(new BusyError(`${this.queuedEdits} edits are already queued; retry later`))
+    }
+    this.queuedEdits++
+    return this.exclusive(task).finally(() => { this.queuedEdits-- })
   }
 
   private exclusive<T>(task: () => Promise<T>): Promise<T> {

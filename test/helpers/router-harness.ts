@@ -28,7 +28,7 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export async function startHarness(opts: { driftCheckMs?: number } = {}): Promise<Harness> {
+export async function startHarness(opts: { driftCheckMs?: number; maxQueuedEdits?: number } = {}): Promise<Harness> {
   const lab = await Lab.create()
   const stateDir = mkdtempSync(join(tmpdir(), 'routerd-test-'))
   try {
@@ -37,6 +37,7 @@ export async function startHarness(opts: { driftCheckMs?: number } = {}): Promis
     const engine = new Engine({
       runner: createRunner(lab.ns.rtr), store: new ConfigStore(stateDir), log, metrics,
       stateDir, controlPorts: [8443], driftCheckMs: opts.driftCheckMs ?? 0,
+      ...(opts.maxQueuedEdits === undefined ? {} : { maxQueuedEdits: opts.maxQueuedEdits }),
     })
     await engine.start()
     const app = await buildApp({ engine, metrics, token: TOKEN, log })

@@ -15,6 +15,9 @@ export class RouterdProcess {
   daemon: StartedProcess | undefined
   readonly socket: string
 
+  /** Set when the daemon config listens on TCP (inside the router namespace): its base URL. */
+  url: string | undefined
+
   private constructor(readonly lab: Lab, readonly dir: string, private readonly env: Record<string, string>) {
     this.socket = join(dir, 'api.sock')
   }
@@ -24,6 +27,8 @@ export class RouterdProcess {
     const lab = await Lab.create()
     const dir = mkdtempSync(join(tmpdir(), 'routerd-proc-'))
     const r = new RouterdProcess(lab, dir, env)
+    const listen = daemonConfig['listen'] as { host?: string; port?: number } | undefined
+    if (listen?.port !== undefined) r.url = `${daemonConfig['tls'] === undefined ? 'http' : 'https'}://${listen.host}:${listen.port}`
     try {
       writeFileSync(join(dir, 'token'), TOKEN, { mode: 0o600 })
       writeFileSync(join(dir, 'routerd.json'), JSON.stringify({
@@ -40,7 +45,10 @@ export class RouterdProcess {
 
   async start(): Promise<void> {
     this.daemon = this.lab.start(this.lab.ns.rtr, process.execPath, routerdArgs(join(this.dir, 'routerd.json')), { ...routerdEnv(), ...this.env })
-    await eventually(async () => (await httpUnix(this.socket, 'GET', '/healthz')).status === 200, 'routerd to serve')
+    const serving = this.url === undefined
+      ? async () => (await httpUnix(this.socket, 'GET', '/healthz')).status === 200
+      : async () => (await this.lab.exec(this.lab.ns.rtr, 'curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `${this.url}/healthz`], { okCodes: [0, 7, 35, 52, 56] })).stdout === '200'
+    await eventually(serving, 'routerd to serve')
       .catch((err: unknown) => { throw new Error(`${(err as Error).message}; routerd said: ${this.output().slice(-3000)}`) })
   }
 
