@@ -21,8 +21,46 @@ export function parseStrictJson(text: string): unknown {
   } catch (err) {
     throw new ApplianceError('ERR_BAD_REQUEST', `body is not valid JSON: ${(err as Error).message}`)
   }
-  findRepeatedKey(text)
+  // Fast path: as many keys in the parsed value as key tokens in the text means none repeated.
+  // Only a mismatch pays for the scan that finds (and names) the repeated key.
+  if (countKeys(value) !== countKeyTokens(text)) findRepeatedKey(text)
   return value
+}
+
+function countKeys(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0
+  let n = 0
+  if (Array.isArray(value)) {
+    for (const v of value) n += countKeys(v)
+    return n
+  }
+  for (const k in value) {
+    // A __proto__ key makes the count disagree on purpose, so the scan runs and refuses it.
+    if (k === '__proto__') return Number.NaN
+    n += 1 + countKeys((value as Record<string, unknown>)[k])
+  }
+  return n
+}
+
+/** Strings followed by a colon in valid JSON text: its object keys, repeats included. */
+function countKeyTokens(text: string): number {
+  let n = 0
+  let i = text.indexOf('"')
+  while (i !== -1) {
+    let end = text.indexOf('"', i + 1)
+    while (text.charCodeAt(end - 1) === 0x5c) {
+      let backslashes = 1
+      while (text.charCodeAt(end - 1 - backslashes) === 0x5c) backslashes++
+      if (backslashes % 2 === 0) break
+      end = text.indexOf('"', end + 1)
+    }
+    let j = end + 1
+    let c = text.charCodeAt(j)
+    while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++j)
+    if (c === 0x3a /* : */) n++
+    i = text.indexOf('"', j)
+  }
+  return n
 }
 
 /** The JSON pointer (without its leading slash) of the value being scanned inside these containers. */
