@@ -40,7 +40,12 @@ export class DhcpServer {
 
   constructor(stateDir: string, log: Logger, private readonly metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dhcp' })
-    this.store = new LeaseStore(stateDir, this.table)
+    this.store = new LeaseStore(stateDir, this.table, {
+      onError: (err) => {
+        this.log.error({ err }, 'lease journal compaction failed; retried later')
+        this.count(this.outcomes, 'store-compaction-failed')
+      },
+    })
     metrics.collect(() => {
       for (const [type, n] of this.received) metrics.setCounter('routerd_dhcp_received_total', 'DHCP messages received', n, { type })
       for (const [outcome, n] of this.outcomes) metrics.setCounter('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', n, { outcome })
