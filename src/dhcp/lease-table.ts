@@ -4,6 +4,9 @@
  * bound yet and hold their address for a short time.
  */
 
+/** Declined addresses remembered per network: past this, the oldest are forgotten first. */
+export const QUARANTINE_MAX = 256
+
 export interface Lease {
   network: string
   mac: string
@@ -61,8 +64,19 @@ export class LeaseTable {
     return lease
   }
 
+  /** Holds an address back until `until`; a network remembers at most QUARANTINE_MAX, the oldest go first. */
   quarantine(network: string, ip: number, until: number): void {
-    this.net(network).quarantine.set(ip, until)
+    const q = this.net(network).quarantine
+    q.delete(ip)
+    if (q.size >= QUARANTINE_MAX) {
+      const oldest = q.keys().next()
+      if (oldest.done !== true) q.delete(oldest.value)
+    }
+    q.set(ip, until)
+  }
+
+  quarantineSize(network: string): number {
+    return this.nets.get(network)?.quarantine.size ?? 0
   }
 
   /** Every lease, bound ones and live offers. */

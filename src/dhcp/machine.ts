@@ -1,9 +1,9 @@
-import { cidrContains } from '../model/ipv4.ts'
+import { cidrContains, formatIpv4 } from '../model/ipv4.ts'
 import {
   clientMac, FLAG_BROADCAST, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
   HEADER_BYTES, type DhcpMessage, type MessageTypeCode,
 } from './codec.ts'
-import type { Lease, LeaseTable } from './lease-table.ts'
+import { QUARANTINE_MAX, type Lease, type LeaseTable } from './lease-table.ts'
 import { addressList, classlessRoutes, domainSearch, textValue, u16Value, u32Value, type ClasslessRoute } from './options.ts'
 import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
 
@@ -17,6 +17,7 @@ import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
 export const OFFER_HOLD_MS = 60_000
 /** How long a declined address (someone else answers ARP for it) is not handed out. */
 export const DECLINE_QUARANTINE_MS = 600_000
+export { QUARANTINE_MAX }
 
 export type LeaseChange =
   | { kind: 'offer'; lease: Lease }
@@ -31,7 +32,7 @@ export interface Destination { address: number; port: number; broadcast: boolean
 export type Outcome =
   | 'offer' | 'ack' | 'nak' | 'inform' | 'release' | 'decline'
   | 'ignored-unknown-client' | 'ignored-other-server' | 'ignored-no-address' | 'ignored-not-request'
-  | 'ignored-bad-request' | 'ignored-release-mismatch' | 'ignored-too-large'
+  | 'ignored-bad-request' | 'ignored-release-mismatch' | 'ignored-decline-mismatch' | 'ignored-too-large'
 
 export interface Decision {
   outcome: Outcome
@@ -194,13 +195,18 @@ function addLeaseTimes(reply: DhcpMessage, seconds: number): void {
   for (const [code, value] of values) reply.options.set(code, value)
 }
 
-/** RFC 2131 §4.1: relay agent, then a configured client, else broadcast (we cannot ARP for a client without an address). */
-function destination(req: DhcpMessage, reply: DhcpMessage, nak: boolean): Destination {
+/**
+ * RFC 2131 §4.1: relay agent, then a configured client, else broadcast (we cannot ARP for a
+ * client without an address). A client's ciaddr is used only when it is `owned`: the address
+ * this reply leases to it, or the source the request came from. Anything else would let a
+ * guest aim our replies at any address.
+ */
+function destination(req: DhcpMessage, reply: DhcpMessage, nak: boolean, owned?: number): Destination {
   if (req.giaddr !== 0) {
     if (nak) reply.flags |= FLAG_BROADCAST
     return { address: req.giaddr, port: 67, broadcast: false }
   }
-  if (!nak && req.ciaddr !== 0) return { address: req.ciaddr, port: 68, broadcast: false }
+  if (!nak && req.ciaddr !== 0 && req.ciaddr === owned) return { address: req.ciaddr, port: 68, broadcast: false }
   return { address: BROADCAST, port: 68, broadcast: true }
 }
 
@@ -220,11 +226,14 @@ function ack(req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined
   const lease: Lease = { network: scope.networkId, mac, ip, expiresAt: leaseMs(seconds, now), bound: true }
   // A static host's address comes from the config; a dynamic one exists only in the lease store.
   const durable = host === undefined && !(previous?.bound === true && previous.ip === ip)
-  return { outcome: 'ack', reply, to: destination(req, reply, false), change: { kind: 'bind', lease, durable } }
+  return { outcome: 'ack', reply, to: destination(req, reply, false, ip), change: { kind: 'bind', lease, durable } }
 }
 
-/** Pure apart from reading `leases`. The decision for one client message received for `scope`. */
-export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, now: number): Decision {
+/**
+ * Pure apart from reading `leases`. The decision for one client message received for `scope`;
+ * `source` is the IPv4 source address it came from (0 when unknown or unspecified).
+ */
+export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, now: number, source = 0): Decision {
   const type = messageType(req)
   const mac = clientMac(req)
   if (req.op !== Op.Request || type === undefined) return { outcome: 'ignored-not-request' }
@@ -282,11 +291,16 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
     }
     case MessageType.Decline: {
       if (requested === undefined || (serverId !== undefined && serverId !== scope.serverId)) return { outcome: 'ignored-bad-request', reason: 'DECLINE without our server id or an address' }
-      if (host !== undefined) return { outcome: 'decline', reason: `static address ${requested} is in use by another machine` }
-      return { outcome: 'decline', change: { kind: 'decline', network: scope.networkId, mac, ip: requested, until: now + DECLINE_QUARANTINE_MS } }
+      // Only the sender's own address: else any guest could quarantine the range or evict another client.
+      if (requested !== currentAddress(scope, host, lease, now)) {
+        return { outcome: 'ignored-decline-mismatch', reason: `DECLINE of ${formatIpv4(requested)}, not the address offered or leased to this client` }
+      }
+      if (host !== undefined) return { outcome: 'decline', reason: `static address ${formatIpv4(requested)} is in use by another machine` }
+      return { outcome: 'decline', reason: `${formatIpv4(requested)} is in use by another machine; not handed out for a while`, change: { kind: 'decline', network: scope.networkId, mac, ip: requested, until: now + DECLINE_QUARANTINE_MS } }
     }
     case MessageType.Release: {
-      if (lease === undefined || lease.ip !== req.ciaddr) return { outcome: 'ignored-release-mismatch' }
+      // RFC 2131 §4.4.6: sent unicast from the leased address; a broadcast or another source is a forgery.
+      if (lease === undefined || lease.ip !== req.ciaddr || source !== req.ciaddr) return { outcome: 'ignored-release-mismatch' }
       return { outcome: 'release', change: { kind: 'release', network: scope.networkId, mac } }
     }
     case MessageType.Inform: {
@@ -294,7 +308,7 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
       const reply = baseReply(req, MessageType.Ack, scope)
       reply.ciaddr = req.ciaddr
       if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
-      return { outcome: 'inform', reply, to: destination(req, reply, false) }
+      return { outcome: 'inform', reply, to: destination(req, reply, false, source) }
     }
     default:
       return { outcome: 'ignored-not-request' }

@@ -4,7 +4,8 @@ import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, messageType, type D
 import { LeaseTable } from '../dhcp/lease-table.ts'
 import { decide, leaseStillValid, type Decision } from '../dhcp/machine.ts'
 import type { DhcpScope } from '../dhcp/scope.ts'
-import { cidrContains, formatIpv4 } from '../model/ipv4.ts'
+import { TokenBuckets } from '../dhcp/rate-limit.ts'
+import { cidrContains, formatIpv4, parseIpv4 } from '../model/ipv4.ts'
 import type { Metrics } from '../metrics.ts'
 import { applyChange, LeaseStore } from '../store/lease-store.ts'
 import { bindToInterface, forceReceiveBuffer } from './socket-options.ts'
@@ -17,6 +18,10 @@ import { bindToInterface, forceReceiveBuffer } from './socket-options.ts'
  */
 
 const PRUNE_MS = 60_000
+/** Lease event lines (NAK, DECLINE, RELEASE, refusals) a network may log per second, and in a burst. */
+const LOG_RATE = 5
+const LOG_BURST = 20
+const LOGGED_OUTCOMES: ReadonlySet<string> = new Set(['nak', 'decline', 'release', 'ignored-decline-mismatch', 'ignored-release-mismatch'])
 
 const TYPE_NAMES: Record<number, string> = { 1: 'discover', 3: 'request', 4: 'decline', 7: 'release', 8: 'inform' }
 
@@ -37,6 +42,9 @@ export class DhcpServer {
   private readonly outcomes = new Map<string, number>()
   private readonly malformed = new Map<string, number>()
   private relayed = 0
+  /** Guests choose how many lease events happen; the log must not grow as fast as they can send. */
+  private readonly logLimit = new TokenBuckets<string>(LOG_RATE, LOG_BURST, 1024)
+  private readonly logSuppressed = new Map<string, number>()
 
   constructor(stateDir: string, log: Logger, private readonly metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dhcp' })
@@ -142,7 +150,7 @@ export class DhcpServer {
     const now = this.now()
     let decision: Decision
     try {
-      decision = decide(req, scope, this.table, now)
+      decision = decide(req, scope, this.table, now, parseIpv4(rinfo.address) ?? 0)
     } catch (err) {
       // The machine is pure and total; a throw here is a bug, never a reason to stop serving.
       this.log.error({ err, link, from: rinfo.address }, 'DHCP request crashed the state machine')
@@ -150,9 +158,7 @@ export class DhcpServer {
       return
     }
     this.count(this.outcomes, decision.outcome)
-    if (decision.outcome === 'nak' || decision.outcome === 'decline' || decision.outcome === 'release') {
-      this.log.info({ network: scope.networkId, mac: clientMac(req), outcome: decision.outcome, reason: decision.reason }, 'DHCP lease event')
-    }
+    if (LOGGED_OUTCOMES.has(decision.outcome)) this.logEvent(scope.networkId, req, decision, rinfo.address, now)
     const change = decision.change
     const { reply, to } = decision
     const send = () => {
@@ -171,6 +177,20 @@ export class DhcpServer {
       this.log.error({ err }, 'lease not stored; request dropped')
       this.count(this.outcomes, 'store-failed')
     })
+  }
+
+  /** One line per lease event, at most LOG_RATE a second per network; the next line says how many were left out. */
+  private logEvent(network: string, req: DhcpMessage, decision: Decision, from: string, now: number): void {
+    if (!this.logLimit.take(network, now)) {
+      this.logSuppressed.set(network, (this.logSuppressed.get(network) ?? 0) + 1)
+      return
+    }
+    const suppressed = this.logSuppressed.get(network) ?? 0
+    this.logSuppressed.delete(network)
+    this.log.info({
+      network, mac: clientMac(req), outcome: decision.outcome, reason: decision.reason, from,
+      ciaddr: formatIpv4(req.ciaddr), giaddr: formatIpv4(req.giaddr), ...(suppressed > 0 ? { suppressed } : {}),
+    }, 'DHCP lease event')
   }
 
   private count(counter: Map<string, number>, key: string): void {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { decodeDhcp, encodeDhcp, FLAG_BROADCAST, MessageType, Opt, optionAddress, type DhcpMessage } from '../../../src/dhcp/codec.ts'
 import { LeaseTable } from '../../../src/dhcp/lease-table.ts'
-import { decide, leaseStillValid, type Decision } from '../../../src/dhcp/machine.ts'
+import { decide, leaseStillValid, QUARANTINE_MAX, type Decision } from '../../../src/dhcp/machine.ts'
 import { compileScopes, type DhcpScope } from '../../../src/dhcp/scope.ts'
 import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
 import { parseIpv4 } from '../../../src/model/ipv4.ts'
@@ -42,8 +42,8 @@ function request(mac: string, type: number, opts: { requested?: string; server?:
   }))
 }
 
-function run(scope: DhcpScope, table: LeaseTable, req: DhcpMessage, now = 1_000_000): Decision {
-  const d = decide(req, scope, table, now)
+function run(scope: DhcpScope, table: LeaseTable, req: DhcpMessage, now = 1_000_000, source = 0): Decision {
+  const d = decide(req, scope, table, now, source)
   if (d.change) applyChange(table, d.change)
   return d
 }
@@ -138,7 +138,7 @@ describe('DHCP state machine', () => {
     expect(run(scope, table, request(b, MessageType.Decline, { requested: '10.1.1.13', server: '10.1.1.1' })).outcome).toBe('decline')
     expect(run(scope, table, request(b, MessageType.Discover)).outcome).toBe('ignored-no-address')
     // a releases: .12 is free for b.
-    expect(run(scope, table, request(a, MessageType.Release, { ciaddr: '10.1.1.12', server: '10.1.1.1' })).outcome).toBe('release')
+    expect(run(scope, table, request(a, MessageType.Release, { ciaddr: '10.1.1.12', server: '10.1.1.1' }), 1_000_000, ip('10.1.1.12')).outcome).toBe('release')
     expect(run(scope, table, request(b, MessageType.Discover)).reply?.yiaddr).toBe(ip('10.1.1.12'))
     // After the quarantine and the offer hold, .13 comes back.
     expect(run(scope, table, request(a, MessageType.Discover), 1_000_000 + 700_000).reply?.yiaddr).toBe(ip('10.1.1.12'))
@@ -185,5 +185,101 @@ describe('DHCP state machine', () => {
     expect(ack.outcome).toBe('ack')
     expect(encodeDhcp(ack.reply as DhcpMessage).length).toBeLessThanOrEqual(548)
     expect(ack.reply?.options.has(Opt.DomainSearch)).toBe(false)
+  })
+
+  describe('forged DECLINE and RELEASE, and where replies go', () => {
+    const A = '02:00:00:00:20:01'
+    const B = '02:00:00:00:20:02'
+    const dynamic = () => scopeOf(config({ dhcp: { range: { start: '10.1.1.100', end: '10.1.1.199' } } }))
+    const bindTo = (scope: DhcpScope, table: LeaseTable, mac: string) => {
+      const offer = run(scope, table, request(mac, MessageType.Discover))
+      const addr = offer.reply?.yiaddr as number
+      run(scope, table, request(mac, MessageType.Request, { requested: [addr >>> 24, (addr >>> 16) & 255, (addr >>> 8) & 255, addr & 255].join('.'), server: '10.1.1.1' }))
+      return addr
+    }
+    const dotted = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.')
+
+    it("a DECLINE naming another client's address changes nothing: no quarantine, the victim keeps its lease", () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const victim = bindTo(scope, table, A)
+      const d = run(scope, table, request(B, MessageType.Decline, { requested: dotted(victim), server: '10.1.1.1' }))
+      expect(d.outcome).toBe('ignored-decline-mismatch')
+      expect(d.change).toBeUndefined()
+      expect(table.quarantinedUntil('net1', victim)).toBeUndefined()
+      expect(table.byMac('net1', A)?.ip).toBe(victim)
+    })
+
+    it('a DECLINE of a static address or one outside the range quarantines nothing', () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      bindTo(scope, table, A)
+      for (const addr of ['10.1.1.10', '10.1.1.1', '10.1.1.250', '192.0.2.1']) {
+        const d = run(scope, table, request(A, MessageType.Decline, { requested: addr, server: '10.1.1.1' }))
+        expect(d.change, addr).toBeUndefined()
+        expect(table.quarantinedUntil('net1', ip(addr)), addr).toBeUndefined()
+      }
+    })
+
+    it("a DECLINE of the sender's own offered or bound address quarantines it and drops the lease", () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const offered = run(scope, table, request(B, MessageType.Discover)).reply?.yiaddr as number
+      expect(run(scope, table, request(B, MessageType.Decline, { requested: dotted(offered), server: '10.1.1.1' })).outcome).toBe('decline')
+      expect(table.quarantinedUntil('net1', offered)).toBeGreaterThan(1_000_000)
+      const bound = bindTo(scope, table, A)
+      expect(run(scope, table, request(A, MessageType.Decline, { requested: dotted(bound), server: '10.1.1.1' })).outcome).toBe('decline')
+      expect(table.byMac('net1', A)).toBeUndefined()
+    })
+
+    it('the quarantine table of a network is bounded: the oldest entries go first', () => {
+      const scope = scopeOf(config({ dhcp: { range: { start: '10.1.0.2', end: '10.1.1.254' } }, cidr: '10.1.0.0/23' }))
+      const table = new LeaseTable()
+      const declined: number[] = []
+      for (let i = 0; i < QUARANTINE_MAX + 10; i++) {
+        const mac = `02:00:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
+        const offered = run(scope, table, request(mac, MessageType.Discover)).reply?.yiaddr as number
+        run(scope, table, request(mac, MessageType.Decline, { requested: dotted(offered), server: '10.1.1.1' }))
+        declined.push(offered)
+      }
+      expect(table.quarantineSize('net1')).toBe(QUARANTINE_MAX)
+      expect(table.quarantinedUntil('net1', declined.at(-1) as number)).toBeDefined()
+    })
+
+    it('a RELEASE counts only when it comes from ciaddr and matches the lease', () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const addr = bindTo(scope, table, A)
+      // Broadcast from 0.0.0.0, or from another address of the network: a forgery.
+      expect(run(scope, table, request(A, MessageType.Release, { ciaddr: dotted(addr), server: '10.1.1.1' }), 1_000_000, 0).outcome).toBe('ignored-release-mismatch')
+      expect(run(scope, table, request(A, MessageType.Release, { ciaddr: dotted(addr), server: '10.1.1.1' }), 1_000_000, ip('10.1.1.11')).outcome).toBe('ignored-release-mismatch')
+      // From the address, but naming another client's lease.
+      expect(run(scope, table, request(B, MessageType.Release, { ciaddr: dotted(addr), server: '10.1.1.1' }), 1_000_000, addr).outcome).toBe('ignored-release-mismatch')
+      expect(table.byMac('net1', A)?.ip).toBe(addr)
+      expect(run(scope, table, request(A, MessageType.Release, { ciaddr: dotted(addr), server: '10.1.1.1' }), 1_000_000, addr).outcome).toBe('release')
+      expect(table.byMac('net1', A)).toBeUndefined()
+    })
+
+    it("ignores a DISCOVER's ciaddr and unicasts only to an address known to be the client's", () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const offer = run(scope, table, request(A, MessageType.Discover, { ciaddr: '192.0.2.99' }))
+      expect(offer.to).toEqual({ address: 0xffffffff, port: 68, broadcast: true })
+      // SELECTING with a forged ciaddr: the ACK is broadcast, not sent to 192.0.2.99.
+      const ack = run(scope, table, request(A, MessageType.Request, { requested: dotted(offer.reply?.yiaddr as number), server: '10.1.1.1', ciaddr: '192.0.2.99' }))
+      expect(ack.outcome).toBe('ack')
+      expect(ack.to?.broadcast).toBe(true)
+      // INFORM from another source than its ciaddr: broadcast on the link, never to the named address.
+      const inform = run(scope, table, request(B, MessageType.Inform, { ciaddr: '10.1.1.50' }), 1_000_000, ip('10.1.1.51'))
+      expect(inform.to?.broadcast).toBe(true)
+      const own = run(scope, table, request(B, MessageType.Inform, { ciaddr: '10.1.1.50' }), 1_000_000, ip('10.1.1.50'))
+      expect(own.to).toEqual({ address: ip('10.1.1.50'), port: 68, broadcast: false })
+    })
+
+    it('log reasons print addresses as dotted quads', () => {
+      const d = run(scopeOf(config()), new LeaseTable(), request(VM1, MessageType.Decline, { requested: '10.1.1.10', server: '10.1.1.1' }))
+      expect(d.outcome).toBe('decline')
+      expect(d.reason).toContain('10.1.1.10')
+    })
   })
 })
