@@ -1,7 +1,11 @@
 /**
- * The leases the DHCP server knows, per network, by MAC and by address. In memory only; the
- * lease store (services/lease-store.ts) persists the changes. Offers are leases that are not
- * bound yet and hold their address for a short time.
+ * The leases the DHCP server knows, per network, by client and by address. In memory only; the
+ * lease store (store/lease-store.ts) persists the changes. Offers are leases that are not bound
+ * yet and hold their address for a short time.
+ *
+ * A client is its identifier (option 61) when it sends one, else its MAC (RFC 2131 §4.2). Like
+ * dnsmasq, a lease taken without an identifier is still found once the client sends one, and
+ * the reverse, so a client that changes its mind about option 61 keeps its address.
  */
 
 /** Declined addresses remembered per network: past this, the oldest are forgotten first. */
@@ -9,6 +13,8 @@ export const QUARANTINE_MAX = 256
 
 export interface Lease {
   network: string
+  /** The client's key: `id:<hex>` of its identifier, or its MAC when it sent none. */
+  client: string
   mac: string
   ip: number
   /** ms since the epoch; Infinity for an infinite lease. */
@@ -17,8 +23,10 @@ export interface Lease {
 }
 
 interface NetworkLeases {
-  byMac: Map<string, Lease>
+  byClient: Map<string, Lease>
   byIp: Map<number, Lease>
+  /** Leases keyed by an identifier, by MAC: found for the same MAC sending no identifier. */
+  byMacWithId: Map<string, Lease>
   /** Declined addresses: ip → ms until which nothing hands them out. */
   quarantine: Map<number, number>
 }
@@ -28,12 +36,19 @@ export class LeaseTable {
 
   private net(network: string): NetworkLeases {
     let n = this.nets.get(network)
-    if (n === undefined) this.nets.set(network, (n = { byMac: new Map(), byIp: new Map(), quarantine: new Map() }))
+    if (n === undefined) this.nets.set(network, (n = { byClient: new Map(), byIp: new Map(), byMacWithId: new Map(), quarantine: new Map() }))
     return n
   }
 
-  byMac(network: string, mac: string): Lease | undefined {
-    return this.nets.get(network)?.byMac.get(mac)
+  byClient(network: string, client: string): Lease | undefined {
+    return this.nets.get(network)?.byClient.get(client)
+  }
+
+  /** The lease of the client with this key and MAC: its own, else one its MAC took with the other identity. */
+  find(network: string, client: string, mac: string): Lease | undefined {
+    const n = this.nets.get(network)
+    if (n === undefined) return undefined
+    return n.byClient.get(client) ?? (client !== mac ? n.byClient.get(mac) : n.byMacWithId.get(mac))
   }
 
   byIp(network: string, ip: number): Lease | undefined {
@@ -44,24 +59,30 @@ export class LeaseTable {
     return this.nets.get(network)?.quarantine.get(ip)
   }
 
-  /** Sets a MAC's lease, replacing its previous one and any other MAC's lease on the same address. */
+  /** Sets a client's lease, replacing its previous one and any other client's lease on the same address. */
   set(lease: Lease): void {
     const n = this.net(lease.network)
-    const old = n.byMac.get(lease.mac)
-    if (old !== undefined && n.byIp.get(old.ip) === old) n.byIp.delete(old.ip)
+    const old = n.byClient.get(lease.client)
+    if (old !== undefined) this.unlink(n, old)
     const holder = n.byIp.get(lease.ip)
-    if (holder !== undefined && holder.mac !== lease.mac) n.byMac.delete(holder.mac)
-    n.byMac.set(lease.mac, lease)
+    if (holder !== undefined && holder.client !== lease.client) this.unlink(n, holder)
+    n.byClient.set(lease.client, lease)
     n.byIp.set(lease.ip, lease)
+    if (lease.client !== lease.mac) n.byMacWithId.set(lease.mac, lease)
   }
 
-  remove(network: string, mac: string): Lease | undefined {
+  remove(network: string, client: string): Lease | undefined {
     const n = this.nets.get(network)
-    const lease = n?.byMac.get(mac)
+    const lease = n?.byClient.get(client)
     if (n === undefined || lease === undefined) return undefined
-    n.byMac.delete(mac)
-    if (n.byIp.get(lease.ip) === lease) n.byIp.delete(lease.ip)
+    this.unlink(n, lease)
     return lease
+  }
+
+  private unlink(n: NetworkLeases, lease: Lease): void {
+    if (n.byClient.get(lease.client) === lease) n.byClient.delete(lease.client)
+    if (n.byIp.get(lease.ip) === lease) n.byIp.delete(lease.ip)
+    if (n.byMacWithId.get(lease.mac) === lease) n.byMacWithId.delete(lease.mac)
   }
 
   /** Holds an address back until `until`; a network remembers at most QUARANTINE_MAX, the oldest go first. */
@@ -81,7 +102,7 @@ export class LeaseTable {
 
   /** Every lease, bound ones and live offers. */
   *leases(): IterableIterator<Lease> {
-    for (const n of this.nets.values()) yield* n.byMac.values()
+    for (const n of this.nets.values()) yield* n.byClient.values()
   }
 
   /** Drops expired leases and quarantines, and every network not in `keep`. Returns the leases dropped. */
@@ -89,13 +110,13 @@ export class LeaseTable {
     const dropped: Lease[] = []
     for (const [id, n] of this.nets) {
       if (!keep.has(id)) {
-        dropped.push(...n.byMac.values())
+        dropped.push(...n.byClient.values())
         this.nets.delete(id)
         continue
       }
-      for (const lease of n.byMac.values()) {
+      for (const lease of n.byClient.values()) {
         if (lease.expiresAt <= now) {
-          this.remove(id, lease.mac)
+          this.remove(id, lease.client)
           if (lease.bound) dropped.push(lease)
         }
       }
@@ -106,7 +127,7 @@ export class LeaseTable {
 
   get size(): number {
     let s = 0
-    for (const n of this.nets.values()) s += n.byMac.size
+    for (const n of this.nets.values()) s += n.byClient.size
     return s
   }
 }

@@ -23,8 +23,8 @@ export type LeaseChange =
   | { kind: 'offer'; lease: Lease }
   /** durable: the binding is new (the address was not this MAC's): persist before answering. */
   | { kind: 'bind'; lease: Lease; durable: boolean }
-  | { kind: 'release'; network: string; mac: string }
-  | { kind: 'decline'; network: string; mac: string; ip: number; until: number }
+  | { kind: 'release'; network: string; client: string }
+  | { kind: 'decline'; network: string; client: string; ip: number; until: number }
 
 export interface Destination { address: number; port: number; broadcast: boolean }
 
@@ -70,21 +70,27 @@ export function leaseStillValid(scope: DhcpScope, lease: Lease): boolean {
   return host !== undefined ? host.ip === lease.ip : inRange(scope, lease.ip)
 }
 
-/** Whether a dynamic address may go to `mac`: in the range, not reserved, not held by another client, not quarantined. */
-function freeFor(scope: DhcpScope, leases: LeaseTable, ip: number, mac: string, now: number): boolean {
+/** Whether a dynamic address may go to `client`: in the range, not reserved, not held by another client, not quarantined. */
+function freeFor(scope: DhcpScope, leases: LeaseTable, ip: number, client: string, now: number): boolean {
   if (!inRange(scope, ip)) return false
   const holder = leases.byIp(scope.networkId, ip)
-  if (holder !== undefined && holder.mac !== mac && holder.expiresAt > now) return false
+  if (holder !== undefined && holder.client !== client && holder.expiresAt > now) return false
   const until = leases.quarantinedUntil(scope.networkId, ip)
   return until === undefined || until <= now
 }
 
-function allocate(scope: DhcpScope, leases: LeaseTable, mac: string, requested: number | undefined, now: number): number | undefined {
-  if (requested !== undefined && freeFor(scope, leases, requested, mac, now)) return requested
+function allocate(scope: DhcpScope, leases: LeaseTable, client: string, requested: number | undefined, now: number): number | undefined {
+  if (requested !== undefined && freeFor(scope, leases, requested, client, now)) return requested
   const range = scope.range
   if (range === undefined) return undefined
-  for (let ip = range.start; ip <= range.end; ip++) if (freeFor(scope, leases, ip, mac, now)) return ip
+  for (let ip = range.start; ip <= range.end; ip++) if (freeFor(scope, leases, ip, client, now)) return ip
   return undefined
+}
+
+/** RFC 2131 §4.2: the client is its identifier (option 61) when it sends one, else its hardware address. */
+function clientKey(req: DhcpMessage, mac: string): string {
+  const id = req.options.get(Opt.ClientId)
+  return id === undefined || id.length === 0 ? mac : `id:${Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex')}`
 }
 
 function requestedList(m: DhcpMessage): Uint8Array {
@@ -216,14 +222,14 @@ function nak(req: DhcpMessage, scope: DhcpScope, reason: string): Decision {
   return { outcome: 'nak', reply, to: destination(req, reply, true), reason }
 }
 
-function ack(req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined, ip: number, previous: Lease | undefined, now: number, mac: string): Decision {
+function ack(req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined, ip: number, previous: Lease | undefined, now: number, mac: string, client: string): Decision {
   const seconds = host?.leaseSeconds ?? scope.leaseSeconds
   const reply = baseReply(req, MessageType.Ack, scope)
   reply.ciaddr = req.ciaddr
   reply.yiaddr = ip
   addLeaseTimes(reply, seconds)
   if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
-  const lease: Lease = { network: scope.networkId, mac, ip, expiresAt: leaseMs(seconds, now), bound: true }
+  const lease: Lease = { network: scope.networkId, client, mac, ip, expiresAt: leaseMs(seconds, now), bound: true }
   // A static host's address comes from the config; a dynamic one exists only in the lease store.
   const durable = host === undefined && !(previous?.bound === true && previous.ip === ip)
   return { outcome: 'ack', reply, to: destination(req, reply, false, ip), change: { kind: 'bind', lease, durable } }
@@ -240,20 +246,21 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
   if (mac === undefined) return { outcome: 'ignored-bad-request', reason: 'not an Ethernet client' }
   const host = scope.hostsByMac.get(mac)
   if (host === undefined && scope.range === undefined) return { outcome: 'ignored-unknown-client' }
-  const lease = leases.byMac(scope.networkId, mac)
+  const client = clientKey(req, mac)
+  const lease = leases.find(scope.networkId, client, mac)
   const requested = optionAddress(req, Opt.RequestedIp)
   const serverId = optionAddress(req, Opt.ServerId)
 
   switch (type) {
     case MessageType.Discover: {
-      const ip = currentAddress(scope, host, lease, now) ?? allocate(scope, leases, mac, requested, now)
+      const ip = currentAddress(scope, host, lease, now) ?? allocate(scope, leases, client, requested, now)
       if (ip === undefined) return { outcome: 'ignored-no-address', reason: 'the dynamic range is exhausted' }
       const reply = baseReply(req, MessageType.Offer, scope)
       reply.yiaddr = ip
       addLeaseTimes(reply, host?.leaseSeconds ?? scope.leaseSeconds)
       if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
       const held = host !== undefined || lease?.ip === ip ? undefined
-        : { kind: 'offer' as const, lease: { network: scope.networkId, mac, ip, expiresAt: now + OFFER_HOLD_MS, bound: false } }
+        : { kind: 'offer' as const, lease: { network: scope.networkId, client, mac, ip, expiresAt: now + OFFER_HOLD_MS, bound: false } }
       return { outcome: 'offer', reply, to: destination(req, reply, false), ...(held === undefined ? {} : { change: held }) }
     }
     case MessageType.Request: {
@@ -261,13 +268,13 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
         // SELECTING: the client answers one OFFER; if not ours, our offer is void.
         if (serverId !== scope.serverId) {
           return lease !== undefined && !lease.bound
-            ? { outcome: 'ignored-other-server', change: { kind: 'release', network: scope.networkId, mac } }
+            ? { outcome: 'ignored-other-server', change: { kind: 'release', network: scope.networkId, client: lease.client } }
             : { outcome: 'ignored-other-server' }
         }
         const wanted = requested ?? req.ciaddr
         const ip = currentAddress(scope, host, lease, now)
-        if (ip === wanted) return ack(req, scope, host, ip, lease, now, mac)
-        if (host === undefined && ip === undefined && freeFor(scope, leases, wanted, mac, now)) return ack(req, scope, host, wanted, lease, now, mac)
+        if (ip === wanted) return ack(req, scope, host, ip, lease, now, mac, client)
+        if (host === undefined && ip === undefined && freeFor(scope, leases, wanted, client, now)) return ack(req, scope, host, wanted, lease, now, mac, client)
         return nak(req, scope, 'requested address is not yours')
       }
       if (requested !== undefined && req.ciaddr === 0) {
@@ -278,13 +285,13 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
           // RFC 2131 §4.3.2: no record of the client → stay silent (another server may know it).
           return { outcome: 'ignored-unknown-client' }
         }
-        return ip === requested ? ack(req, scope, host, ip, lease, now, mac) : nak(req, scope, 'address changed')
+        return ip === requested ? ack(req, scope, host, ip, lease, now, mac, client) : nak(req, scope, 'address changed')
       }
       if (req.ciaddr !== 0) {
         // RENEWING (unicast) or REBINDING (broadcast).
         const ip = currentAddress(scope, host, lease, now)
-        if (ip === req.ciaddr) return ack(req, scope, host, ip, lease, now, mac)
-        if (host === undefined && ip === undefined && freeFor(scope, leases, req.ciaddr, mac, now)) return ack(req, scope, host, req.ciaddr, lease, now, mac)
+        if (ip === req.ciaddr) return ack(req, scope, host, ip, lease, now, mac, client)
+        if (host === undefined && ip === undefined && freeFor(scope, leases, req.ciaddr, client, now)) return ack(req, scope, host, req.ciaddr, lease, now, mac, client)
         return nak(req, scope, 'address changed')
       }
       return { outcome: 'ignored-bad-request', reason: 'REQUEST without requested address, server id or ciaddr' }
@@ -296,12 +303,12 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
         return { outcome: 'ignored-decline-mismatch', reason: `DECLINE of ${formatIpv4(requested)}, not the address offered or leased to this client` }
       }
       if (host !== undefined) return { outcome: 'decline', reason: `static address ${formatIpv4(requested)} is in use by another machine` }
-      return { outcome: 'decline', reason: `${formatIpv4(requested)} is in use by another machine; not handed out for a while`, change: { kind: 'decline', network: scope.networkId, mac, ip: requested, until: now + DECLINE_QUARANTINE_MS } }
+      return { outcome: 'decline', reason: `${formatIpv4(requested)} is in use by another machine; not handed out for a while`, change: { kind: 'decline', network: scope.networkId, client: lease?.client ?? client, ip: requested, until: now + DECLINE_QUARANTINE_MS } }
     }
     case MessageType.Release: {
       // RFC 2131 §4.4.6: sent unicast from the leased address; a broadcast or another source is a forgery.
       if (lease === undefined || lease.ip !== req.ciaddr || source !== req.ciaddr) return { outcome: 'ignored-release-mismatch' }
-      return { outcome: 'release', change: { kind: 'release', network: scope.networkId, mac } }
+      return { outcome: 'release', change: { kind: 'release', network: scope.networkId, client: lease.client } }
     }
     case MessageType.Inform: {
       if (req.ciaddr === 0 || !cidrContains(scope.cidr, req.ciaddr)) return { outcome: 'ignored-bad-request', reason: 'INFORM from outside the network' }

@@ -173,7 +173,7 @@ export class DhcpServer {
     if (persisted === undefined) return send()
     persisted.then(send, (err: unknown) => {
       // Not on disk: the client hears nothing and retries; the address must not be promised.
-      if (change.kind === 'bind') this.table.remove(change.lease.network, change.lease.mac)
+      if (change.kind === 'bind') this.table.remove(change.lease.network, change.lease.client)
       this.log.error({ err }, 'lease not stored; request dropped')
       this.count(this.outcomes, 'store-failed')
     })
@@ -202,7 +202,7 @@ export class DhcpServer {
     this.table.prune(this.now(), new Set(byNetwork.keys()))
     for (const lease of [...this.table.leases()]) {
       const scope = byNetwork.get(lease.network)
-      if (scope !== undefined && !leaseStillValid(scope, lease)) this.table.remove(lease.network, lease.mac)
+      if (scope !== undefined && !leaseStillValid(scope, lease)) this.table.remove(lease.network, lease.client)
     }
     let bound = 0
     for (const l of this.table.leases()) if (l.bound) bound++

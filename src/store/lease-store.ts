@@ -29,8 +29,12 @@ export interface LeaseStoreOptions {
   onError?: (err: unknown) => void
 }
 
+/**
+ * `m` is the MAC in a bind line, the client's key in the others; `c` the key of a client that
+ * sent an identifier (absent: the key is the MAC, as in journals written before identifiers).
+ */
 type Line =
-  | { k: 'bind'; n: string; m: string; i: string; e: number | null }
+  | { k: 'bind'; n: string; m: string; c?: string; i: string; e: number | null }
   | { k: 'release'; n: string; m: string }
   | { k: 'decline'; n: string; m: string; i: string; e: number }
 
@@ -38,22 +42,25 @@ function lineOf(change: LeaseChange): string | undefined {
   switch (change.kind) {
     case 'bind': {
       const l = change.lease
-      return JSON.stringify({ k: 'bind', n: l.network, m: l.mac, i: formatIpv4(l.ip), e: Number.isFinite(l.expiresAt) ? l.expiresAt : null } satisfies Line)
+      const e = Number.isFinite(l.expiresAt) ? l.expiresAt : null
+      return JSON.stringify((l.client === l.mac
+        ? { k: 'bind', n: l.network, m: l.mac, i: formatIpv4(l.ip), e }
+        : { k: 'bind', n: l.network, m: l.mac, c: l.client, i: formatIpv4(l.ip), e }) satisfies Line)
     }
-    case 'release': return JSON.stringify({ k: 'release', n: change.network, m: change.mac } satisfies Line)
-    case 'decline': return JSON.stringify({ k: 'decline', n: change.network, m: change.mac, i: formatIpv4(change.ip), e: change.until } satisfies Line)
+    case 'release': return JSON.stringify({ k: 'release', n: change.network, m: change.client } satisfies Line)
+    case 'decline': return JSON.stringify({ k: 'decline', n: change.network, m: change.client, i: formatIpv4(change.ip), e: change.until } satisfies Line)
     case 'offer': return undefined
   }
 }
 
 /** The change a journal line records (undefined for a line with an unreadable address). */
 function changeOf(line: Line): LeaseChange | undefined {
-  if (line.k === 'release') return { kind: 'release', network: line.n, mac: line.m }
+  if (line.k === 'release') return { kind: 'release', network: line.n, client: line.m }
   const ip = parseIpv4(line.i)
   if (ip === undefined) return undefined
   return line.k === 'bind'
-    ? { kind: 'bind', lease: { network: line.n, mac: line.m, ip, expiresAt: line.e ?? Infinity, bound: true }, durable: true }
-    : { kind: 'decline', network: line.n, mac: line.m, ip, until: line.e }
+    ? { kind: 'bind', lease: { network: line.n, client: line.c ?? line.m, mac: line.m, ip, expiresAt: line.e ?? Infinity, bound: true }, durable: true }
+    : { kind: 'decline', network: line.n, client: line.m, ip, until: line.e }
 }
 
 /** Applies a change to the in-memory table (shared by the server and the journal replay). */
@@ -64,10 +71,10 @@ export function applyChange(table: LeaseTable, change: LeaseChange): void {
       table.set(change.lease)
       return
     case 'release':
-      table.remove(change.network, change.mac)
+      table.remove(change.network, change.client)
       return
     case 'decline':
-      table.remove(change.network, change.mac)
+      table.remove(change.network, change.client)
       table.quarantine(change.network, change.ip, change.until)
   }
 }
@@ -110,7 +117,7 @@ export class LeaseStore {
    */
   record(change: LeaseChange): Promise<void> | undefined {
     if (change.kind === 'offer') return undefined
-    const key = change.kind === 'bind' ? `${change.lease.network}|${change.lease.mac}` : `${change.network}|${change.mac}`
+    const key = change.kind === 'bind' ? `${change.lease.network}|${change.lease.client}` : `${change.network}|${change.client}`
     if (change.kind === 'bind' && change.durable) {
       this.dirty.delete(key)
       this.pending.push(`${lineOf(change) as string}\n`)

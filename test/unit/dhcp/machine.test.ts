@@ -27,7 +27,7 @@ function scopeOf(c: RouterConfig): DhcpScope {
 }
 
 let xid = 1
-function request(mac: string, type: number, opts: { requested?: string; server?: string; ciaddr?: string; giaddr?: string; flags?: number; params?: number[] } = {}): DhcpMessage {
+function request(mac: string, type: number, opts: { requested?: string; server?: string; ciaddr?: string; giaddr?: string; flags?: number; params?: number[]; clientId?: number[] } = {}): DhcpMessage {
   const chaddr = new Uint8Array(16)
   chaddr.set(mac.split(':').map((h) => parseInt(h, 16)))
   const options = new Map<number, Uint8Array>([[Opt.MessageType, Uint8Array.of(type)]])
@@ -35,6 +35,7 @@ function request(mac: string, type: number, opts: { requested?: string; server?:
   if (opts.requested) options.set(Opt.RequestedIp, addr(opts.requested))
   if (opts.server) options.set(Opt.ServerId, addr(opts.server))
   if (opts.params) options.set(Opt.ParameterList, Uint8Array.from(opts.params))
+  if (opts.clientId) options.set(Opt.ClientId, Uint8Array.from(opts.clientId))
   // Through the wire format, as the server sees it.
   return decodeDhcp(encodeDhcp({
     op: 1, htype: 1, hlen: 6, hops: 0, xid: xid++, secs: 0, flags: opts.flags ?? 0,
@@ -115,7 +116,7 @@ describe('DHCP state machine', () => {
     const changed = config()
     changed.dhcpHosts = changed.dhcpHosts.map((h) => (h.id === 'vm1' ? { ...h, ip: '10.1.1.20' } : h))
     const scope = scopeOf(changed)
-    const lease = table.byMac('net1', VM1)
+    const lease = table.byClient('net1', VM1)
     expect(lease !== undefined && leaseStillValid(scope, lease)).toBe(false)
     expect(run(scope, table, request(VM1, MessageType.Request, { ciaddr: '10.1.1.10' })).outcome).toBe('nak')
   })
@@ -207,7 +208,7 @@ describe('DHCP state machine', () => {
       expect(d.outcome).toBe('ignored-decline-mismatch')
       expect(d.change).toBeUndefined()
       expect(table.quarantinedUntil('net1', victim)).toBeUndefined()
-      expect(table.byMac('net1', A)?.ip).toBe(victim)
+      expect(table.byClient('net1', A)?.ip).toBe(victim)
     })
 
     it('a DECLINE of a static address or one outside the range quarantines nothing', () => {
@@ -229,7 +230,7 @@ describe('DHCP state machine', () => {
       expect(table.quarantinedUntil('net1', offered)).toBeGreaterThan(1_000_000)
       const bound = bindTo(scope, table, A)
       expect(run(scope, table, request(A, MessageType.Decline, { requested: dotted(bound), server: '10.1.1.1' })).outcome).toBe('decline')
-      expect(table.byMac('net1', A)).toBeUndefined()
+      expect(table.byClient('net1', A)).toBeUndefined()
     })
 
     it('the quarantine table of a network is bounded: the oldest entries go first', () => {
@@ -255,9 +256,9 @@ describe('DHCP state machine', () => {
       expect(run(scope, table, request(A, MessageType.Release, { ciaddr: dotted(addr), server: '10.1.1.1' }), 1_000_000, ip('10.1.1.11')).outcome).toBe('ignored-release-mismatch')
       // From the address, but naming another client's lease.
       expect(run(scope, table, request(B, MessageType.Release, { ciaddr: dotted(addr), server: '10.1.1.1' }), 1_000_000, addr).outcome).toBe('ignored-release-mismatch')
-      expect(table.byMac('net1', A)?.ip).toBe(addr)
+      expect(table.byClient('net1', A)?.ip).toBe(addr)
       expect(run(scope, table, request(A, MessageType.Release, { ciaddr: dotted(addr), server: '10.1.1.1' }), 1_000_000, addr).outcome).toBe('release')
-      expect(table.byMac('net1', A)).toBeUndefined()
+      expect(table.byClient('net1', A)).toBeUndefined()
     })
 
     it("ignores a DISCOVER's ciaddr and unicasts only to an address known to be the client's", () => {
@@ -280,6 +281,54 @@ describe('DHCP state machine', () => {
       const d = run(scopeOf(config()), new LeaseTable(), request(VM1, MessageType.Decline, { requested: '10.1.1.10', server: '10.1.1.1' }))
       expect(d.outcome).toBe('decline')
       expect(d.reason).toContain('10.1.1.10')
+    })
+  })
+
+  describe('client identifiers (option 61)', () => {
+    const MAC = '02:00:00:00:30:01'
+    const dynamic = () => scopeOf(config({ dhcp: { range: { start: '10.1.1.100', end: '10.1.1.199' } } }))
+    const dotted = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.')
+    const lease = (scope: DhcpScope, table: LeaseTable, mac: string, clientId?: number[]) => {
+      const id = clientId === undefined ? {} : { clientId }
+      const offer = run(scope, table, request(mac, MessageType.Discover, id))
+      const ack = run(scope, table, request(mac, MessageType.Request, { requested: dotted(offer.reply?.yiaddr as number), server: '10.1.1.1', ...id }))
+      expect(ack.outcome).toBe('ack')
+      return ack.reply?.yiaddr as number
+    }
+
+    it('keys dynamic leases by the client identifier: two identifiers behind one MAC get two addresses', () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const one = lease(scope, table, MAC, [0, 0x6f, 0x6e, 0x65])
+      const two = lease(scope, table, MAC, [0, 0x74, 0x77, 0x6f])
+      expect(two).not.toBe(one)
+      // Each identifier keeps its own address.
+      expect(run(scope, table, request(MAC, MessageType.Discover, { clientId: [0, 0x6f, 0x6e, 0x65] })).reply?.yiaddr).toBe(one)
+      expect(run(scope, table, request(MAC, MessageType.Discover, { clientId: [0, 0x74, 0x77, 0x6f] })).reply?.yiaddr).toBe(two)
+    })
+
+    it('one identifier keeps its lease across MACs (a moved NIC), and a client that stops sending it keeps its lease too', () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const id = [1, 2, 0, 0, 0, 0x30, 0x01]
+      const addr = lease(scope, table, MAC, id)
+      expect(run(scope, table, request('02:00:00:00:30:02', MessageType.Discover, { clientId: id })).reply?.yiaddr).toBe(addr)
+      expect(run(scope, table, request(MAC, MessageType.Discover)).reply?.yiaddr).toBe(addr)
+    })
+
+    it('a lease bound without an identifier is found when the client starts sending one', () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const addr = lease(scope, table, MAC)
+      expect(run(scope, table, request(MAC, MessageType.Request, { ciaddr: dotted(addr), clientId: [1, 2, 0, 0, 0, 0x30, 0x01] })).outcome).toBe('ack')
+    })
+
+    it('static hosts stay matched by MAC whatever identifier they send', () => {
+      const scope = scopeOf(config())
+      const table = new LeaseTable()
+      const offer = run(scope, table, request(VM1, MessageType.Discover, { clientId: [0, 1, 2, 3] }))
+      expect(offer.reply?.yiaddr).toBe(ip('10.1.1.10'))
+      expect(run(scope, table, request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1', clientId: [9, 9] })).outcome).toBe('ack')
     })
   })
 })

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,7 +11,7 @@ const tempDir = () => { const d = mkdtempSync(join(tmpdir(), 'lease-store-')); d
 afterEach(() => { for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true }) })
 
 const mac = (i: number) => `02:7e:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}:01`
-const lease = (i: number): Lease => ({ network: 'net1', mac: mac(i), ip: 0x0a000000 + i, expiresAt: Infinity, bound: true })
+const lease = (i: number): Lease => ({ network: 'net1', client: mac(i), mac: mac(i), ip: 0x0a000000 + i, expiresAt: Infinity, bound: true })
 const bind = (i: number): LeaseChange => ({ kind: 'bind', lease: lease(i), durable: true })
 
 /** Applies and records a change, as the server does. */
@@ -47,11 +47,11 @@ describe('LeaseStore', () => {
     await again.open(0)
     await again.close()
     expect(reloaded.size).toBe(many + 1)
-    expect(reloaded.byMac('net1', mac(many))?.ip).toBe(0x0a000000 + many)
+    expect(reloaded.byClient('net1', mac(many))?.ip).toBe(0x0a000000 + many)
 
     // Once the disk is writable again, a later write compacts: releases are gone from the file.
     rmSync(obstacle, { recursive: true })
-    for (let i = 0; i < many; i++) record(table, store, { kind: 'release', network: 'net1', mac: mac(i) })
+    for (let i = 0; i < many; i++) record(table, store, { kind: 'release', network: 'net1', client: mac(i) })
     await store.flush()
     await expect(record(table, store, bind(many + 1))).resolves.toBeUndefined()
     await store.flush()
@@ -59,5 +59,23 @@ describe('LeaseStore', () => {
     expect(text).not.toContain('"release"')
     expect(statSync(join(dir, 'dhcp-leases.jsonl')).size).toBeLessThan(1000)
     await store.close()
+  })
+
+  it("keeps a lease's client identifier across a restart, and reads journals written before identifiers", async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'dhcp-leases.jsonl'), '{"k":"bind","n":"net1","m":"02:7e:00:00:00:01","i":"10.0.0.1","e":null}\n')
+    const table = new LeaseTable()
+    const store = new LeaseStore(dir, table)
+    await store.open(0)
+    expect(table.byClient('net1', '02:7e:00:00:00:01')?.ip).toBe(0x0a000001)
+    const withId: Lease = { network: 'net1', client: 'id:01027e', mac: '02:7e:00:00:00:02', ip: 0x0a000002, expiresAt: Infinity, bound: true }
+    await record(table, store, { kind: 'bind', lease: withId, durable: true })
+    await store.close()
+    const reloaded = new LeaseTable()
+    const again = new LeaseStore(dir, reloaded)
+    await again.open(0)
+    await again.close()
+    expect(reloaded.byClient('net1', 'id:01027e')).toEqual(withId)
+    expect(reloaded.find('net1', '02:7e:00:00:00:02', '02:7e:00:00:00:02')).toEqual(withId)
   })
 })
