@@ -18,9 +18,19 @@ export const OFFER_HOLD_MS = 60_000
 /** How long a declined address (someone else answers ARP for it) is not handed out. */
 export const DECLINE_QUARANTINE_MS = 600_000
 export { QUARANTINE_MAX }
+/** Offers a network has outstanding at most: half its range, within these bounds. */
+export const OFFERS_MIN = 8
+export const OFFERS_MAX = 1024
+
+/** How many offers may be outstanding in a scope: new clients past that get nothing until one is taken or expires. */
+export function offerCap(scope: DhcpScope): number {
+  const size = scope.range === undefined ? 0 : scope.range.end - scope.range.start + 1
+  return Math.max(OFFERS_MIN, Math.min(OFFERS_MAX, Math.floor(size / 2)))
+}
 
 export type LeaseChange =
-  | { kind: 'offer'; lease: Lease }
+  /** at: when it was made (expired offers are dropped then). */
+  | { kind: 'offer'; lease: Lease; at: number }
   /** durable: the binding is new (the address was not this MAC's): persist before answering. */
   | { kind: 'bind'; lease: Lease; durable: boolean }
   | { kind: 'release'; network: string; client: string }
@@ -32,7 +42,7 @@ export interface Destination { address: number; port: number; broadcast: boolean
 export type Outcome =
   | 'offer' | 'ack' | 'nak' | 'inform' | 'release' | 'decline'
   | 'ignored-unknown-client' | 'ignored-other-server' | 'ignored-no-address' | 'ignored-not-request'
-  | 'ignored-bad-request' | 'ignored-release-mismatch' | 'ignored-decline-mismatch' | 'ignored-too-large'
+  | 'ignored-bad-request' | 'ignored-release-mismatch' | 'ignored-decline-mismatch' | 'ignored-too-large' | 'ignored-offer-cap'
 
 export interface Decision {
   outcome: Outcome
@@ -79,12 +89,21 @@ function freeFor(scope: DhcpScope, leases: LeaseTable, ip: number, client: strin
   return until === undefined || until <= now
 }
 
+/** The requested address when it is free for the client, else the pool's next free one. O(1) amortized. */
 function allocate(scope: DhcpScope, leases: LeaseTable, client: string, requested: number | undefined, now: number): number | undefined {
   if (requested !== undefined && freeFor(scope, leases, requested, client, now)) return requested
-  const range = scope.range
-  if (range === undefined) return undefined
-  for (let ip = range.start; ip <= range.end; ip++) if (freeFor(scope, leases, ip, client, now)) return ip
-  return undefined
+  const free = leases.nextFree(scope)
+  if (free !== undefined) return free
+  // Expired offers hold their address until dropped: the oldest is free for anyone now.
+  const oldest = leases.oldestOffer(scope.networkId)
+  return oldest !== undefined && oldest.expiresAt <= now && inRange(scope, oldest.ip) ? oldest.ip : undefined
+}
+
+/** Whether the offers outstanding leave room for one more (an expired oldest one will be dropped to make it). */
+function offerRoom(scope: DhcpScope, leases: LeaseTable, now: number): boolean {
+  if (leases.offerCount(scope.networkId) < offerCap(scope)) return true
+  const oldest = leases.oldestOffer(scope.networkId)
+  return oldest !== undefined && oldest.expiresAt <= now
 }
 
 /** RFC 2131 §4.2: the client is its identifier (option 61) when it sends one, else its hardware address. */
@@ -253,14 +272,19 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
 
   switch (type) {
     case MessageType.Discover: {
-      const ip = currentAddress(scope, host, lease, now) ?? allocate(scope, leases, client, requested, now)
+      let ip = currentAddress(scope, host, lease, now)
+      if (ip === undefined) {
+        // A flood of DISCOVERs from forged MACs must not hold the whole range.
+        if (!offerRoom(scope, leases, now)) return { outcome: 'ignored-offer-cap', reason: 'too many offers outstanding' }
+        ip = allocate(scope, leases, client, requested, now)
+      }
       if (ip === undefined) return { outcome: 'ignored-no-address', reason: 'the dynamic range is exhausted' }
       const reply = baseReply(req, MessageType.Offer, scope)
       reply.yiaddr = ip
       addLeaseTimes(reply, host?.leaseSeconds ?? scope.leaseSeconds)
       if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
       const held = host !== undefined || lease?.ip === ip ? undefined
-        : { kind: 'offer' as const, lease: { network: scope.networkId, client, mac, ip, expiresAt: now + OFFER_HOLD_MS, bound: false } }
+        : { kind: 'offer' as const, at: now, lease: { network: scope.networkId, client, mac, ip, expiresAt: now + OFFER_HOLD_MS, bound: false } }
       return { outcome: 'offer', reply, to: destination(req, reply, false), ...(held === undefined ? {} : { change: held }) }
     }
     case MessageType.Request: {

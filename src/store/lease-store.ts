@@ -67,6 +67,9 @@ function changeOf(line: Line): LeaseChange | undefined {
 export function applyChange(table: LeaseTable, change: LeaseChange): void {
   switch (change.kind) {
     case 'offer':
+      table.dropExpiredOffers(change.lease.network, change.at)
+      table.set(change.lease)
+      return
     case 'bind':
       table.set(change.lease)
       return

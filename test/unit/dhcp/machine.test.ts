@@ -331,4 +331,73 @@ describe('DHCP state machine', () => {
       expect(run(scope, table, request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1', clientId: [9, 9] })).outcome).toBe('ack')
     })
   })
+
+  describe('dynamic allocation cost', () => {
+    const macOf = (i: number) => `02:01:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`
+    const dotted = (a: number) => [a >>> 24, (a >>> 16) & 255, (a >>> 8) & 255, a & 255].join('.')
+    /**
+     * A lease table that counts the work done: every method call on it, plus the probes of its
+     * address pool when it has one. Past `budget` it throws, so a quadratic allocator fails fast.
+     */
+    function counted(budget: number): { table: LeaseTable; work: () => number } {
+      const inner = new LeaseTable()
+      let calls = 0
+      const probes = () => ((inner as unknown as { probes?: number }).probes ?? 0)
+      const work = () => calls + probes()
+      const table = new Proxy(inner, {
+        get(target, key, receiver) {
+          const value = Reflect.get(target, key, receiver) as unknown
+          if (typeof value !== 'function') return value
+          return (...args: unknown[]) => {
+            if (++calls + probes() > budget) throw new Error(`over the work budget of ${budget}`)
+            return (value as (...a: unknown[]) => unknown).apply(receiver, args)
+          }
+        },
+      })
+      return { table, work }
+    }
+
+    it('filling a /16 range costs work linear in its size, and a full range answers "nothing free" at once', () => {
+      const scope = scopeOf(config({ cidr: '10.1.0.0/16', dhcp: { range: { start: '10.1.0.2', end: '10.1.255.254' } } }))
+      const size = ip('10.1.255.254') - ip('10.1.0.2') + 1 - 3 // the router's and the static hosts' addresses are in it
+      const { table, work } = counted(40 * size)
+      const seen = new Set<number>()
+      for (let i = 0; i < size; i++) {
+        const offer = run(scope, table, request(macOf(i), MessageType.Discover))
+        expect(offer.outcome).toBe('offer')
+        const addr = offer.reply?.yiaddr as number
+        seen.add(addr)
+        run(scope, table, request(macOf(i), MessageType.Request, { requested: dotted(addr), server: '10.1.1.1' }))
+      }
+      expect(seen.size).toBe(size)
+      const before = work()
+      for (let i = 0; i < 1000; i++) expect(run(scope, table, request(macOf(size + i), MessageType.Discover)).outcome).toBe('ignored-no-address')
+      expect(work() - before).toBeLessThanOrEqual(1000 * 10)
+    })
+
+    it('hands out the next free address after the last one (next fit): a released address is not reused at once', () => {
+      const scope = scopeOf(config({ dhcp: { range: { start: '10.1.1.100', end: '10.1.1.102' } } }))
+      const table = new LeaseTable()
+      const a = run(scope, table, request(macOf(1), MessageType.Discover)).reply?.yiaddr as number
+      run(scope, table, request(macOf(1), MessageType.Request, { requested: dotted(a), server: '10.1.1.1' }))
+      expect(run(scope, table, request(macOf(1), MessageType.Release, { ciaddr: dotted(a) }), 1_000_000, a).outcome).toBe('release')
+      expect(run(scope, table, request(macOf(2), MessageType.Discover)).reply?.yiaddr).toBe(ip('10.1.1.101'))
+      expect(run(scope, table, request(macOf(3), MessageType.Discover)).reply?.yiaddr).toBe(ip('10.1.1.102'))
+      // Wraps around to what is free again.
+      expect(run(scope, table, request(macOf(4), MessageType.Discover)).reply?.yiaddr).toBe(ip('10.1.1.100'))
+    })
+
+    it('caps the offers outstanding in a network at half its range; an expired offer makes room', () => {
+      const scope = scopeOf(config({ dhcp: { range: { start: '10.1.1.100', end: '10.1.1.139' } } }))
+      const table = new LeaseTable()
+      const outcomes = Array.from({ length: 30 }, (_, i) => run(scope, table, request(macOf(i), MessageType.Discover)).outcome)
+      expect(outcomes.filter((o) => o === 'offer')).toHaveLength(20)
+      expect(outcomes.filter((o) => o === 'ignored-offer-cap')).toHaveLength(10)
+      // A client holding an offer still gets it again, and a bound client is never capped.
+      expect(run(scope, table, request(macOf(0), MessageType.Discover)).outcome).toBe('offer')
+      expect(run(scope, table, request(VM1, MessageType.Discover)).outcome).toBe('offer')
+      // Once the offers have expired, new clients get offers again.
+      expect(run(scope, table, request(macOf(99), MessageType.Discover), 1_000_000 + 61_000).outcome).toBe('offer')
+    })
+  })
 })
