@@ -124,7 +124,7 @@ export interface ForgedReply { type: number; yiaddr: string; giaddr: string; fro
  * kernel fills in the namespace's real addresses unless `bindAddress` picks one it owns), then
  * listens `listenMs` on the same socket for replies and returns them.
  */
-export async function sendForgedDhcp(lab: Lab, ns: string, opts: { to: string; sourcePort: number; bindAddress?: string; listenMs?: number; messages: ForgedMessage[] }): Promise<ForgedReply[]> {
+export async function sendForgedDhcp(lab: Lab, ns: string, opts: { to: string; sourcePort: number; bindAddress?: string; listenMs?: number; pps?: number; messages: ForgedMessage[] }): Promise<ForgedReply[]> {
   const script = String.raw`
 import json, os, socket, struct, sys, time
 spec = json.loads(sys.argv[1])
@@ -141,12 +141,24 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 s.bind((spec.get('bindAddress') or '0.0.0.0', spec['sourcePort']))
+pps, sent, t0 = spec.get('pps'), 0, time.time()
+def send(data):
+    global sent
+    # At most pps datagrams a second when asked (a flood the router must keep up with).
+    if pps and sent % 50 == 0:
+        ahead = sent / pps - (time.time() - t0)
+        if ahead > 0: time.sleep(ahead)
+    try:
+        s.sendto(data, (spec['to'], 67))
+    except (BlockingIOError, OSError):
+        pass
+    sent += 1
 for m in spec['messages']:
     for _ in range(m.get('randomMacs', 0)):
         r = os.urandom(5)
-        s.sendto(packet(m, ':'.join('%02x' % b for b in bytes([0x02]) + r)), (spec['to'], 67))
+        send(packet(m, ':'.join('%02x' % b for b in bytes([0x02]) + r)))
     for _ in range(m.get('repeat', 1) if not m.get('randomMacs') else 0):
-        s.sendto(packet(m, m['mac']), (spec['to'], 67))
+        send(packet(m, m['mac']))
 s.settimeout(0.1)
 end = time.time() + spec.get('listenMs', 0) / 1000
 while time.time() < end:
