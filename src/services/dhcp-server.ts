@@ -194,7 +194,10 @@ export class DhcpServer {
     const send = () => {
       if (reply === undefined || to === undefined) return
       socket.send(encodeDhcp(reply), to.port, formatIpv4(to.address), (err) => {
-        if (err) this.log.warn({ err, to: formatIpv4(to.address) }, 'DHCP reply not sent')
+        if (!err) return
+        this.count(this.outcomes, 'send-failed')
+        // Guests choose where replies go (giaddr, ciaddr): failures are logged at the same bounded rate.
+        if (this.logLimit.take(`${scope.networkId} send`, this.now())) this.log.warn({ err, network: scope.networkId, to: formatIpv4(to.address) }, 'DHCP reply not sent')
       })
     }
     if (change === undefined) return send()
