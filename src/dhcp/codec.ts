@@ -46,13 +46,26 @@ export interface DhcpMessage {
   options: Map<number, Uint8Array>
 }
 
+/**
+ * The largest datagram read: a DHCP message fits an Ethernet frame (RFC 2131 lets clients ask for
+ * more with option 57, but no client sends more than 1,500 bytes). Anything larger is an attack
+ * on the decoder, dropped before its options are read.
+ */
+export const MAX_DATAGRAM = 1500
+/**
+ * The most instances of one option joined (RFC 3396). A 1,500-byte message holds at most five
+ * full 255-byte pieces; thousands of tiny ones only cost work.
+ */
+export const MAX_OPTION_PIECES = 16
+
 export class DhcpDecodeError extends Error {
-  constructor(readonly code: 'ERR_DHCP_SHORT' | 'ERR_DHCP_MAGIC' | 'ERR_DHCP_OPTIONS', message: string) {
+  constructor(readonly code: 'ERR_DHCP_SHORT' | 'ERR_DHCP_MAGIC' | 'ERR_DHCP_OPTIONS' | 'ERR_DHCP_TOO_LARGE', message: string) {
     super(message)
   }
 }
 
-function readOptions(buf: Uint8Array, start: number, end: number, into: Map<number, Uint8Array>): void {
+/** Collects the instances of each option in order; joined once at the end (joining per piece is quadratic). */
+function readOptions(buf: Uint8Array, start: number, end: number, into: Map<number, Uint8Array[]>): void {
   let i = start
   while (i < end) {
     const code = buf[i] as number
@@ -62,17 +75,24 @@ function readOptions(buf: Uint8Array, start: number, end: number, into: Map<numb
     const len = buf[i + 1] as number
     if (i + 2 + len > end) throw new DhcpDecodeError('ERR_DHCP_OPTIONS', `option ${code} at byte ${i} runs past the end`)
     const value = buf.subarray(i + 2, i + 2 + len)
-    const before = into.get(code)
-    // RFC 3396: instances of one option are concatenated in order.
-    into.set(code, before === undefined ? value : concat(before, value))
+    const pieces = into.get(code)
+    if (pieces === undefined) into.set(code, [value])
+    else if (pieces.push(value) > MAX_OPTION_PIECES) throw new DhcpDecodeError('ERR_DHCP_OPTIONS', `option ${code} has more than ${MAX_OPTION_PIECES} instances`)
     i += 2 + len
   }
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length)
-  out.set(a)
-  out.set(b, a.length)
+/** RFC 3396: the instances of one option are concatenated in order. */
+function join(pieces: readonly Uint8Array[]): Uint8Array {
+  if (pieces.length === 1) return pieces[0] as Uint8Array
+  let length = 0
+  for (const p of pieces) length += p.length
+  const out = new Uint8Array(length)
+  let at = 0
+  for (const p of pieces) {
+    out.set(p, at)
+    at += p.length
+  }
   return out
 }
 
@@ -83,13 +103,16 @@ function u32(buf: Uint8Array, at: number): number {
 /** Pure. Throws DhcpDecodeError on anything that is not a well-formed DHCP message. */
 export function decodeDhcp(buf: Uint8Array): DhcpMessage {
   if (buf.length < HEADER_BYTES) throw new DhcpDecodeError('ERR_DHCP_SHORT', `${buf.length} bytes, at least ${HEADER_BYTES} needed`)
+  if (buf.length > MAX_DATAGRAM) throw new DhcpDecodeError('ERR_DHCP_TOO_LARGE', `${buf.length} bytes, at most ${MAX_DATAGRAM} accepted`)
   if (u32(buf, 236) !== DHCP_MAGIC) throw new DhcpDecodeError('ERR_DHCP_MAGIC', 'no DHCP magic cookie (plain BOOTP)')
-  const options = new Map<number, Uint8Array>()
-  readOptions(buf, HEADER_BYTES, buf.length, options)
+  const pieces = new Map<number, Uint8Array[]>()
+  readOptions(buf, HEADER_BYTES, buf.length, pieces)
   // RFC 2132 §9.3: the file and sname fields may carry more options.
-  const overload = options.get(Opt.Overload)?.[0] ?? 0
-  if (overload & 1) readOptions(buf, 108, 236, options)
-  if (overload & 2) readOptions(buf, 44, 108, options)
+  const overload = pieces.get(Opt.Overload)?.[0]?.[0] ?? 0
+  if (overload & 1) readOptions(buf, 108, 236, pieces)
+  if (overload & 2) readOptions(buf, 44, 108, pieces)
+  const options = new Map<number, Uint8Array>()
+  for (const [code, list] of pieces) options.set(code, join(list))
   return {
     op: buf[0] as number,
     htype: buf[1] as number,

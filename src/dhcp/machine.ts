@@ -1,9 +1,9 @@
-import { cidrContains } from '../model/ipv4.ts'
+import { cidrContains, formatIpv4 } from '../model/ipv4.ts'
 import {
   clientMac, FLAG_BROADCAST, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
   HEADER_BYTES, type DhcpMessage, type MessageTypeCode,
 } from './codec.ts'
-import type { Lease, LeaseTable } from './lease-table.ts'
+import { QUARANTINE_MAX, type Lease, type LeaseTable } from './lease-table.ts'
 import { addressList, classlessRoutes, domainSearch, textValue, u16Value, u32Value, type ClasslessRoute } from './options.ts'
 import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
 
@@ -17,13 +17,24 @@ import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
 export const OFFER_HOLD_MS = 60_000
 /** How long a declined address (someone else answers ARP for it) is not handed out. */
 export const DECLINE_QUARANTINE_MS = 600_000
+export { QUARANTINE_MAX }
+/** Offers a network has outstanding at most: half its range, within these bounds. */
+export const OFFERS_MIN = 8
+export const OFFERS_MAX = 1024
+
+/** How many offers may be outstanding in a scope: new clients past that get nothing until one is taken or expires. */
+export function offerCap(scope: DhcpScope): number {
+  const size = scope.range === undefined ? 0 : scope.range.end - scope.range.start + 1
+  return Math.max(OFFERS_MIN, Math.min(OFFERS_MAX, Math.floor(size / 2)))
+}
 
 export type LeaseChange =
-  | { kind: 'offer'; lease: Lease }
+  /** at: when it was made (expired offers are dropped then). */
+  | { kind: 'offer'; lease: Lease; at: number }
   /** durable: the binding is new (the address was not this MAC's): persist before answering. */
   | { kind: 'bind'; lease: Lease; durable: boolean }
-  | { kind: 'release'; network: string; mac: string }
-  | { kind: 'decline'; network: string; mac: string; ip: number; until: number }
+  | { kind: 'release'; network: string; client: string }
+  | { kind: 'decline'; network: string; client: string; ip: number; until: number }
 
 export interface Destination { address: number; port: number; broadcast: boolean }
 
@@ -31,7 +42,7 @@ export interface Destination { address: number; port: number; broadcast: boolean
 export type Outcome =
   | 'offer' | 'ack' | 'nak' | 'inform' | 'release' | 'decline'
   | 'ignored-unknown-client' | 'ignored-other-server' | 'ignored-no-address' | 'ignored-not-request'
-  | 'ignored-bad-request' | 'ignored-release-mismatch' | 'ignored-too-large'
+  | 'ignored-bad-request' | 'ignored-release-mismatch' | 'ignored-decline-mismatch' | 'ignored-too-large' | 'ignored-offer-cap'
 
 export interface Decision {
   outcome: Outcome
@@ -69,21 +80,36 @@ export function leaseStillValid(scope: DhcpScope, lease: Lease): boolean {
   return host !== undefined ? host.ip === lease.ip : inRange(scope, lease.ip)
 }
 
-/** Whether a dynamic address may go to `mac`: in the range, not reserved, not held by another client, not quarantined. */
-function freeFor(scope: DhcpScope, leases: LeaseTable, ip: number, mac: string, now: number): boolean {
+/** Whether a dynamic address may go to `client`: in the range, not reserved, not held by another client, not quarantined. */
+function freeFor(scope: DhcpScope, leases: LeaseTable, ip: number, client: string, now: number): boolean {
   if (!inRange(scope, ip)) return false
   const holder = leases.byIp(scope.networkId, ip)
-  if (holder !== undefined && holder.mac !== mac && holder.expiresAt > now) return false
+  if (holder !== undefined && holder.client !== client && holder.expiresAt > now) return false
   const until = leases.quarantinedUntil(scope.networkId, ip)
   return until === undefined || until <= now
 }
 
-function allocate(scope: DhcpScope, leases: LeaseTable, mac: string, requested: number | undefined, now: number): number | undefined {
-  if (requested !== undefined && freeFor(scope, leases, requested, mac, now)) return requested
-  const range = scope.range
-  if (range === undefined) return undefined
-  for (let ip = range.start; ip <= range.end; ip++) if (freeFor(scope, leases, ip, mac, now)) return ip
-  return undefined
+/** The requested address when it is free for the client, else the pool's next free one. O(1) amortized. */
+function allocate(scope: DhcpScope, leases: LeaseTable, client: string, requested: number | undefined, now: number): number | undefined {
+  if (requested !== undefined && freeFor(scope, leases, requested, client, now)) return requested
+  const free = leases.nextFree(scope)
+  if (free !== undefined) return free
+  // Expired offers hold their address until dropped: the oldest is free for anyone now.
+  const oldest = leases.oldestOffer(scope.networkId)
+  return oldest !== undefined && oldest.expiresAt <= now && inRange(scope, oldest.ip) ? oldest.ip : undefined
+}
+
+/** Whether the offers outstanding leave room for one more (an expired oldest one will be dropped to make it). */
+function offerRoom(scope: DhcpScope, leases: LeaseTable, now: number): boolean {
+  if (leases.offerCount(scope.networkId) < offerCap(scope)) return true
+  const oldest = leases.oldestOffer(scope.networkId)
+  return oldest !== undefined && oldest.expiresAt <= now
+}
+
+/** RFC 2131 §4.2: the client is its identifier (option 61) when it sends one, else its hardware address. */
+function clientKey(req: DhcpMessage, mac: string): string {
+  const id = req.options.get(Opt.ClientId)
+  return id === undefined || id.length === 0 ? mac : `id:${Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex')}`
 }
 
 function requestedList(m: DhcpMessage): Uint8Array {
@@ -194,13 +220,18 @@ function addLeaseTimes(reply: DhcpMessage, seconds: number): void {
   for (const [code, value] of values) reply.options.set(code, value)
 }
 
-/** RFC 2131 §4.1: relay agent, then a configured client, else broadcast (we cannot ARP for a client without an address). */
-function destination(req: DhcpMessage, reply: DhcpMessage, nak: boolean): Destination {
+/**
+ * RFC 2131 §4.1: relay agent, then a configured client, else broadcast (we cannot ARP for a
+ * client without an address). A client's ciaddr is used only when it is `owned`: the address
+ * this reply leases to it, or the source the request came from. Anything else would let a
+ * guest aim our replies at any address.
+ */
+function destination(req: DhcpMessage, reply: DhcpMessage, nak: boolean, owned?: number): Destination {
   if (req.giaddr !== 0) {
     if (nak) reply.flags |= FLAG_BROADCAST
     return { address: req.giaddr, port: 67, broadcast: false }
   }
-  if (!nak && req.ciaddr !== 0) return { address: req.ciaddr, port: 68, broadcast: false }
+  if (!nak && req.ciaddr !== 0 && req.ciaddr === owned) return { address: req.ciaddr, port: 68, broadcast: false }
   return { address: BROADCAST, port: 68, broadcast: true }
 }
 
@@ -210,41 +241,50 @@ function nak(req: DhcpMessage, scope: DhcpScope, reason: string): Decision {
   return { outcome: 'nak', reply, to: destination(req, reply, true), reason }
 }
 
-function ack(req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined, ip: number, previous: Lease | undefined, now: number, mac: string): Decision {
+function ack(req: DhcpMessage, scope: DhcpScope, host: DhcpHostEntry | undefined, ip: number, previous: Lease | undefined, now: number, mac: string, client: string): Decision {
   const seconds = host?.leaseSeconds ?? scope.leaseSeconds
   const reply = baseReply(req, MessageType.Ack, scope)
   reply.ciaddr = req.ciaddr
   reply.yiaddr = ip
   addLeaseTimes(reply, seconds)
   if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
-  const lease: Lease = { network: scope.networkId, mac, ip, expiresAt: leaseMs(seconds, now), bound: true }
+  const lease: Lease = { network: scope.networkId, client, mac, ip, expiresAt: leaseMs(seconds, now), bound: true }
   // A static host's address comes from the config; a dynamic one exists only in the lease store.
   const durable = host === undefined && !(previous?.bound === true && previous.ip === ip)
-  return { outcome: 'ack', reply, to: destination(req, reply, false), change: { kind: 'bind', lease, durable } }
+  return { outcome: 'ack', reply, to: destination(req, reply, false, ip), change: { kind: 'bind', lease, durable } }
 }
 
-/** Pure apart from reading `leases`. The decision for one client message received for `scope`. */
-export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, now: number): Decision {
+/**
+ * Pure apart from reading `leases`. The decision for one client message received for `scope`;
+ * `source` is the IPv4 source address it came from (0 when unknown or unspecified).
+ */
+export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, now: number, source = 0): Decision {
   const type = messageType(req)
   const mac = clientMac(req)
   if (req.op !== Op.Request || type === undefined) return { outcome: 'ignored-not-request' }
   if (mac === undefined) return { outcome: 'ignored-bad-request', reason: 'not an Ethernet client' }
   const host = scope.hostsByMac.get(mac)
   if (host === undefined && scope.range === undefined) return { outcome: 'ignored-unknown-client' }
-  const lease = leases.byMac(scope.networkId, mac)
+  const client = clientKey(req, mac)
+  const lease = leases.find(scope.networkId, client, mac)
   const requested = optionAddress(req, Opt.RequestedIp)
   const serverId = optionAddress(req, Opt.ServerId)
 
   switch (type) {
     case MessageType.Discover: {
-      const ip = currentAddress(scope, host, lease, now) ?? allocate(scope, leases, mac, requested, now)
+      let ip = currentAddress(scope, host, lease, now)
+      if (ip === undefined) {
+        // A flood of DISCOVERs from forged MACs must not hold the whole range.
+        if (!offerRoom(scope, leases, now)) return { outcome: 'ignored-offer-cap', reason: 'too many offers outstanding' }
+        ip = allocate(scope, leases, client, requested, now)
+      }
       if (ip === undefined) return { outcome: 'ignored-no-address', reason: 'the dynamic range is exhausted' }
       const reply = baseReply(req, MessageType.Offer, scope)
       reply.yiaddr = ip
       addLeaseTimes(reply, host?.leaseSeconds ?? scope.leaseSeconds)
       if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
       const held = host !== undefined || lease?.ip === ip ? undefined
-        : { kind: 'offer' as const, lease: { network: scope.networkId, mac, ip, expiresAt: now + OFFER_HOLD_MS, bound: false } }
+        : { kind: 'offer' as const, at: now, lease: { network: scope.networkId, client, mac, ip, expiresAt: now + OFFER_HOLD_MS, bound: false } }
       return { outcome: 'offer', reply, to: destination(req, reply, false), ...(held === undefined ? {} : { change: held }) }
     }
     case MessageType.Request: {
@@ -252,13 +292,13 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
         // SELECTING: the client answers one OFFER; if not ours, our offer is void.
         if (serverId !== scope.serverId) {
           return lease !== undefined && !lease.bound
-            ? { outcome: 'ignored-other-server', change: { kind: 'release', network: scope.networkId, mac } }
+            ? { outcome: 'ignored-other-server', change: { kind: 'release', network: scope.networkId, client: lease.client } }
             : { outcome: 'ignored-other-server' }
         }
         const wanted = requested ?? req.ciaddr
         const ip = currentAddress(scope, host, lease, now)
-        if (ip === wanted) return ack(req, scope, host, ip, lease, now, mac)
-        if (host === undefined && ip === undefined && freeFor(scope, leases, wanted, mac, now)) return ack(req, scope, host, wanted, lease, now, mac)
+        if (ip === wanted) return ack(req, scope, host, ip, lease, now, mac, client)
+        if (host === undefined && ip === undefined && freeFor(scope, leases, wanted, client, now)) return ack(req, scope, host, wanted, lease, now, mac, client)
         return nak(req, scope, 'requested address is not yours')
       }
       if (requested !== undefined && req.ciaddr === 0) {
@@ -269,32 +309,37 @@ export function decide(req: DhcpMessage, scope: DhcpScope, leases: LeaseTable, n
           // RFC 2131 §4.3.2: no record of the client → stay silent (another server may know it).
           return { outcome: 'ignored-unknown-client' }
         }
-        return ip === requested ? ack(req, scope, host, ip, lease, now, mac) : nak(req, scope, 'address changed')
+        return ip === requested ? ack(req, scope, host, ip, lease, now, mac, client) : nak(req, scope, 'address changed')
       }
       if (req.ciaddr !== 0) {
         // RENEWING (unicast) or REBINDING (broadcast).
         const ip = currentAddress(scope, host, lease, now)
-        if (ip === req.ciaddr) return ack(req, scope, host, ip, lease, now, mac)
-        if (host === undefined && ip === undefined && freeFor(scope, leases, req.ciaddr, mac, now)) return ack(req, scope, host, req.ciaddr, lease, now, mac)
+        if (ip === req.ciaddr) return ack(req, scope, host, ip, lease, now, mac, client)
+        if (host === undefined && ip === undefined && freeFor(scope, leases, req.ciaddr, client, now)) return ack(req, scope, host, req.ciaddr, lease, now, mac, client)
         return nak(req, scope, 'address changed')
       }
       return { outcome: 'ignored-bad-request', reason: 'REQUEST without requested address, server id or ciaddr' }
     }
     case MessageType.Decline: {
       if (requested === undefined || (serverId !== undefined && serverId !== scope.serverId)) return { outcome: 'ignored-bad-request', reason: 'DECLINE without our server id or an address' }
-      if (host !== undefined) return { outcome: 'decline', reason: `static address ${requested} is in use by another machine` }
-      return { outcome: 'decline', change: { kind: 'decline', network: scope.networkId, mac, ip: requested, until: now + DECLINE_QUARANTINE_MS } }
+      // Only the sender's own address: else any guest could quarantine the range or evict another client.
+      if (requested !== currentAddress(scope, host, lease, now)) {
+        return { outcome: 'ignored-decline-mismatch', reason: `DECLINE of ${formatIpv4(requested)}, not the address offered or leased to this client` }
+      }
+      if (host !== undefined) return { outcome: 'decline', reason: `static address ${formatIpv4(requested)} is in use by another machine` }
+      return { outcome: 'decline', reason: `${formatIpv4(requested)} is in use by another machine; not handed out for a while`, change: { kind: 'decline', network: scope.networkId, client: lease?.client ?? client, ip: requested, until: now + DECLINE_QUARANTINE_MS } }
     }
     case MessageType.Release: {
-      if (lease === undefined || lease.ip !== req.ciaddr) return { outcome: 'ignored-release-mismatch' }
-      return { outcome: 'release', change: { kind: 'release', network: scope.networkId, mac } }
+      // RFC 2131 §4.4.6: sent unicast from the leased address; a broadcast or another source is a forgery.
+      if (lease === undefined || lease.ip !== req.ciaddr || source !== req.ciaddr) return { outcome: 'ignored-release-mismatch' }
+      return { outcome: 'release', change: { kind: 'release', network: scope.networkId, client: lease.client } }
     }
     case MessageType.Inform: {
       if (req.ciaddr === 0 || !cidrContains(scope.cidr, req.ciaddr)) return { outcome: 'ignored-bad-request', reason: 'INFORM from outside the network' }
       const reply = baseReply(req, MessageType.Ack, scope)
       reply.ciaddr = req.ciaddr
       if (!addConfigOptions(reply, req, scope, host)) return { outcome: 'ignored-too-large' }
-      return { outcome: 'inform', reply, to: destination(req, reply, false) }
+      return { outcome: 'inform', reply, to: destination(req, reply, false, source) }
     }
     default:
       return { outcome: 'ignored-not-request' }

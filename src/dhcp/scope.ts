@@ -44,6 +44,8 @@ export interface DhcpScope {
   hostsByMac: ReadonlyMap<string, DhcpHostEntry>
   /** Addresses the dynamic range never hands out: every host's, the router's and the gateway's. */
   reserved: ReadonlySet<number>
+  /** The relay agents this network accepts relayed messages from (their own addresses). */
+  relays: ReadonlySet<number>
 }
 
 function addresses(list: readonly string[] | undefined): number[] {
@@ -103,6 +105,7 @@ export function compileScopes(config: RouterConfig, facts: HostFacts): DhcpScope
       range: rangeStart === undefined || rangeEnd === undefined ? undefined : { start: rangeStart, end: rangeEnd },
       hostsByMac: new Map(hosts.map((h) => [h.mac, h.leaseSeconds === -1 ? { ...h, leaseSeconds } : h])),
       reserved,
+      relays: new Set(addresses(dhcp.relays)),
     })
   }
   return scopes

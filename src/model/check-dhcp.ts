@@ -30,6 +30,16 @@ export function checkDhcp(config: RouterConfig, push: Push): void {
       if (end !== undefined && !usableHost(cidr, end)) push(`${path}/range/end`, 'ERR_ADDRESS_OUTSIDE_NETWORK', `${dhcp.range.end} is not a usable host address of ${n.cidr}`)
       if (start !== undefined && end !== undefined && end < start) push(`${path}/range/end`, 'ERR_BAD_ADDRESS_RANGE', `${dhcp.range.end} is below ${dhcp.range.start}`)
     }
+    // A relay agent is a host on the network: its messages arrive on the network's link.
+    const relays = new Set<number>()
+    dhcp.relays?.forEach((text, j) => {
+      const relay = parseIpv4(text)
+      if (relay === undefined) return
+      if (!usableHost(cidr, relay)) push(`${path}/relays/${j}`, 'ERR_ADDRESS_OUTSIDE_NETWORK', `${text} is not a usable host address of ${n.cidr}`)
+      else if (relay === info.router) push(`${path}/relays/${j}`, 'ERR_ADDRESS_IN_USE', `${text} is the router's own address`)
+      else if (relays.has(relay)) push(`${path}/relays/${j}`, 'ERR_DUPLICATE_RELAY', `${text} is listed twice`)
+      relays.add(relay)
+    })
   })
 
   // Per network: one host per MAC, per address and per name (DNS answers one address per name).

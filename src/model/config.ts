@@ -54,6 +54,10 @@ export const NetworkDhcp = Type.Object(
     mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9216, description: "Interface MTU option (26); default the guest interface's mtu when set" })),
     leaseSeconds: Type.Optional(LeaseSeconds),
     range: Type.Optional(AddressRange),
+    relays: Type.Optional(Type.Array(Ipv4, {
+      maxItems: 8,
+      description: "DHCP relay agents on this network (their own addresses): a relayed message (giaddr set) is served only from one of them, from port 67, on this network's link, for a giaddr inside the network; default none",
+    })),
   },
   { ...strict, description: 'DHCP service of a guest network; only hosts listed in dhcpHosts get an address unless a dynamic range is given' },
 )

@@ -1,10 +1,12 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import type { Logger } from 'pino'
-import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, messageType, type DhcpMessage } from '../dhcp/codec.ts'
+import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, MessageType, messageType, type DhcpMessage } from '../dhcp/codec.ts'
 import { LeaseTable } from '../dhcp/lease-table.ts'
 import { decide, leaseStillValid, type Decision } from '../dhcp/machine.ts'
 import type { DhcpScope } from '../dhcp/scope.ts'
-import { cidrContains, formatIpv4 } from '../model/ipv4.ts'
+import { TokenBuckets } from '../dhcp/rate-limit.ts'
+import { relayRefusal } from '../dhcp/relay.ts'
+import { formatIpv4, parseIpv4 } from '../model/ipv4.ts'
 import type { Metrics } from '../metrics.ts'
 import { applyChange, LeaseStore } from '../store/lease-store.ts'
 import { bindToInterface, forceReceiveBuffer } from './socket-options.ts'
@@ -17,6 +19,26 @@ import { bindToInterface, forceReceiveBuffer } from './socket-options.ts'
  */
 
 const PRUNE_MS = 60_000
+/** Lease event lines (NAK, DECLINE, RELEASE, refusals) a network may log per second, and in a burst. */
+const LOG_RATE = 5
+const LOG_BURST = 20
+/**
+ * DISCOVERs one client (link + MAC) may send a second, and in a burst: far above what a client
+ * retrying does (perfdhcp's 1,000 clients at 9,000 exchanges/s send 9 a second each).
+ */
+const DISCOVER_RATE = 20
+const DISCOVER_BURST = 40
+/**
+ * New offers (an address held for a client that had none) a link may get a second, and in a
+ * burst. Forged MACs get past the per-client limit; this keeps one link's flood from taking the
+ * CPU and the journal from every other network. Static hosts and clients with a lease are not
+ * counted.
+ */
+const NEW_OFFER_RATE = 200
+const NEW_OFFER_BURST = 400
+/** Clients whose DISCOVER rate is tracked; beyond, the least recently seen are forgotten. */
+const RATE_KEYS = 16_384
+const LOGGED_OUTCOMES: ReadonlySet<string> = new Set(['nak', 'decline', 'release', 'ignored-decline-mismatch', 'ignored-release-mismatch'])
 
 const TYPE_NAMES: Record<number, string> = { 1: 'discover', 3: 'request', 4: 'decline', 7: 'release', 8: 'inform' }
 
@@ -37,15 +59,27 @@ export class DhcpServer {
   private readonly outcomes = new Map<string, number>()
   private readonly malformed = new Map<string, number>()
   private relayed = 0
+  private readonly dropped = new Map<string, number>()
+  private readonly discoverLimit = new TokenBuckets<string>(DISCOVER_RATE, DISCOVER_BURST, RATE_KEYS)
+  private readonly newOfferLimit = new TokenBuckets<string>(NEW_OFFER_RATE, NEW_OFFER_BURST, 1024)
+  /** Guests choose how many lease events happen; the log must not grow as fast as they can send. */
+  private readonly logLimit = new TokenBuckets<string>(LOG_RATE, LOG_BURST, 1024)
+  private readonly logSuppressed = new Map<string, number>()
 
   constructor(stateDir: string, log: Logger, private readonly metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dhcp' })
-    this.store = new LeaseStore(stateDir, this.table)
+    this.store = new LeaseStore(stateDir, this.table, {
+      onError: (err) => {
+        this.log.error({ err }, 'lease journal compaction failed; retried later')
+        this.count(this.outcomes, 'store-compaction-failed')
+      },
+    })
     metrics.collect(() => {
       for (const [type, n] of this.received) metrics.setCounter('routerd_dhcp_received_total', 'DHCP messages received', n, { type })
       for (const [outcome, n] of this.outcomes) metrics.setCounter('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', n, { outcome })
       for (const [reason, n] of this.malformed) metrics.setCounter('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', n, { reason })
       metrics.setCounter('routerd_dhcp_relayed_total', 'DHCP messages received through a relay agent (giaddr set)', this.relayed)
+      for (const [reason, n] of this.dropped) metrics.setCounter('routerd_dhcp_dropped_total', 'DHCP messages dropped unanswered: relay not accepted, rate limits', n, { reason })
     })
   }
 
@@ -126,34 +160,44 @@ export class DhcpServer {
       this.count(this.malformed, err instanceof DhcpDecodeError ? err.code : 'ERR_DHCP_DECODE')
       return
     }
-    this.count(this.received, TYPE_NAMES[messageType(req) ?? 0] ?? 'other')
-    // A relayed request belongs to the network its relay agent sits on, wherever it arrived.
-    if (req.giaddr !== 0) this.relayed++
-    const scope = req.giaddr !== 0 ? this.scopes.find((s) => cidrContains(s.cidr, req.giaddr)) : this.scopeByLink.get(link)
+    const type = messageType(req)
+    this.count(this.received, TYPE_NAMES[type ?? 0] ?? 'other')
+    // The network is the one of the link the message came in on, relayed or not: a reply for one
+    // network never leaves by another's link, and giaddr never picks the scope.
+    const scope = this.scopeByLink.get(link)
     if (scope === undefined) {
       this.count(this.outcomes, 'ignored-no-network')
       return
     }
+    const source = parseIpv4(rinfo.address) ?? 0
+    if (req.giaddr !== 0) {
+      this.relayed++
+      const refused = relayRefusal(scope, req.giaddr, source, rinfo.port)
+      if (refused !== undefined) return this.drop(refused)
+    }
     const now = this.now()
+    if (type === MessageType.Discover && !this.discoverLimit.take(`${link} ${clientMac(req) ?? ''}`, now)) return this.drop('ratelimit-client')
     let decision: Decision
     try {
-      decision = decide(req, scope, this.table, now)
+      decision = decide(req, scope, this.table, now, source)
     } catch (err) {
       // The machine is pure and total; a throw here is a bug, never a reason to stop serving.
       this.log.error({ err, link, from: rinfo.address }, 'DHCP request crashed the state machine')
       this.count(this.malformed, 'ERR_DHCP_INTERNAL')
       return
     }
+    if (decision.change?.kind === 'offer' && !this.newOfferLimit.take(link, now)) return this.drop('ratelimit-link')
     this.count(this.outcomes, decision.outcome)
-    if (decision.outcome === 'nak' || decision.outcome === 'decline' || decision.outcome === 'release') {
-      this.log.info({ network: scope.networkId, mac: clientMac(req), outcome: decision.outcome, reason: decision.reason }, 'DHCP lease event')
-    }
+    if (LOGGED_OUTCOMES.has(decision.outcome)) this.logEvent(scope.networkId, req, decision, rinfo.address, now)
     const change = decision.change
     const { reply, to } = decision
     const send = () => {
       if (reply === undefined || to === undefined) return
       socket.send(encodeDhcp(reply), to.port, formatIpv4(to.address), (err) => {
-        if (err) this.log.warn({ err, to: formatIpv4(to.address) }, 'DHCP reply not sent')
+        if (!err) return
+        this.count(this.outcomes, 'send-failed')
+        // Guests choose where replies go (giaddr, ciaddr): failures are logged at the same bounded rate.
+        if (this.logLimit.take(`${scope.networkId} send`, this.now())) this.log.warn({ err, network: scope.networkId, to: formatIpv4(to.address) }, 'DHCP reply not sent')
       })
     }
     if (change === undefined) return send()
@@ -162,10 +206,28 @@ export class DhcpServer {
     if (persisted === undefined) return send()
     persisted.then(send, (err: unknown) => {
       // Not on disk: the client hears nothing and retries; the address must not be promised.
-      if (change.kind === 'bind') this.table.remove(change.lease.network, change.lease.mac)
+      if (change.kind === 'bind') this.table.remove(change.lease.network, change.lease.client)
       this.log.error({ err }, 'lease not stored; request dropped')
       this.count(this.outcomes, 'store-failed')
     })
+  }
+
+  /** One line per lease event, at most LOG_RATE a second per network; the next line says how many were left out. */
+  private logEvent(network: string, req: DhcpMessage, decision: Decision, from: string, now: number): void {
+    if (!this.logLimit.take(network, now)) {
+      this.logSuppressed.set(network, (this.logSuppressed.get(network) ?? 0) + 1)
+      return
+    }
+    const suppressed = this.logSuppressed.get(network) ?? 0
+    this.logSuppressed.delete(network)
+    this.log.info({
+      network, mac: clientMac(req), outcome: decision.outcome, reason: decision.reason, from,
+      ciaddr: formatIpv4(req.ciaddr), giaddr: formatIpv4(req.giaddr), ...(suppressed > 0 ? { suppressed } : {}),
+    }, 'DHCP lease event')
+  }
+
+  private drop(reason: string): void {
+    this.count(this.dropped, reason)
   }
 
   private count(counter: Map<string, number>, key: string): void {
@@ -177,7 +239,7 @@ export class DhcpServer {
     this.table.prune(this.now(), new Set(byNetwork.keys()))
     for (const lease of [...this.table.leases()]) {
       const scope = byNetwork.get(lease.network)
-      if (scope !== undefined && !leaseStillValid(scope, lease)) this.table.remove(lease.network, lease.mac)
+      if (scope !== undefined && !leaseStillValid(scope, lease)) this.table.remove(lease.network, lease.client)
     }
     let bound = 0
     for (const l of this.table.leases()) if (l.bound) bound++

@@ -21,9 +21,20 @@ import { readJsonLines } from './json-lines.ts'
 const JOURNAL = 'dhcp-leases.jsonl'
 const WRITE_BEHIND_MS = 1000
 const COMPACT_BYTES = 4 * 1024 * 1024
+/** After a failed compaction, how much more is appended before the next try (not on every write). */
+const COMPACT_RETRY_BYTES = 256 * 1024
 
+export interface LeaseStoreOptions {
+  /** Told about a failed compaction (the journal stays as it is and keeps taking writes). */
+  onError?: (err: unknown) => void
+}
+
+/**
+ * `m` is the MAC in a bind line, the client's key in the others; `c` the key of a client that
+ * sent an identifier (absent: the key is the MAC, as in journals written before identifiers).
+ */
 type Line =
-  | { k: 'bind'; n: string; m: string; i: string; e: number | null }
+  | { k: 'bind'; n: string; m: string; c?: string; i: string; e: number | null }
   | { k: 'release'; n: string; m: string }
   | { k: 'decline'; n: string; m: string; i: string; e: number }
 
@@ -31,36 +42,42 @@ function lineOf(change: LeaseChange): string | undefined {
   switch (change.kind) {
     case 'bind': {
       const l = change.lease
-      return JSON.stringify({ k: 'bind', n: l.network, m: l.mac, i: formatIpv4(l.ip), e: Number.isFinite(l.expiresAt) ? l.expiresAt : null } satisfies Line)
+      const e = Number.isFinite(l.expiresAt) ? l.expiresAt : null
+      return JSON.stringify((l.client === l.mac
+        ? { k: 'bind', n: l.network, m: l.mac, i: formatIpv4(l.ip), e }
+        : { k: 'bind', n: l.network, m: l.mac, c: l.client, i: formatIpv4(l.ip), e }) satisfies Line)
     }
-    case 'release': return JSON.stringify({ k: 'release', n: change.network, m: change.mac } satisfies Line)
-    case 'decline': return JSON.stringify({ k: 'decline', n: change.network, m: change.mac, i: formatIpv4(change.ip), e: change.until } satisfies Line)
+    case 'release': return JSON.stringify({ k: 'release', n: change.network, m: change.client } satisfies Line)
+    case 'decline': return JSON.stringify({ k: 'decline', n: change.network, m: change.client, i: formatIpv4(change.ip), e: change.until } satisfies Line)
     case 'offer': return undefined
   }
 }
 
 /** The change a journal line records (undefined for a line with an unreadable address). */
 function changeOf(line: Line): LeaseChange | undefined {
-  if (line.k === 'release') return { kind: 'release', network: line.n, mac: line.m }
+  if (line.k === 'release') return { kind: 'release', network: line.n, client: line.m }
   const ip = parseIpv4(line.i)
   if (ip === undefined) return undefined
   return line.k === 'bind'
-    ? { kind: 'bind', lease: { network: line.n, mac: line.m, ip, expiresAt: line.e ?? Infinity, bound: true }, durable: true }
-    : { kind: 'decline', network: line.n, mac: line.m, ip, until: line.e }
+    ? { kind: 'bind', lease: { network: line.n, client: line.c ?? line.m, mac: line.m, ip, expiresAt: line.e ?? Infinity, bound: true }, durable: true }
+    : { kind: 'decline', network: line.n, client: line.m, ip, until: line.e }
 }
 
 /** Applies a change to the in-memory table (shared by the server and the journal replay). */
 export function applyChange(table: LeaseTable, change: LeaseChange): void {
   switch (change.kind) {
     case 'offer':
+      table.dropExpiredOffers(change.lease.network, change.at)
+      table.set(change.lease)
+      return
     case 'bind':
       table.set(change.lease)
       return
     case 'release':
-      table.remove(change.network, change.mac)
+      table.remove(change.network, change.client)
       return
     case 'decline':
-      table.remove(change.network, change.mac)
+      table.remove(change.network, change.client)
       table.quarantine(change.network, change.ip, change.until)
   }
 }
@@ -69,6 +86,8 @@ export class LeaseStore {
   private readonly path: string
   private file: FileHandle | undefined
   private bytes = 0
+  /** Journal bytes past which the next compaction is tried (raised after a failure). */
+  private compactAt = COMPACT_BYTES
   private pending: string[] = []
   /** Written-behind changes, the latest per client: a renewal every few seconds is one line per flush. */
   private dirty = new Map<string, LeaseChange>()
@@ -76,7 +95,7 @@ export class LeaseStore {
   private writing: Promise<void> | undefined
   private timer: NodeJS.Timeout | undefined
 
-  constructor(dir: string, private readonly table: LeaseTable) {
+  constructor(dir: string, private readonly table: LeaseTable, private readonly options: LeaseStoreOptions = {}) {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
     this.path = join(dir, JOURNAL)
   }
@@ -90,7 +109,7 @@ export class LeaseStore {
     const keep = new Set<string>()
     for (const l of this.table.leases()) keep.add(l.network)
     this.table.prune(now, keep)
-    this.compact()
+    this.tryCompact()
     this.file = await open(this.path, 'a', 0o600)
     return this.table.size
   }
@@ -101,7 +120,7 @@ export class LeaseStore {
    */
   record(change: LeaseChange): Promise<void> | undefined {
     if (change.kind === 'offer') return undefined
-    const key = change.kind === 'bind' ? `${change.lease.network}|${change.lease.mac}` : `${change.network}|${change.mac}`
+    const key = change.kind === 'bind' ? `${change.lease.network}|${change.lease.client}` : `${change.network}|${change.client}`
     if (change.kind === 'bind' && change.durable) {
       this.dirty.delete(key)
       this.pending.push(`${lineOf(change) as string}\n`)
@@ -134,7 +153,8 @@ export class LeaseStore {
 
   private kick(): void {
     if (this.writing === undefined && (this.pending.length > 0 || this.dirty.size > 0)) {
-      this.writing = this.writeLoop().finally(() => { this.writing = undefined })
+      // Work recorded after the loop's last check but before it ended starts a new loop.
+      this.writing = this.writeLoop().finally(() => { this.writing = undefined; this.kick() })
     }
   }
 
@@ -147,22 +167,49 @@ export class LeaseStore {
       this.dirty = new Map()
       this.waiters = []
       try {
-        if (this.file === undefined) throw new StoreError(`${this.path} is not open`)
+        // A handle lost to an earlier failure is opened again: one bad moment never ends persistence.
+        this.file ??= await open(this.path, 'a', 0o600)
         await this.file.appendFile(text)
         await this.file.datasync()
         this.bytes += text.length
-        if (this.bytes > COMPACT_BYTES) await this.reopenCompacted()
-        for (const w of waiters) w.resolve()
       } catch (err) {
         for (const w of waiters) w.reject(err)
+        continue
       }
+      // On disk: acknowledged whatever the compaction below does.
+      for (const w of waiters) w.resolve()
+      if (this.bytes > this.compactAt) await this.reopenCompacted()
     }
   }
 
+  /**
+   * Compacts, then appends to the new file. The old handle is closed only once the new journal
+   * is in place; a failure keeps appending to the old one.
+   */
   private async reopenCompacted(): Promise<void> {
-    await this.file?.close()
-    this.compact()
-    this.file = await open(this.path, 'a', 0o600)
+    if (!this.tryCompact()) return
+    const old = this.file
+    this.file = undefined
+    await old?.close().catch(() => undefined)
+    try {
+      this.file = await open(this.path, 'a', 0o600)
+    } catch (err) {
+      // The next write opens it again.
+      this.options.onError?.(err)
+    }
+  }
+
+  /** Compacts; on failure reports it and tries again after COMPACT_RETRY_BYTES more. */
+  private tryCompact(): boolean {
+    try {
+      this.compact()
+      this.compactAt = COMPACT_BYTES
+      return true
+    } catch (err) {
+      this.compactAt = this.bytes + COMPACT_RETRY_BYTES
+      this.options.onError?.(new StoreError(`${this.path}: compaction failed`, { cause: err }))
+      return false
+    }
   }
 
   /** The journal rewritten as one bind line per live bound lease (temp + fsync + rename). */

@@ -101,3 +101,81 @@ export async function dhclient(lab: Lab, ns: string, dir: string, mode: 'lease' 
   const r = await lab.exec(ns, 'unshare', args, { okCodes: [0, 1, 2], timeoutMs: 60_000 })
   return view(lab, ns, dir, r)
 }
+
+/** One hand-made DHCP message (a guest forging fields a real client would not). */
+export interface ForgedMessage {
+  type: number
+  mac: string
+  xid?: number
+  ciaddr?: string
+  giaddr?: string
+  requested?: string
+  server?: string
+  /** Sends this many copies, each with a random locally administered MAC instead of `mac`. */
+  randomMacs?: number
+  /** Sends this many copies of the message as it is. */
+  repeat?: number
+}
+
+export interface ForgedReply { type: number; yiaddr: string; giaddr: string; from: string; hostname: string }
+
+/**
+ * Sends forged DHCP messages from a guest namespace with python3 (a plain UDP socket, so the
+ * kernel fills in the namespace's real addresses unless `bindAddress` picks one it owns), then
+ * listens `listenMs` on the same socket for replies and returns them.
+ */
+export async function sendForgedDhcp(lab: Lab, ns: string, opts: { to: string; sourcePort: number; bindAddress?: string; listenMs?: number; pps?: number; messages: ForgedMessage[] }): Promise<ForgedReply[]> {
+  const script = String.raw`
+import json, os, socket, struct, sys, time
+spec = json.loads(sys.argv[1])
+def addr(a): return socket.inet_aton(a or '0.0.0.0')
+def macb(m): return bytes(int(x, 16) for x in m.split(':'))
+def packet(m, mac):
+    head = struct.pack('!BBBBIHH4s4s4s4s16s64s128s', 1, 1, 6, 0, m.get('xid', 0x5eed), 0, 0,
+        addr(m.get('ciaddr')), addr(None), addr(None), addr(m.get('giaddr')), macb(mac).ljust(16, b'\0'), b'', b'')
+    opts = b'\x63\x82\x53\x63' + bytes([53, 1, m['type']])
+    if m.get('requested'): opts += bytes([50, 4]) + addr(m['requested'])
+    if m.get('server'): opts += bytes([54, 4]) + addr(m['server'])
+    return head + opts + b'\xff'
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.bind((spec.get('bindAddress') or '0.0.0.0', spec['sourcePort']))
+pps, sent, t0 = spec.get('pps'), 0, time.time()
+def send(data):
+    global sent
+    # At most pps datagrams a second when asked (a flood the router must keep up with).
+    if pps and sent % 50 == 0:
+        ahead = sent / pps - (time.time() - t0)
+        if ahead > 0: time.sleep(ahead)
+    try:
+        s.sendto(data, (spec['to'], 67))
+    except (BlockingIOError, OSError):
+        pass
+    sent += 1
+for m in spec['messages']:
+    for _ in range(m.get('randomMacs', 0)):
+        r = os.urandom(5)
+        send(packet(m, ':'.join('%02x' % b for b in bytes([0x02]) + r)))
+    for _ in range(m.get('repeat', 1) if not m.get('randomMacs') else 0):
+        send(packet(m, m['mac']))
+s.settimeout(0.1)
+end = time.time() + spec.get('listenMs', 0) / 1000
+while time.time() < end:
+    try:
+        data, src = s.recvfrom(2048)
+    except socket.timeout:
+        continue
+    if len(data) < 240 or data[0] != 2: continue
+    opts, i, t, name = data[240:], 0, 0, ''
+    while i + 1 < len(opts) and opts[i] != 255:
+        if opts[i] == 0: i += 1; continue
+        code, n = opts[i], opts[i + 1]
+        if code == 53: t = opts[i + 2]
+        if code == 12: name = opts[i + 2:i + 2 + n].decode('latin1')
+        i += 2 + n
+    print(json.dumps({'type': t, 'yiaddr': socket.inet_ntoa(data[16:20]), 'giaddr': socket.inet_ntoa(data[24:28]), 'from': src[0], 'hostname': name}))
+`
+  const r = await lab.exec(ns, 'python3', ['-c', script, JSON.stringify(opts)], { timeoutMs: 60_000 })
+  return r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as ForgedReply)
+}

@@ -17,7 +17,7 @@ function dhcpConfig(): Record<string, any> {
     { id: 'guest2', role: 'guest', mac: LAB_MACS.guest2 },
   ]
   config['guestNetworks'] = [
-    { ...config['guestNetworks'][0], dhcp: { searchDomains: ['cloud.internal', 'corp.example'], ntpServers: ['10.1.1.1'], leaseSeconds: 3600 } },
+    { ...config['guestNetworks'][0], dhcp: { searchDomains: ['cloud.internal', 'corp.example'], ntpServers: ['10.1.1.1'], leaseSeconds: 3600, relays: ['10.1.1.10'] } },
     { id: 'net2', interface: 'guest2', cidr: '10.2.2.0/24', routerIp: '10.2.2.1', domain: 'two.internal', dhcp: { range: { start: '10.2.2.100', end: '10.2.2.100' }, leaseSeconds: 600 } },
   ]
   config['dhcpHosts'] = [

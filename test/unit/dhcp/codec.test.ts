@@ -49,6 +49,33 @@ describe('DHCP codec', () => {
     expect(codeOf(cut)).toBe('ERR_DHCP_OPTIONS')
   })
 
+  it('drops a datagram larger than any DHCP message can be (1,500 bytes), before reading its options', () => {
+    const codeOf = (b: Uint8Array) => { try { decodeDhcp(b); return 'ok' } catch (e) { return (e as DhcpDecodeError).code } }
+    const base = encodeDhcp(message([[Opt.MessageType, [1]]]))
+    const padded = (size: number) => { const b = new Uint8Array(size); b.set(base.subarray(0, base.length - 1)); b[size - 1] = Opt.End; return b }
+    expect(codeOf(padded(1500))).toBe('ok')
+    expect(codeOf(padded(1501))).toBe('ERR_DHCP_TOO_LARGE')
+    expect(codeOf(padded(65_000))).toBe('ERR_DHCP_TOO_LARGE')
+  })
+
+  it('joins up to 16 instances of one option in order, and refuses more (RFC 3396 needs at most a handful)', () => {
+    const codeOf = (b: Uint8Array) => { try { decodeDhcp(b); return 'ok' } catch (e) { return (e as DhcpDecodeError).code } }
+    const withPieces = (n: number) => {
+      const head = encodeDhcp(message([[Opt.MessageType, [1]]]))
+      const pieces = Array.from({ length: n }, (_, i) => [Opt.Hostname, 3, 0x61 + (i % 26), 0x62, 0x63])
+      return Uint8Array.from([...head.subarray(0, head.length - 1), ...pieces.flat(), Opt.End])
+    }
+    const joined = decodeDhcp(withPieces(16)).options.get(Opt.Hostname) ?? new Uint8Array(0)
+    expect(joined.length).toBe(48)
+    expect([...joined.subarray(0, 6)]).toEqual([0x61, 0x62, 0x63, 0x62, 0x62, 0x63])
+    expect(joined[45]).toBe(0x61 + 15)
+    expect(codeOf(withPieces(17))).toBe('ERR_DHCP_OPTIONS')
+    // Many zero-length instances (the cheapest way to make many pieces) are refused the same way.
+    const head = encodeDhcp(message([[Opt.MessageType, [1]]]))
+    const empties = Uint8Array.from([...head.subarray(0, head.length - 1), ...Array.from({ length: 600 }, () => [Opt.Hostname, 0]).flat(), Opt.End])
+    expect(codeOf(empties)).toBe('ERR_DHCP_OPTIONS')
+  })
+
   it('never throws anything but a DhcpDecodeError on random and truncated input', () => {
     let seed = 12345
     const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) & 255

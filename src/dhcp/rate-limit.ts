@@ -1,0 +1,36 @@
+/**
+ * Token buckets by key, with a bounded number of keys: each key may pass `rate` times a second,
+ * in bursts of `burst`. Pure: the caller passes the time. Keys are what a guest controls (a MAC
+ * it can forge by the million), so the table has a size cap: when full, the least recently
+ * seen key is forgotten, which only ever gives that key a fresh (full) bucket.
+ */
+export class TokenBuckets<K> {
+  private readonly buckets = new Map<K, { tokens: number; at: number }>()
+
+  constructor(readonly rate: number, readonly burst: number, readonly maxKeys: number) {}
+
+  /** Whether `key` may pass now; takes a token when it may. */
+  take(key: K, now: number): boolean {
+    const b = this.buckets.get(key)
+    if (b === undefined) {
+      if (this.buckets.size >= this.maxKeys) {
+        const oldest = this.buckets.keys().next()
+        if (oldest.done !== true) this.buckets.delete(oldest.value)
+      }
+      this.buckets.set(key, { tokens: this.burst - 1, at: now })
+      return true
+    }
+    // Re-inserted so that Map order is least recently seen first.
+    this.buckets.delete(key)
+    this.buckets.set(key, b)
+    b.tokens = Math.min(this.burst, b.tokens + (Math.max(0, now - b.at) / 1000) * this.rate)
+    b.at = now
+    if (b.tokens < 1) return false
+    b.tokens -= 1
+    return true
+  }
+
+  get size(): number {
+    return this.buckets.size
+  }
+}

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest'
+import { TokenBuckets } from '../../../src/dhcp/rate-limit.ts'
+
+describe('TokenBuckets', () => {
+  const cases = [
+    { name: 'a burst passes, the next is refused', steps: [[0, 3, 3], [0, 1, 0]] },
+    { name: 'tokens come back at the rate', steps: [[0, 3, 3], [500, 2, 1], [1000, 1, 1]] },
+    { name: 'an idle key refills only up to the burst', steps: [[0, 3, 3], [60_000, 5, 3]] },
+  ] as const
+  for (const c of cases) {
+    it(c.name, () => {
+      const b = new TokenBuckets<string>(2, 3, 10)
+      for (const [at, tries, passed] of c.steps) {
+        let n = 0
+        for (let i = 0; i < tries; i++) if (b.take('k', at)) n++
+        expect(n, `at ${at}`).toBe(passed)
+      }
+    })
+  }
+
+  it('keeps at most maxKeys keys, forgetting the least recently seen', () => {
+    const b = new TokenBuckets<number>(1, 1, 100)
+    expect(b.take(-1, 0)).toBe(true)
+    expect(b.take(-1, 0)).toBe(false)
+    for (let i = 0; i < 10_000; i++) b.take(i, 0)
+    expect(b.size).toBe(100)
+    // -1 was forgotten: it starts again with a full bucket.
+    expect(b.take(-1, 0)).toBe(true)
+  })
+})
