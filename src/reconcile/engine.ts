@@ -12,7 +12,8 @@ import type { HostFacts } from '../model/facts.ts'
 import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
 import { renderRouter } from '../render/index.ts'
-import type { ConfigStore } from '../store/config-store.ts'
+import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
+import { chooseStartState } from '../store/recover.ts'
 import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from './apply.ts'
 
 /**
@@ -88,6 +89,11 @@ export interface EngineStatus {
   /** Per kernel subsystem: the generation it last applied, its last error, its last apply time. */
   subsystems: Record<Subsystem, SubsystemStatus>
   drift: { checks: number; repairs: number; lastProblems: string[] }
+  /**
+   * What was wrong with the stored files or the stored state at start (see store/recover.ts).
+   * Optional in the type only: svmctl may read the status of an older daemon.
+   */
+  store?: { problems: StoreProblem[] }
 }
 
 export class Engine {
@@ -105,6 +111,7 @@ export class Engine {
     net: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
   }
   private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
+  private storeProblems: StoreProblem[] = []
   private timer: NodeJS.Timeout | undefined
   private retryMs = 1000
   private readonly log: Logger
@@ -115,7 +122,14 @@ export class Engine {
 
   /** Loads the stored config and applies it (whole tables) before anything is served. */
   async start(): Promise<void> {
-    const stored = this.opts.store.load()
+    // The stored state is validated like a PUT before it can reach the kernel.
+    const opened = this.opts.store.open()
+    this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+    const chosen = chooseStartState(opened, (config) => validateConfig(config, this.facts))
+    if (chosen.rewrite) this.opts.store.replace(chosen.state)
+    this.storeProblems = chosen.problems
+    for (const problem of chosen.problems) this.log.error({ problem }, 'stored config problem')
+    const stored = chosen.state
     this.generation = stored.generation
     this.config = stored.config
     await applySysctls(this.opts.runner)
@@ -141,6 +155,7 @@ export class Engine {
       desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration,
       lastError: this.lastError, lastApply: this.lastApply, drift: { ...this.drift },
       subsystems: structuredClone(this.subsystems),
+      store: { problems: [...this.storeProblems] },
     }
   }
 
