@@ -28,7 +28,7 @@ export interface AppDeps {
   services?: GuestServices
 }
 
-const OPEN_ROUTES = new Set(['/healthz'])
+const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
 
 const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }) })
 const EditResponse = Type.Object({
@@ -78,6 +78,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { engine } = deps
 
   app.get('/healthz', { schema: { security: [] } }, async () => ({ ok: true }))
+  // Readiness (the desired generation is in the kernel) apart from liveness: 503 until then.
+  app.get('/readyz', { schema: { security: [] } }, async (_req, reply) => {
+    const readiness = engine.readiness()
+    return reply.code(readiness.ready ? 200 : 503).send(readiness)
+  })
   app.get('/metrics', async (_req, reply) => reply.type('text/plain; version=0.0.4').send(deps.metrics.render()))
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger())
   app.get('/v1/status', async () => engine.status())

@@ -2,10 +2,10 @@ import { errorCode, type RestoreRejectedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Runner } from '../kernel/exec.ts'
 import { parseSave, restoreIptables, saveIptables } from '../kernel/iptables.ts'
-import { restoreIpsets, saveIpsets } from '../kernel/ipset.ts'
+import { readIpsets, restoreIpsets, saveIpsets } from '../kernel/ipset.ts'
 import { applyIpBatch, readNet } from '../kernel/ip.ts'
-import { planFull, planIptables, type IptablesPlan } from '../plan/iptables.ts'
-import { planIpsets, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
+import { planFull, planIptables, withoutSetReferences, type IptablesPlan } from '../plan/iptables.ts'
+import { mismatchedSets, planIpsets, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
 import { planNet } from '../plan/net.ts'
 import { planConntrack } from '../plan/conntrack.ts'
 import type { RenderedRouter } from '../render/index.ts'
@@ -88,16 +88,24 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   const t0 = performance.now()
 
   // 1. Sets as they are now, and the plans.
-  const currentSets = full ? new Map([...await saveIpsets(runner)].filter(([n]) => owned(n))) : previous.ipsets
+  let currentSets = previous?.ipsets
+  let kernelBefore: string | undefined
   if (full) {
+    const kernel = await readIpsets(runner)
+    currentSets = new Map([...kernel.members].filter(([n]) => owned(n)))
+    kernelBefore = await saveIptables(runner)
     // A crash between create and swap can leave a temporary set behind; it would block the next create.
     const stale = [...currentSets.keys()].filter((n) => n.endsWith(IPSET_SWAP_SUFFIX))
     for (const name of stale) currentSets.delete(name)
     await restoreIpsets(runner, lines(stale.map((n) => `destroy ${n}`))).catch((err: unknown) => log.warn({ err }, 'stale ipset not destroyed'))
+    const mismatched = mismatchedSets(kernel.headers, desired.ipsets)
+    if (mismatched.length > 0) {
+      await replaceMismatchedSets(runner, mismatched, desired.tables, kernelBefore, log)
+      for (const name of mismatched) currentSets.delete(name)
+    }
   }
-  const setPlan = planIpsets(currentSets, desired.ipsets, owned)
+  const setPlan = planIpsets(currentSets as ReadonlyMap<string, readonly string[]>, desired.ipsets, owned)
   const iptPlan = planIptables(previous?.rendered.tables, desired.tables)
-  const kernelBefore = full ? await saveIptables(runner) : undefined
   // 2. Sets first exist (empty: created in one quick batch), then are filled and edited while
   // iptables-restore runs: the two slowest batches of a large apply overlap. Until filled, a
   // new set matches nothing, so a new rule is not in force a moment longer; nothing that was
@@ -171,6 +179,28 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
       ipsetsChanged: setPlan.before.length, netOps,
       durationsMs: { ipset: t1 - t0, iptables: t2 - t1, net: t3 - t2 },
     },
+  }
+}
+
+/**
+ * Owned sets of another type or with other options than rendered (left by an older version, or
+ * made by hand) cannot be swapped or edited into shape: they are destroyed, and the plan then
+ * creates them anew. A set in use cannot be destroyed, so first the owned tables are replaced
+ * whole by the rendering without the rules naming those sets (they all accept or DNAT: what is
+ * left lets less through, never more), for the moment until the full restore that follows.
+ * If the kernel still refuses (something outside routerd's tables uses the set), the tables
+ * from before are put back and the apply fails.
+ */
+async function replaceMismatchedSets(runner: Runner, names: readonly string[], desired: readonly RenderedTable[],
+  kernelBefore: string, log: Logger): Promise<void> {
+  log.warn({ sets: names }, 'replacing owned ipsets of another type or with other options')
+  const interim = planFull(withoutSetReferences(desired, names)).tables.map((t) => t.text).join('')
+  await restoreIptables(runner, interim, { noflush: false })
+  try {
+    await restoreIpsets(runner, lines(names.map((n) => `destroy ${n}`)))
+  } catch (err) {
+    await restoreIptables(runner, kernelBefore, { noflush: false }).catch((e: unknown) => log.error({ err: e }, 'iptables rollback failed'))
+    throw err
   }
 }
 

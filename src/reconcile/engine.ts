@@ -82,6 +82,11 @@ function subsystemOf(tool: string): Subsystem | undefined {
 }
 
 export interface EngineStatus {
+  /**
+   * The desired generation is in the kernel (see Engine.readiness). Optional in the type only:
+   * svmctl may read the status of an older daemon.
+   */
+  ready?: boolean
   desiredGeneration: number
   appliedGeneration: number
   lastError: { code: string; message: string; line?: number | null; at: string } | null
@@ -150,8 +155,19 @@ export class Engine {
     return { generation: this.generation, config: this.config }
   }
 
+  /**
+   * Readiness, apart from liveness: the desired generation (or a later one an edit is storing)
+   * is in the kernel. False before the first apply, after an apply that failed at start or in
+   * a drift repair (the kernel's state is then not the desired one), until a retry succeeds.
+   */
+  readiness(): { ready: boolean; desiredGeneration: number; appliedGeneration: number } {
+    const ready = this.applied !== undefined && this.appliedGeneration >= this.generation
+    return { ready, desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration }
+  }
+
   status(): EngineStatus {
     return {
+      ready: this.readiness().ready,
       desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration,
       lastError: this.lastError, lastApply: this.lastApply, drift: { ...this.drift },
       subsystems: structuredClone(this.subsystems),

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Waits until routerd is ready: GET /readyz answers 200 once the desired generation is in the
+// kernel (liveness, /healthz, comes earlier). The unit runs it as ExecStartPost, so the unit
+// (and whatever is ordered after it) becomes active only when the router really routes.
+// Plain JavaScript on purpose: it runs beside the bundle with no build step and no imports
+// but Node's own. Usage: routerd-ready.mjs [--config FILE] [--timeout SECONDS]
+// Exit 0 when ready, 1 when not ready within the timeout or the config cannot be read.
+import { readFileSync } from 'node:fs'
+import { request } from 'node:http'
+import { parseArgs } from 'node:util'
+
+const { values } = parseArgs({
+  options: { config: { type: 'string', default: '/etc/systemvm/routerd.json' }, timeout: { type: 'string', default: '110' } },
+})
+const POLL_MS = 250
+const ASK_MS = 2000
+
+/** One GET /readyz: the status code, or 0 when nothing answered. */
+function ask(listen) {
+  return new Promise((resolve) => {
+    const where = 'path' in listen ? { socketPath: listen.path } : { host: listen.host, port: listen.port }
+    const req = request({ ...where, method: 'GET', path: '/readyz', timeout: ASK_MS }, (res) => {
+      res.resume()
+      res.on('end', () => resolve(res.statusCode ?? 0))
+    })
+    req.on('timeout', () => req.destroy())
+    req.on('error', () => resolve(0))
+    req.end()
+  })
+}
+
+let listen
+try {
+  listen = JSON.parse(readFileSync(values.config, 'utf8')).listen
+  if (typeof listen !== 'object' || listen === null) throw new Error('no "listen" object')
+} catch (err) {
+  process.stderr.write(`routerd-ready: cannot read ${values.config}: ${err.message}\n`)
+  process.exit(1)
+}
+const deadline = Date.now() + Number(values.timeout) * 1000
+let last = 0
+while (Date.now() < deadline) {
+  last = await ask(listen)
+  if (last === 200) process.exit(0)
+  await new Promise((resolve) => setTimeout(resolve, POLL_MS))
+}
+process.stderr.write(`routerd-ready: not ready after ${values.timeout} s (last answer: ${last === 0 ? 'none' : last})\n`)
+process.exit(1)
