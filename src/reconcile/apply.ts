@@ -2,10 +2,11 @@ import { errorCode, type RestoreRejectedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Runner } from '../kernel/exec.ts'
 import { parseSave, restoreIptables, saveIptables } from '../kernel/iptables.ts'
-import { readIpsets, restoreIpsets, saveIpsets } from '../kernel/ipset.ts'
+import { readIpsets, restoreIpsets } from '../kernel/ipset.ts'
 import { applyIpBatch, readNet } from '../kernel/ip.ts'
 import { planFull, planIptables, withoutSetReferences, type IptablesPlan } from '../plan/iptables.ts'
-import { mismatchedSets, planIpsets, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
+import { desiredSetOptions, mismatchedSets, planIpsets, setOptions, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
+import { NormalizedLines, setDrift, tableDrift } from '../plan/drift.ts'
 import { planNet } from '../plan/net.ts'
 import { planConntrack } from '../plan/conntrack.ts'
 import type { RenderedRouter } from '../render/index.ts'
@@ -221,33 +222,24 @@ async function undoSets(runner: Runner, plan: IpsetPlan, applied: number, log: L
   await restoreIpsets(runner, lines(undoIpsets(plan, applied))).catch((err: unknown) => log.error({ err }, 'ipset rollback failed'))
 }
 
-/** Drift: what differs between the kernel and the last applied state (empty = none). */
+/** The kernel's rule lines of the last drift check, normalized (one routerd checks one kernel). */
+const kernelLines = new NormalizedLines()
+
+/**
+ * Drift: what differs between the kernel and the last applied state (empty = none), by content:
+ * each owned chain's normalized rules and each owned set's members and options (see
+ * plan/drift.ts), the built-in jumps and policies, foreign SVM- chains, and the address/route/
+ * rule plan being empty. One iptables-save, one ipset save and the ip reads per check.
+ */
 export async function detectDrift(runner: Runner, applied: AppliedState): Promise<string[]> {
+  const [savedText, sets, net] = await Promise.all([saveIptables(runner), readIpsets(runner), readNet(runner)])
+  const saved = parseSave(savedText)
   const problems: string[] = []
-  const saved = parseSave(await saveIptables(runner))
-  for (const table of applied.rendered.tables) {
-    const kernel = saved.get(table.name)
-    if (kernel === undefined) { problems.push(`table ${table.name} missing`); continue }
-    for (const [name, b] of Object.entries(table.builtins)) {
-      if ((kernel.policies.get(name) ?? 'ACCEPT') !== b.policy) problems.push(`${table.name}/${name} policy`)
-      if ((kernel.chains.get(name) ?? []).length !== b.rules.length) problems.push(`${table.name}/${name} rules`)
-    }
-    for (const [name, rules] of table.chains) {
-      const have = kernel.chains.get(name)
-      if (have === undefined) problems.push(`${table.name}/${name} missing`)
-      else if (have.length !== rules.length) problems.push(`${table.name}/${name} has ${have.length} rules, want ${rules.length}`)
-    }
-    for (const name of kernel.chains.keys()) {
-      if (name.startsWith('SVM-') && !table.chains.has(name)) problems.push(`${table.name}/${name} foreign`)
-    }
-  }
-  const sets = await saveIpsets(runner)
-  for (const [name, members] of applied.ipsets) {
-    const have = sets.get(name)
-    if (have === undefined || have.length !== members.length) problems.push(`ipset ${name}`)
-  }
-  const net = planNet(await readNet(runner), applied.rendered.net)
-  for (const op of net.forward) problems.push(`net: ${op}`)
+  kernelLines.next()
+  for (const table of applied.rendered.tables) problems.push(...tableDrift(table, saved.get(table.name), kernelLines))
+  const want = new Map(applied.rendered.ipsets.map((s) => [s.name, desiredSetOptions(s)]))
+  const have = new Map([...sets.headers].filter(([name]) => want.has(name)).map(([name, h]) => [name, setOptions(h)]))
+  problems.push(...setDrift(applied.ipsets, sets.members, { want, have }))
+  for (const op of planNet(net, applied.rendered.net).forward) problems.push(`net: ${op}`)
   return problems
 }
-
