@@ -105,8 +105,8 @@ export function planIptables(previous: readonly RenderedTable[] | undefined, des
 export function withoutSetReferences(tables: readonly RenderedTable[], sets: readonly string[]): RenderedTable[] {
   const names = new Set(sets)
   const usesOne = (rule: string): boolean => {
-    const m = / --match-set (\S+) /.exec(` ${rule} `)
-    return m !== null && names.has(m[1] as string)
+    for (const m of ` ${rule} `.matchAll(/ --match-set (\S+) /g)) if (names.has(m[1] as string)) return true
+    return false
   }
   return tables.map((t) => {
     const builtins: RenderedTable['builtins'] = {}

@@ -268,8 +268,12 @@ export class ConfigStore {
     const current = join(this.dir, SNAPSHOT)
     if (!existsSync(current)) return
     const previous = join(this.dir, PREVIOUS)
-    rmSync(previous, { force: true })
-    linkSync(current, previous)
+    try {
+      rmSync(previous, { force: true })
+      linkSync(current, previous)
+    } catch {
+      // Only a last resort for an unreadable snapshot: never a reason to fail a save.
+    }
   }
 
   /** Persists one item edit (item null = delete) at generation `generation`. */

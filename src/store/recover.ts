@@ -42,15 +42,19 @@ function summary(errors: readonly Diagnostic[]): string {
 
 export function chooseStartState(opened: OpenedStore, validate: Validate): StartState {
   const problems = [...opened.problems]
+  // A state stored anew is stored past every generation the files name: a generation number
+  // never comes back with other content (e.g. the lines after a damaged one).
+  const generation = opened.highestGeneration + 1
   const errors = documentErrors(validate, opened.state.config)
-  if (errors.length === 0) return { state: opened.state, problems, rewrite: opened.damaged }
+  if (errors.length === 0) {
+    if (!opened.damaged) return { state: opened.state, problems, rewrite: false }
+    const state = opened.highestGeneration > opened.state.generation ? { generation, config: opened.state.config } : opened.state
+    return { state, problems, rewrite: true }
+  }
   problems.push({
     code: 'ERR_STORE_INVALID', generation: opened.state.generation,
     message: `stored generation ${opened.state.generation} fails validation: ${summary(errors)}`,
   })
-  // A fallback is stored past every generation the files name: a generation number never
-  // comes back with other content.
-  const generation = opened.highestGeneration + 1
   let tries = 0
   for (const earlier of opened.earlier()) {
     if (++tries > MAX_TRIES) break

@@ -104,7 +104,9 @@ describe.skipIf(!root)('routerd store: SIGKILL during journal writes, torn tails
     await r.start()
     const status = (await r.api('GET', '/v1/status')).body
     expect(status.store.problems).toEqual([expect.objectContaining({ code: 'ERR_STORE_CORRUPT', file: 'journal.ndjson' })])
-    expect(status.desiredGeneration).toBe(generation)
+    // The state before the damaged line, stored past the generation the line after it names.
+    expect(status.desiredGeneration).toBe(generation + 3)
+    expect((await r.api('GET', '/v1/config')).body.config).toEqual(body.config)
     expect((await r.api('GET', '/v1/config/portForwards/pf-late')).status).toBe(404)
     // Stored clean again (damaged files set aside): an edit then a restart keeps it.
     expect((await r.api('PUT', '/v1/config/portForwards/pf-next', forward('pf-next', 7002))).status).toBe(200)

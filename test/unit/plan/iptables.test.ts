@@ -96,4 +96,10 @@ describe('withoutSetReferences', () => {
     expect(lines(forwards).filter((r) => !r.includes('--match-set svm-pf-open ')).length).toBe(lines(out).length)
     expect(out.map((t) => [...t.chains.keys()])).toEqual(forwards.map((t) => [...t.chains.keys()]))
   })
+
+  it('a rule naming the set in its second set match is dropped too', () => {
+    const t = { name: 'filter' as const, builtins: {}, banners: new Map(), unordered: new Set<string>(),
+      chains: new Map([['SVM-X', ['-m set --match-set svm-a src -m set --match-set svm-b dst -j ACCEPT', '-m set --match-set svm-a src -j ACCEPT']]]) }
+    expect([...withoutSetReferences([t], ['svm-b'])[0]!.chains.get('SVM-X')!]).toEqual(['-m set --match-set svm-a src -j ACCEPT'])
+  })
 })

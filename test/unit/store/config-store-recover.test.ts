@@ -41,6 +41,11 @@ describe('chooseStartState', () => {
       want: { generation: 3, ids: ['a'], rewrite: true, codes: ['ERR_STORE_CORRUPT'] },
     },
     {
+      name: 'damaged files naming later generations than the state read: stored past them',
+      store: opened(state(3, ['a']), [], { damaged: true, highestGeneration: 6, problems: [{ code: 'ERR_STORE_CORRUPT', message: 'line 4' }] }),
+      want: { generation: 7, ids: ['a'], rewrite: true, codes: ['ERR_STORE_CORRUPT'] },
+    },
+    {
       name: 'a NIC missing on this host does not make a stored state invalid',
       store: opened(state(3, ['a']), [state(2, [])]),
       validate: () => ({ ok: false, diagnostics: [error('ERR_INTERFACE_NOT_FOUND')] }),
