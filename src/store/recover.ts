@@ -6,9 +6,9 @@ import type { OpenedStore, StoredState, StoreProblem } from './config-store.ts'
  * Pure. Chooses the state routerd starts with. The stored state is validated like any PUT: a
  * state that fails never reaches the kernel. Then the newest earlier stored state that passes is
  * taken (the journal one line shorter each time, the snapshot, the previous snapshot), and if
- * none does, the empty config: what a fresh appliance starts with. Problems a start cannot
- * settle by itself, e.g. a NIC not plugged in yet, do not make a state invalid: the apply then
- * fails, routerd stays not ready, and the next retry or push settles it.
+ * none does, the empty config: what a fresh appliance starts with. Problems of the host, not
+ * of the document (a NIC not plugged in yet), do not make a state invalid: falling back to an
+ * older config because a link is late would be worse; they are handled as at any apply.
  */
 
 /** Diagnostics about the host, not the document: they do not make a stored state invalid. */

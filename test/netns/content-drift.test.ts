@@ -63,8 +63,21 @@ describe.skipIf(!root)('routerd: drift that keeps the counts', () => {
     return p
   }
 
-  it('a freshly applied lab config shows no drift', async () => {
+  it('a freshly applied lab config shows no drift, nor do item edits applied as partial changes after it', async () => {
     r = await started(0)
+    expect((await r.api('GET', '/v1/diff')).body.differences).toEqual([])
+    for (let i = 0; i < 6; i++) {
+      const pf = { id: `pf-e${i}`, publicIp: '203.0.113.12', protocol: i % 2 === 0 ? 'tcp' : 'udp', publicPorts: { start: 7000 + i * 300 }, privateIp: LAB_ADDR.vm2, privatePorts: { start: 7000 + i * 300 }, ...(i % 3 === 0 ? { sourceCidrs: ['192.0.2.0/24', '198.18.0.0/15'] } : {}) }
+      expect((await r.api('PUT', `/v1/config/portForwards/${pf.id}`, pf)).status).toBe(200)
+      const fw = { id: `fw-e${i}`, publicIp: '203.0.113.10', protocol: 'tcp', ports: { start: 3000 + i }, sourceCidrs: [`192.0.2.${i}/32`] }
+      expect((await r.api('PUT', `/v1/config/firewallRules/${fw.id}`, fw)).status).toBe(200)
+    }
+    expect((await r.api('DELETE', '/v1/config/portForwards/pf-e2')).status).toBe(200)
+    expect((await r.api('DELETE', '/v1/config/firewallRules/fw-1')).status).toBe(200)
+    const eg = { id: 'eg-1', network: 'net1', protocol: 'tcp', ports: { start: 443 }, destinationCidrs: ['192.0.2.0/24', '198.51.100.0/24'] }
+    const egress = await r.api('PUT', '/v1/config/egressRules/eg-1', eg)
+    expect(egress.status, JSON.stringify(egress.body)).toBe(200)
+    expect((await r.api('GET', '/v1/status')).body.lastApply.kind).toBe('partial')
     expect((await r.api('GET', '/v1/diff')).body.differences).toEqual([])
   })
 
