@@ -83,24 +83,30 @@ export function normalizeRule(text: string): string {
 }
 
 /**
- * A memo of normalizeRule for the kernel's lines: from one check to the next they are mostly
- * the same text, so a check then costs a lookup per line, not a parse. Only the lines of the
- * last check are kept (call next() before each check), so it never grows past one rule set.
+ * Chains found to match, by where (`table/chain`): the rendered rules (by identity) and the
+ * digest of the kernel's raw text then. When both are the same at the next check, the chain
+ * still matches without a line being parsed: a steady check hashes the kernel's text and
+ * nothing more. Holds one small entry per owned chain (call next() before each check; chains
+ * not seen in a check are forgotten).
  */
-export class NormalizedLines {
-  private previous = new Map<string, string>()
-  private current = new Map<string, string>()
+export class CleanChains {
+  private previous = new Map<string, { rules: readonly string[]; raw: string }>()
+  private current = new Map<string, { rules: readonly string[]; raw: string }>()
 
   next(): void {
     this.previous = this.current
     this.current = new Map()
   }
 
-  get(line: string): string {
-    let out = this.current.get(line) ?? this.previous.get(line)
-    if (out === undefined) out = normalizeRule(line)
-    this.current.set(line, out)
-    return out
+  matches(where: string, rules: readonly string[], raw: string): boolean {
+    const seen = this.current.get(where) ?? this.previous.get(where)
+    if (seen === undefined || seen.rules !== rules || seen.raw !== raw) return false
+    this.current.set(where, seen)
+    return true
+  }
+
+  remember(where: string, rules: readonly string[], raw: string): void {
+    this.current.set(where, { rules, raw })
   }
 }
 
@@ -112,17 +118,17 @@ function digestOf(lines: readonly string[], unordered: boolean): string {
   return hash.digest('base64')
 }
 
-/** Normalized lines and digests of rendered chains and applied member lists, by array identity: renderings memoize unchanged chains. */
-const normalizedCache = new WeakMap<readonly string[], { lines: string[]; ordered: string; unordered: string }>()
+/** Digests of rendered chains' normalized rules, by array identity: renderings memoize unchanged chains. */
+const desiredDigests = new WeakMap<readonly string[], { ordered: string; unordered: string }>()
 
-function normalizedChain(rules: readonly string[]): { lines: string[]; ordered: string; unordered: string } {
-  let hit = normalizedCache.get(rules)
+function desiredDigest(rules: readonly string[], unordered: boolean): string {
+  let hit = desiredDigests.get(rules)
   if (hit === undefined) {
     const lines = rules.map(normalizeRule)
-    hit = { lines, ordered: digestOf(lines, false), unordered: digestOf(lines, true) }
-    normalizedCache.set(rules, hit)
+    hit = { ordered: digestOf(lines, false), unordered: digestOf(lines, true) }
+    desiredDigests.set(rules, hit)
   }
-  return hit
+  return unordered ? hit.unordered : hit.ordered
 }
 
 /** Pure. The rendered lines missing from the kernel and the kernel's lines not rendered, as problems. */
@@ -148,15 +154,19 @@ function lineDifferences(where: string, want: readonly string[], wantText: reado
   return out.length > MAX_LINES_SHOWN ? [...out.slice(0, MAX_LINES_SHOWN), `${where}: and ${out.length - MAX_LINES_SHOWN} more differences`] : out
 }
 
-function chainDrift(where: string, rules: readonly string[], have: readonly string[], unordered: boolean, memo: NormalizedLines | undefined): string[] {
-  const want = normalizedChain(rules)
-  const haveLines = have.map((line) => (memo === undefined ? normalizeRule(line) : memo.get(line)))
-  if (digestOf(haveLines, unordered) === (unordered ? want.unordered : want.ordered)) return []
-  return lineDifferences(where, want.lines, rules, haveLines, have)
+function chainDrift(where: string, rules: readonly string[], have: readonly string[], unordered: boolean, memo: CleanChains | undefined): string[] {
+  const raw = memo === undefined ? '' : digestOf(have, false)
+  if (memo?.matches(where, rules, raw) === true) return []
+  const haveLines = have.map(normalizeRule)
+  if (digestOf(haveLines, unordered) === desiredDigest(rules, unordered)) {
+    memo?.remember(where, rules, raw)
+    return []
+  }
+  return lineDifferences(where, rules.map(normalizeRule), rules, haveLines, have)
 }
 
-/** Pure. Content differences between a rendered table and the kernel's (empty = none); `memo` spares parsing lines seen before. */
-export function tableDrift(table: RenderedTable, kernel: KernelTable | undefined, memo?: NormalizedLines): string[] {
+/** Pure. Content differences between a rendered table and the kernel's (empty = none); `memo` spares parsing chains unchanged since they last matched. */
+export function tableDrift(table: RenderedTable, kernel: KernelTable | undefined, memo?: CleanChains): string[] {
   if (kernel === undefined) return [`table ${table.name} missing`]
   const problems: string[] = []
   for (const [name, b] of Object.entries(table.builtins)) {

@@ -6,7 +6,7 @@ import { readIpsets, restoreIpsets } from '../kernel/ipset.ts'
 import { applyIpBatch, readNet } from '../kernel/ip.ts'
 import { planFull, planIptables, withoutSetReferences, type IptablesPlan } from '../plan/iptables.ts'
 import { desiredSetOptions, mismatchedSets, planIpsets, setOptions, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
-import { NormalizedLines, setDrift, tableDrift } from '../plan/drift.ts'
+import { CleanChains, setDrift, tableDrift } from '../plan/drift.ts'
 import { planNet } from '../plan/net.ts'
 import { planConntrack } from '../plan/conntrack.ts'
 import type { RenderedRouter } from '../render/index.ts'
@@ -222,8 +222,8 @@ async function undoSets(runner: Runner, plan: IpsetPlan, applied: number, log: L
   await restoreIpsets(runner, lines(undoIpsets(plan, applied))).catch((err: unknown) => log.error({ err }, 'ipset rollback failed'))
 }
 
-/** The kernel's rule lines of the last drift check, normalized (one routerd checks one kernel). */
-const kernelLines = new NormalizedLines()
+/** Owned chains found to match at the last drift check (one routerd checks one kernel). */
+const cleanChains = new CleanChains()
 
 /**
  * Drift: what differs between the kernel and the last applied state (empty = none), by content:
@@ -235,8 +235,8 @@ export async function detectDrift(runner: Runner, applied: AppliedState): Promis
   const [savedText, sets, net] = await Promise.all([saveIptables(runner), readIpsets(runner), readNet(runner)])
   const saved = parseSave(savedText)
   const problems: string[] = []
-  kernelLines.next()
-  for (const table of applied.rendered.tables) problems.push(...tableDrift(table, saved.get(table.name), kernelLines))
+  cleanChains.next()
+  for (const table of applied.rendered.tables) problems.push(...tableDrift(table, saved.get(table.name), cleanChains))
   const want = new Map(applied.rendered.ipsets.map((s) => [s.name, desiredSetOptions(s)]))
   const have = new Map([...sets.headers].filter(([name]) => want.has(name)).map(([name, h]) => [name, setOptions(h)]))
   problems.push(...setDrift(applied.ipsets, sets.members, { want, have }))

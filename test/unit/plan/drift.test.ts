@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { normalizeRule, setDrift, splitArgs, tableDrift, type KernelTable } from '../../../src/plan/drift.ts'
+import { CleanChains, normalizeRule, setDrift, splitArgs, tableDrift, type KernelTable } from '../../../src/plan/drift.ts'
 import type { RenderedTable } from '../../../src/render/iptables/table.ts'
 
 describe('normalizeRule', () => {
@@ -61,6 +61,21 @@ describe('tableDrift', () => {
     expect(tableDrift(table([['SVM-A', []]]), k)).toEqual([
       'nat/PREROUTING: policy DROP, want ACCEPT', 'nat/PREROUTING: kernel lacks "-j SVM-A"', 'nat/SVM-A missing', 'nat/SVM-EVIL foreign',
     ])
+  })
+})
+
+describe('tableDrift with the clean-chain memo', () => {
+  it('never hides a change: the kernel text or the rendering changed means the chain is compared again', () => {
+    const memo = new CleanChains()
+    const rules = ['-j DNAT --to-destination 10.0.0.1']
+    const check = (t: RenderedTable, k: KernelTable) => { memo.next(); return tableDrift(t, k, memo) }
+    const rendered = table([['SVM-A', rules]])
+    expect(check(rendered, kernel([['SVM-A', ['-j DNAT --to-destination 10.0.0.1']]]))).toEqual([])
+    expect(check(rendered, kernel([['SVM-A', ['-j DNAT --to-destination 10.0.0.1']]]))).toEqual([])
+    expect(check(rendered, kernel([['SVM-A', ['-j DNAT --to-destination 10.0.0.9']]]))).toHaveLength(2)
+    expect(check(rendered, kernel([['SVM-A', ['-j DNAT --to-destination 10.0.0.1']]]))).toEqual([])
+    // A new rendering (another array) against the kernel text that matched the old one.
+    expect(check(table([['SVM-A', ['-j DNAT --to-destination 10.0.0.2']]]), kernel([['SVM-A', ['-j DNAT --to-destination 10.0.0.1']]]))).toHaveLength(2)
   })
 })
 
