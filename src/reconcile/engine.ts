@@ -133,7 +133,11 @@ export class Engine {
     const chosen = chooseStartState(opened, (config) => validateConfig(config, this.facts))
     if (chosen.rewrite) this.opts.store.replace(chosen.state)
     this.storeProblems = chosen.problems
-    for (const problem of chosen.problems) this.log.error({ problem }, 'stored config problem')
+    for (const problem of chosen.problems) {
+      // A cut torn tail is what a crash leaves: nothing acknowledged was lost.
+      if (problem.code === 'ERR_STORE_TORN_TAIL') this.log.warn({ problem }, 'stored config problem')
+      else this.log.error({ problem }, 'stored config problem')
+    }
     const stored = chosen.state
     this.generation = stored.generation
     this.config = stored.config
