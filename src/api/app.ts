@@ -35,7 +35,7 @@ export interface AppDeps {
   tls?: { cert: Buffer; key: Buffer }
 }
 
-const OPEN_ROUTES = new Set(['/healthz'])
+const OPEN_ROUTES = new Set(['/healthz', '/readyz'])
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
 
 /**
@@ -110,6 +110,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { engine } = deps
 
   app.get('/healthz', { schema: { security: [] } }, async () => ({ ok: true }))
+  // Readiness (the desired generation is in the kernel) apart from liveness: 503 until then.
+  app.get('/readyz', { schema: { security: [] } }, async (_req, reply) => {
+    const readiness = engine.readiness()
+    return reply.code(readiness.ready ? 200 : 503).send(readiness)
+  })
   app.get('/metrics', async (req, reply) => {
     await engine.publishKernelCounters().catch((err: unknown) => req.log.warn({ err }, 'cannot read kernel counters'))
     return reply.type('text/plain; version=0.0.4').send(deps.metrics.render())

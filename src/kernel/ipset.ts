@@ -32,6 +32,23 @@ export function parseIpsetSave(text: string): Map<string, string[]> {
   return sets
 }
 
+/** Pure. Parses `ipset save` output into set → its `create` line after the name (type and options). */
+export function parseIpsetHeaders(text: string): Map<string, string> {
+  const headers = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('create ')) continue
+    const space = line.indexOf(' ', 7)
+    if (space !== -1) headers.set(line.slice(7, space), line.slice(space + 1))
+  }
+  return headers
+}
+
 export async function saveIpsets(runner: Runner): Promise<Map<string, string[]>> {
   return parseIpsetSave((await runner.run('ipset', ['save'])).stdout)
+}
+
+/** One `ipset save`: every set's members (sorted) and its create options. */
+export async function readIpsets(runner: Runner): Promise<{ members: Map<string, string[]>; headers: Map<string, string> }> {
+  const text = (await runner.run('ipset', ['save'], { timeoutMs: 60_000 })).stdout
+  return { members: parseIpsetSave(text), headers: parseIpsetHeaders(text) }
 }

@@ -98,6 +98,40 @@ export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desi
   return { creates: creates.length, before: steps.map(([line]) => line), undo: steps.map(([, undo]) => undo), after }
 }
 
+/**
+ * Pure. A set's type and options as compared between the kernel and a rendering: the `create`
+ * line after the name, without what the kernel chooses or grows by itself (hashsize,
+ * bucketsize, initval).
+ */
+export function setOptions(createArgs: string): string {
+  const tokens = createArgs.trim().split(/\s+/)
+  const kept: string[] = []
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i] === 'hashsize' || tokens[i] === 'bucketsize' || tokens[i] === 'initval') i++
+    else kept.push(tokens[i] as string)
+  }
+  return kept.join(' ')
+}
+
+/** Pure. The options a rendered set is created with, in setOptions() form. */
+export function desiredSetOptions(s: IpSetSpec): string {
+  return setOptions(header(s, s.name).slice(`create ${s.name} `.length))
+}
+
+/**
+ * Pure. Owned sets the kernel has under a desired name but with another type or other options
+ * (e.g. left by an older version). They can neither be swapped (the kernel wants the same type)
+ * nor edited: they are destroyed and created anew. `kernel`: set name → create arguments.
+ */
+export function mismatchedSets(kernel: ReadonlyMap<string, string>, desired: readonly IpSetSpec[]): string[] {
+  const out: string[] = []
+  for (const s of desired) {
+    const have = kernel.get(s.name)
+    if (have !== undefined && setOptions(have) !== desiredSetOptions(s)) out.push(s.name)
+  }
+  return out
+}
+
 /** Pure. The lines that undo the first `applied` lines of a plan's `before`, last first. */
 export function undoIpsets(plan: IpsetPlan, applied: number): string[] {
   return plan.undo.slice(0, applied).reverse().filter((line) => line !== '')

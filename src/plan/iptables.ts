@@ -95,3 +95,23 @@ export function planIptables(previous: readonly RenderedTable[] | undefined, des
   }
   return { kind: tables.length === 0 ? 'none' : 'partial', tables, chainsWritten, rulesWritten }
 }
+
+/**
+ * Pure. The tables without every rule that names one of `sets` in a set match. Restored whole,
+ * they release those sets so they can be destroyed and created anew. Every set match routerd
+ * renders is positive and leads to ACCEPT or DNAT, so the rules left out only let through
+ * less, never more.
+ */
+export function withoutSetReferences(tables: readonly RenderedTable[], sets: readonly string[]): RenderedTable[] {
+  const names = new Set(sets)
+  const usesOne = (rule: string): boolean => {
+    for (const m of ` ${rule} `.matchAll(/ --match-set (\S+) /g)) if (names.has(m[1] as string)) return true
+    return false
+  }
+  return tables.map((t) => {
+    const builtins: RenderedTable['builtins'] = {}
+    for (const [name, b] of Object.entries(t.builtins)) builtins[name] = { policy: b.policy, rules: b.rules.filter((r) => !usesOne(r)) }
+    const chains = new Map([...t.chains].map(([name, rules]) => [name, rules.filter((r) => !usesOne(r))]))
+    return { ...t, builtins, chains }
+  })
+}

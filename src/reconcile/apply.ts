@@ -2,10 +2,11 @@ import { errorCode, type RestoreRejectedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
 import type { Runner } from '../kernel/exec.ts'
 import { parseSave, restoreIptables, saveIptables } from '../kernel/iptables.ts'
-import { restoreIpsets, saveIpsets } from '../kernel/ipset.ts'
+import { readIpsets, restoreIpsets } from '../kernel/ipset.ts'
 import { applyIpBatch, readNet } from '../kernel/ip.ts'
-import { planFull, planIptables, type IptablesPlan } from '../plan/iptables.ts'
-import { planIpsets, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
+import { planFull, planIptables, withoutSetReferences, type IptablesPlan } from '../plan/iptables.ts'
+import { desiredSetOptions, mismatchedSets, planIpsets, setOptions, undoIpsets, type IpsetPlan } from '../plan/ipset.ts'
+import { CleanChains, setDrift, tableDrift } from '../plan/drift.ts'
 import { planNet } from '../plan/net.ts'
 import { planConntrack } from '../plan/conntrack.ts'
 import type { RenderedRouter } from '../render/index.ts'
@@ -88,16 +89,24 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   const t0 = performance.now()
 
   // 1. Sets as they are now, and the plans.
-  const currentSets = full ? new Map([...await saveIpsets(runner)].filter(([n]) => owned(n))) : previous.ipsets
+  let currentSets = previous?.ipsets
+  let kernelBefore: string | undefined
   if (full) {
+    const kernel = await readIpsets(runner)
+    currentSets = new Map([...kernel.members].filter(([n]) => owned(n)))
+    kernelBefore = await saveIptables(runner)
     // A crash between create and swap can leave a temporary set behind; it would block the next create.
     const stale = [...currentSets.keys()].filter((n) => n.endsWith(IPSET_SWAP_SUFFIX))
     for (const name of stale) currentSets.delete(name)
     await restoreIpsets(runner, lines(stale.map((n) => `destroy ${n}`))).catch((err: unknown) => log.warn({ err }, 'stale ipset not destroyed'))
+    const mismatched = mismatchedSets(kernel.headers, desired.ipsets)
+    if (mismatched.length > 0) {
+      await replaceMismatchedSets(runner, mismatched, desired.tables, kernelBefore, log)
+      for (const name of mismatched) currentSets.delete(name)
+    }
   }
-  const setPlan = planIpsets(currentSets, desired.ipsets, owned)
+  const setPlan = planIpsets(currentSets as ReadonlyMap<string, readonly string[]>, desired.ipsets, owned)
   const iptPlan = planIptables(previous?.rendered.tables, desired.tables)
-  const kernelBefore = full ? await saveIptables(runner) : undefined
   // 2. Sets first exist (empty: created in one quick batch), then are filled and edited while
   // iptables-restore runs: the two slowest batches of a large apply overlap. Until filled, a
   // new set matches nothing, so a new rule is not in force a moment longer; nothing that was
@@ -174,6 +183,28 @@ export async function applyRendered(runner: Runner, previous: AppliedState | und
   }
 }
 
+/**
+ * Owned sets of another type or with other options than rendered (left by an older version, or
+ * made by hand) cannot be swapped or edited into shape: they are destroyed, and the plan then
+ * creates them anew. A set in use cannot be destroyed, so first the owned tables are replaced
+ * whole by the rendering without the rules naming those sets (they all accept or DNAT: what is
+ * left lets less through, never more), for the moment until the full restore that follows.
+ * If the kernel still refuses (something outside routerd's tables uses the set), the tables
+ * from before are put back and the apply fails.
+ */
+async function replaceMismatchedSets(runner: Runner, names: readonly string[], desired: readonly RenderedTable[],
+  kernelBefore: string, log: Logger): Promise<void> {
+  log.warn({ sets: names }, 'replacing owned ipsets of another type or with other options')
+  const interim = planFull(withoutSetReferences(desired, names)).tables.map((t) => t.text).join('')
+  await restoreIptables(runner, interim, { noflush: false })
+  try {
+    await restoreIpsets(runner, lines(names.map((n) => `destroy ${n}`)))
+  } catch (err) {
+    await restoreIptables(runner, kernelBefore, { noflush: false }).catch((e: unknown) => log.error({ err: e }, 'iptables rollback failed'))
+    throw err
+  }
+}
+
 /** Puts back the iptables state from before a plan that fully applied. */
 async function rollbackRules(runner: Runner, plan: IptablesPlan, previous: readonly RenderedTable[] | undefined,
   desired: readonly RenderedTable[], kernelBefore: string | undefined, log: Logger): Promise<void> {
@@ -191,33 +222,24 @@ async function undoSets(runner: Runner, plan: IpsetPlan, applied: number, log: L
   await restoreIpsets(runner, lines(undoIpsets(plan, applied))).catch((err: unknown) => log.error({ err }, 'ipset rollback failed'))
 }
 
-/** Drift: what differs between the kernel and the last applied state (empty = none). */
+/** Owned chains found to match at the last drift check (one routerd checks one kernel). */
+const cleanChains = new CleanChains()
+
+/**
+ * Drift: what differs between the kernel and the last applied state (empty = none), by content:
+ * each owned chain's normalized rules and each owned set's members and options (see
+ * plan/drift.ts), the built-in jumps and policies, foreign SVM- chains, and the address/route/
+ * rule plan being empty. One iptables-save, one ipset save and the ip reads per check.
+ */
 export async function detectDrift(runner: Runner, applied: AppliedState): Promise<string[]> {
+  const [savedText, sets, net] = await Promise.all([saveIptables(runner), readIpsets(runner), readNet(runner)])
+  const saved = parseSave(savedText)
   const problems: string[] = []
-  const saved = parseSave(await saveIptables(runner))
-  for (const table of applied.rendered.tables) {
-    const kernel = saved.get(table.name)
-    if (kernel === undefined) { problems.push(`table ${table.name} missing`); continue }
-    for (const [name, b] of Object.entries(table.builtins)) {
-      if ((kernel.policies.get(name) ?? 'ACCEPT') !== b.policy) problems.push(`${table.name}/${name} policy`)
-      if ((kernel.chains.get(name) ?? []).length !== b.rules.length) problems.push(`${table.name}/${name} rules`)
-    }
-    for (const [name, rules] of table.chains) {
-      const have = kernel.chains.get(name)
-      if (have === undefined) problems.push(`${table.name}/${name} missing`)
-      else if (have.length !== rules.length) problems.push(`${table.name}/${name} has ${have.length} rules, want ${rules.length}`)
-    }
-    for (const name of kernel.chains.keys()) {
-      if (name.startsWith('SVM-') && !table.chains.has(name)) problems.push(`${table.name}/${name} foreign`)
-    }
-  }
-  const sets = await saveIpsets(runner)
-  for (const [name, members] of applied.ipsets) {
-    const have = sets.get(name)
-    if (have === undefined || have.length !== members.length) problems.push(`ipset ${name}`)
-  }
-  const net = planNet(await readNet(runner), applied.rendered.net)
-  for (const op of net.forward) problems.push(`net: ${op}`)
+  cleanChains.next()
+  for (const table of applied.rendered.tables) problems.push(...tableDrift(table, saved.get(table.name), cleanChains))
+  const want = new Map(applied.rendered.ipsets.map((s) => [s.name, desiredSetOptions(s)]))
+  const have = new Map([...sets.headers].filter(([name]) => want.has(name)).map(([name, h]) => [name, setOptions(h)]))
+  problems.push(...setDrift(applied.ipsets, sets.members, { want, have }))
+  for (const op of planNet(net, applied.rendered.net).forward) problems.push(`net: ${op}`)
   return problems
 }
-

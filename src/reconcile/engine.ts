@@ -13,7 +13,8 @@ import type { HostFacts } from '../model/facts.ts'
 import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
 import { renderRouter } from '../render/index.ts'
-import type { ConfigStore } from '../store/config-store.ts'
+import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
+import { chooseStartState } from '../store/recover.ts'
 import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from './apply.ts'
 
 /**
@@ -87,6 +88,11 @@ function subsystemOf(tool: string): Subsystem | undefined {
 }
 
 export interface EngineStatus {
+  /**
+   * The desired generation is in the kernel (see Engine.readiness). Optional in the type only:
+   * svmctl may read the status of an older daemon.
+   */
+  ready?: boolean
   desiredGeneration: number
   appliedGeneration: number
   lastError: { code: string; message: string; line?: number | null; at: string } | null
@@ -94,6 +100,11 @@ export interface EngineStatus {
   /** Per kernel subsystem: the generation it last applied, its last error, its last apply time. */
   subsystems: Record<Subsystem, SubsystemStatus>
   drift: { checks: number; repairs: number; lastProblems: string[] }
+  /**
+   * What was wrong with the stored files or the stored state at start (see store/recover.ts).
+   * Optional in the type only: svmctl may read the status of an older daemon.
+   */
+  store?: { problems: StoreProblem[] }
 }
 
 export class Engine {
@@ -111,6 +122,7 @@ export class Engine {
     net: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
   }
   private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
+  private storeProblems: StoreProblem[] = []
   private timer: NodeJS.Timeout | undefined
   private retryMs = 1000
   private queuedEdits = 0
@@ -122,7 +134,18 @@ export class Engine {
 
   /** Loads the stored config and applies it (whole tables) before anything is served. */
   async start(): Promise<void> {
-    const stored = this.opts.store.load()
+    // The stored state is validated like a PUT before it can reach the kernel.
+    const opened = this.opts.store.open()
+    this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+    const chosen = chooseStartState(opened, (config) => validateConfig(config, this.facts))
+    if (chosen.rewrite) this.opts.store.replace(chosen.state)
+    this.storeProblems = chosen.problems
+    for (const problem of chosen.problems) {
+      // A cut torn tail is what a crash leaves: nothing acknowledged was lost.
+      if (problem.code === 'ERR_STORE_TORN_TAIL') this.log.warn({ problem }, 'stored config problem')
+      else this.log.error({ problem }, 'stored config problem')
+    }
+    const stored = chosen.state
     this.generation = stored.generation
     this.config = stored.config
     await applySysctls(this.opts.runner)
@@ -143,11 +166,23 @@ export class Engine {
     return { generation: this.generation, config: this.config }
   }
 
+  /**
+   * Readiness, apart from liveness: the desired generation (or a later one an edit is storing)
+   * is in the kernel. False before the first apply, after an apply that failed at start or in
+   * a drift repair (the kernel's state is then not the desired one), until a retry succeeds.
+   */
+  readiness(): { ready: boolean; desiredGeneration: number; appliedGeneration: number } {
+    const ready = this.applied !== undefined && this.appliedGeneration >= this.generation
+    return { ready, desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration }
+  }
+
   status(): EngineStatus {
     return {
+      ready: this.readiness().ready,
       desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration,
       lastError: this.lastError, lastApply: this.lastApply, drift: { ...this.drift },
       subsystems: structuredClone(this.subsystems),
+      store: { problems: [...this.storeProblems] },
     }
   }
 

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import { connect } from 'node:net'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { RouterdProcess } from '../helpers/routerd-process.ts'
 import { TOKEN } from '../helpers/router-harness.ts'
@@ -75,6 +76,12 @@ describe.skipIf(!root)('API transport: TLS', () => {
     const res = await r.lab.exec(r.lab.ns.rtr, 'curl', ['-s', '--cacert', join(dir, 'cert.pem'), '--resolve', 'routerd-test:8443:127.0.0.1',
       '-H', `Authorization: Bearer ${TOKEN}`, 'https://routerd-test:8443/v1/status'])
     expect(JSON.parse(res.stdout).appliedGeneration).toBe(0)
+  })
+
+  it("the unit's readiness wait speaks TLS too", async () => {
+    const ready = fileURLToPath(new URL('../../appliance/routerd-ready.mjs', import.meta.url))
+    const res = await r.lab.exec(r.lab.ns.rtr, process.execPath, [ready, '--config', join(r.dir, 'routerd.json'), '--timeout', '20'], { okCodes: [0, 1] })
+    expect(res.exitCode, res.stderr).toBe(0)
   })
 
   it('refuses plain HTTP', async () => {

@@ -56,6 +56,8 @@ describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
     await startDaemon()
     expect(await kernelSnapshot(lab, lab.ns.rtr)).toBe(before)
     expect(await curl(lab, lab.ns.inet, 'http://203.0.113.12:8080/', HOST)).toBe(`${HOST} 80`)
+    expect((await httpUnix(socket, 'GET', '/readyz', undefined, '')).status).toBe(200)
+    expect((await httpUnix(socket, 'GET', '/v1/status')).body).toEqual(expect.objectContaining({ ready: true, store: { problems: [] } }))
   })
 
   it('a router that lost everything (SIGKILL, tables and addresses wiped) is rebuilt from the store on start', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { planIpsets, undoIpsets } from '../../../src/plan/ipset.ts'
+import { mismatchedSets, planIpsets, setOptions, undoIpsets } from '../../../src/plan/ipset.ts'
 
 const set = (name: string, entries: string[]) => ({ name, type: 'hash:net' as const, maxelem: 65536, entries: [...entries].sort(), owner: name })
 const owned = (n: string) => n.startsWith('svm-')
@@ -51,5 +51,24 @@ describe('planIpsets member diff', () => {
     ['moved: gone from one place, back in another', members(10), [...members(10).filter((_, i) => i !== 3), '1.1.1.1,tcp:3'], []],
   ])('%s', (_name, have, want, expected) => {
     expect(plan(have, want)).toEqual(expected)
+  })
+})
+
+describe('mismatchedSets', () => {
+  const cases: { name: string; kernel: string; want: string[] }[] = [
+    { name: 'the same type and options, whatever hashsize, bucketsize and initval the kernel chose', kernel: 'hash:net family inet hashsize 4096 maxelem 65536 bucketsize 12 initval 0x60ae4ce2', want: [] },
+    { name: 'another type', kernel: 'hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1', want: ['svm-a'] },
+    { name: 'another maxelem', kernel: 'hash:net family inet hashsize 1024 maxelem 1024 bucketsize 12 initval 0x1', want: ['svm-a'] },
+    { name: 'an extra option (a timeout would expire our members)', kernel: 'hash:net family inet hashsize 1024 maxelem 65536 timeout 30 bucketsize 12 initval 0x1', want: ['svm-a'] },
+    { name: 'another family', kernel: 'hash:net family inet6 hashsize 1024 maxelem 65536 bucketsize 12 initval 0x1', want: ['svm-a'] },
+  ]
+  for (const c of cases) {
+    it(c.name, () => {
+      expect(mismatchedSets(new Map([['svm-a', c.kernel], ['svm-other', 'hash:ip family inet']]), [set('svm-a', [])])).toEqual(c.want)
+    })
+  }
+
+  it('setOptions drops only what the kernel picks itself', () => {
+    expect(setOptions('hash:ip,port family inet hashsize 1024 maxelem 1048576 bucketsize 12 initval 0x60ae4ce2')).toBe('hash:ip,port family inet maxelem 1048576')
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { planIptables } from '../../../src/plan/iptables.ts'
+import { planIptables, withoutSetReferences } from '../../../src/plan/iptables.ts'
 import { planIpsets } from '../../../src/plan/ipset.ts'
 import { renderRouter } from '../../../src/render/index.ts'
 import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
@@ -82,5 +82,24 @@ describe('checkRestoreConsistency (the golden consistency check) can fail', () =
       'filter: unknown set nope',
       'filter: SVM-B is never jumped to',
     ])
+  })
+})
+
+describe('withoutSetReferences', () => {
+  it('drops exactly the rules that match on the named sets, in built-in and owned chains; the rest is untouched', () => {
+    const forwards = renderRouter(config(3), facts).tables
+    const open = forwards.flatMap((t) => [...t.chains.values()].flat()).find((r) => r.includes('--match-set svm-pf-open '))
+    expect(open).toBeDefined()
+    const out = withoutSetReferences(forwards, ['svm-pf-open'])
+    const lines = (ts: typeof forwards) => ts.flatMap((t) => [...Object.values(t.builtins).flatMap((b) => b.rules), ...[...t.chains.values()].flat()])
+    expect(lines(out).some((r) => r.includes('svm-pf-open'))).toBe(false)
+    expect(lines(forwards).filter((r) => !r.includes('--match-set svm-pf-open ')).length).toBe(lines(out).length)
+    expect(out.map((t) => [...t.chains.keys()])).toEqual(forwards.map((t) => [...t.chains.keys()]))
+  })
+
+  it('a rule naming the set in its second set match is dropped too', () => {
+    const t = { name: 'filter' as const, builtins: {}, banners: new Map(), unordered: new Set<string>(),
+      chains: new Map([['SVM-X', ['-m set --match-set svm-a src -m set --match-set svm-b dst -j ACCEPT', '-m set --match-set svm-a src -j ACCEPT']]]) }
+    expect([...withoutSetReferences([t], ['svm-b'])[0]!.chains.get('SVM-X')!]).toEqual(['-m set --match-set svm-a src -j ACCEPT'])
   })
 })
