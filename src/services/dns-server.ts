@@ -1,12 +1,13 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net'
-import dnsPacket from 'dns-packet'
 import type { Logger } from 'pino'
 import { ResponseCache } from '../dns/cache.ts'
 import { RateLimiter } from '../dns/rate-limit.ts'
+import { encodeLocalAnswer } from '../dns/local-answer.ts'
+import { problemReply, unservedReply } from '../dns/unserved.ts'
 import { answerFromZone, type Zone } from '../dns/zone.ts'
 import {
-  CLASS_IN, EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, questionName, RCODE, replyFrom, withoutOpt, type ParsedQuery,
+  EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, questionName, RCODE, replyFrom, withoutOpt, type ParsedQuery,
 } from '../dns/wire.ts'
 import type { Metrics } from '../metrics.ts'
 import { cidrContains, parseIpv4 } from '../model/ipv4.ts'
@@ -21,7 +22,7 @@ import { forward } from './dns-forwarder.ts'
  * CIDR are answered (iptables lets DNS in only from guest links as well), each within its rate.
  *
  * The hot path reads the question from the raw bytes and copies a stored response
- * (dns/wire.ts); dns-packet builds local answers once per question and config.
+ * (dns/wire.ts); dns/local-answer.ts builds local answers once per question and config.
  */
 
 export interface DnsNetwork { zone: Zone; upstreams: string[]; rateQps: number }
@@ -31,10 +32,6 @@ const CACHE_ENTRIES = 10_000
 const CACHE_BYTES = 4 * 1024 * 1024
 /** Forwarded answers are kept at most this long, whatever their TTL. */
 const MAX_CACHE_SECONDS = 86_400
-/** dns-packet names question types; any other number round-trips as UNKNOWN_<n>. */
-const QTYPE_NAMES: Record<number, dnsPacket.RecordType> = {
-  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 255: 'ANY' as dnsPacket.RecordType,
-}
 const TCP_IDLE_MS = 10_000
 const TCP_MAX_CONNECTIONS = 256
 export const DEFAULT_RATE_QPS = 1000
@@ -61,13 +58,13 @@ interface Listener {
   tcp: Server
 }
 
-type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'truncated'
+type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'notimp' | 'badvers' | 'truncated'
 type Drop = 'outside' | 'ratelimit' | 'malformed'
 
 export class DnsServer {
   private readonly listeners = new Map<string, Listener>()
   private readonly limiter = new RateLimiter(DEFAULT_RATE_QPS)
-  private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, truncated: 0 }
+  private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, notimp: 0, badvers: 0, truncated: 0 }
   private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0 }
   private malformed = 0
   /** Oversized datagrams counted by listeners since closed. */
@@ -211,23 +208,28 @@ export class DnsServer {
     const q = parseQuery(msg)
     if (typeof q === 'string') {
       this.malformed++
-      // A response or a fragment of a header gets no answer (answering could loop or reflect).
-      if (q === 'not-a-query' || q === 'short') { this.dropped.malformed++; return undefined }
-      this.answered.formerr++
-      return errorReply(msg, undefined, q === 'opcode' ? RCODE.NOTIMP : RCODE.FORMERR)
+      const problem = problemReply(msg, q)
+      if (problem === undefined) { this.dropped.malformed++; return undefined }
+      this.answered[problem.counter]++
+      return problem.reply
+    }
+    const unserved = unservedReply(msg, q)
+    if (unserved !== undefined) {
+      this.answered[unserved.counter]++
+      return unserved.reply
     }
     const maxSize = maxUdp === 65535 ? 65535 : Math.min(q.ednsSize ?? PLAIN_UDP_SIZE, EDNS_UDP_SIZE)
-    if (q.qclass !== CLASS_IN) {
-      this.answered.refused++
-      return errorReply(msg, q, RCODE.REFUSED)
-    }
     const key = q.key
     const cached = state.cache.get(key, now)
     if (cached !== undefined) {
       this.answered.cache++
       return this.finish(replyFrom(cached.bytes, cached.ttlOffsets, cached.ages ? Math.floor((now - cached.storedAt) / 1000) : 0, msg, q, maxSize))
     }
-    const local = this.localResponse(network.zone, q, questionName(msg))
+    const local = this.localResponse(network.zone, msg, q)
+    if (local === 'refuse') {
+      this.answered.refused++
+      return errorReply(msg, q, RCODE.REFUSED)
+    }
     if (local !== undefined) {
       state.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
       this.answered.local++
@@ -245,15 +247,12 @@ export class DnsServer {
     return reply
   }
 
-  private localResponse(zone: Zone, q: ParsedQuery, name: string): Uint8Array | undefined {
+  /** The zone's answer (built around the query's own question bytes), undefined when the name is not the zone's, or 'refuse'. */
+  private localResponse(zone: Zone, msg: Uint8Array, q: ParsedQuery): Uint8Array | 'refuse' | undefined {
+    const name = questionName(msg)
     const a = answerFromZone(zone, name, q.qtype)
     if (a === undefined) return undefined
-    return dnsPacket.encode({
-      // dns-packet writes the rcode only from the low bits of flags.
-      type: 'response', id: 0, flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | (a.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR),
-      questions: [{ name, type: QTYPE_NAMES[q.qtype] ?? (`UNKNOWN_${q.qtype}` as dnsPacket.RecordType), class: 'IN' }],
-      answers: a.answers, authorities: a.authorities,
-    } as dnsPacket.Packet)
+    return encodeLocalAnswer(a, name, msg, q) ?? 'refuse'
   }
 
   private async forwarded(state: NetworkState, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
