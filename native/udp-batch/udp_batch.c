@@ -7,7 +7,7 @@
  *   open(ip, port, rcvbuf) -> fd              bound, non-blocking, SO_REUSEADDR
  *   recv(fd, buf, slot, lens, addrs, ports) -> n      up to lens.length datagrams, datagram i
  *                                                     at buf[i*slot], 0 when none is waiting
- *   send(fd, buf, offsets, lens, addrs, ports, n) -> sent
+ *   send(fd, buf, offsets, lens, addrs, ports, n) -> sent   a datagram the kernel refuses is skipped
  *   watch(fd, callback) -> handle             callback() whenever the socket is readable
  *   unwatch(handle)                           stops watching and closes the fd
  */
@@ -162,15 +162,16 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_UDP_BATCH_ARGS", "n exceeds an array");
     return NULL;
   }
+  size_t done = 0;       /* datagrams handled: sent, or skipped because the kernel refused them */
   size_t sent_total = 0;
-  while (sent_total < count) {
-    size_t batch = count - sent_total > MAX_BATCH ? MAX_BATCH : count - sent_total;
+  while (done < count) {
+    size_t batch = count - done > MAX_BATCH ? MAX_BATCH : count - done;
     struct mmsghdr msgs[MAX_BATCH];
     struct iovec iov[MAX_BATCH];
     struct sockaddr_in to[MAX_BATCH];
     memset(msgs, 0, sizeof(struct mmsghdr) * batch);
     for (size_t i = 0; i < batch; i++) {
-      size_t k = sent_total + i;
+      size_t k = done + i;
       if ((size_t)offsets[k] + lens[k] > buf_len) {
         napi_throw_range_error(env, "ERR_UDP_BATCH_ARGS", "a datagram lies outside the buffer");
         return NULL;
@@ -187,8 +188,19 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
       msgs[i].msg_hdr.msg_namelen = sizeof to[i];
     }
     int r = sendmmsg(fd, msgs, (unsigned)batch, MSG_DONTWAIT);
-    if (r <= 0) break; /* a full send buffer drops the rest, as a UDP server may */
-    sent_total += (size_t)r;
+    if (r > 0) {
+      done += (size_t)r;
+      sent_total += (size_t)r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    /* A full send buffer drops the rest, as a UDP server may. */
+    if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+    /*
+     * sendmmsg stops at the first datagram the kernel refuses (EINVAL for port 0, EACCES,
+     * EHOSTUNREACH…) and reports only that error: skip that one datagram, send the others.
+     */
+    done += 1;
   }
   return number(env, (double)sent_total);
 }

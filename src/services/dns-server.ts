@@ -59,13 +59,13 @@ interface Listener {
 }
 
 type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'notimp' | 'badvers' | 'truncated'
-type Drop = 'outside' | 'ratelimit' | 'malformed'
+type Drop = 'outside' | 'ratelimit' | 'malformed' | 'port0'
 
 export class DnsServer {
   private readonly listeners = new Map<string, Listener>()
   private readonly limiter = new RateLimiter(DEFAULT_RATE_QPS)
   private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, notimp: 0, badvers: 0, truncated: 0 }
-  private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0 }
+  private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0, port0: 0 }
   private malformed = 0
   /** Oversized datagrams counted by listeners since closed. */
   private oversizedClosed = 0
@@ -130,7 +130,7 @@ export class DnsServer {
     const state: NetworkState = { network, cache: new ResponseCache(CACHE_ENTRIES, CACHE_BYTES), inflight: new Map() }
     const native = loadUdpBatch()
     const udp = native !== undefined
-      ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr) => this.answer(state, msg, addr, PLAIN_UDP_SIZE),
+      ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr, port) => port === 0 ? this.dropPortZero() : this.answer(state, msg, addr, PLAIN_UDP_SIZE),
         (err) => this.log.error({ err, address }, 'DNS socket error'))
       : await this.listenDgram(state, address)
     const tcp = createServer({ pauseOnConnect: false })
@@ -155,6 +155,8 @@ export class DnsServer {
     forceReceiveBuffer(udp)
     udp.on('error', (err) => this.log.error({ err, address }, 'DNS socket error'))
     udp.on('message', (msg, rinfo) => {
+      // send() would throw ERR_SOCKET_BAD_PORT in this handler, which ends the process.
+      if (rinfo.port === 0) return this.dropPortZero()
       const reply = this.answer(state, msg, parseIpv4(rinfo.address) ?? 0, PLAIN_UDP_SIZE)
       if (reply === undefined) return
       if (reply instanceof Uint8Array) udp.send(reply, rinfo.port, rinfo.address)
@@ -240,6 +242,12 @@ export class DnsServer {
       return errorReply(msg, q, RCODE.REFUSED)
     }
     return this.forwarded(state, key, Buffer.from(msg), q, maxSize)
+  }
+
+  /** Nothing can be sent to UDP port 0: such a query is forged or broken, and an answer would fail to send. */
+  private dropPortZero(): undefined {
+    this.dropped.port0++
+    return undefined
   }
 
   private finish(reply: Uint8Array): Uint8Array {

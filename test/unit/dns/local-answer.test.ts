@@ -40,7 +40,7 @@ describe('local answers carry the query’s own question', () => {
       expect(Buffer.from(stored!.subarray(12, q.questionEnd))).toEqual(Buffer.from(query.subarray(12, q.questionEnd)))
       const reply = replyFrom(stored!, [], 0, query, q, 512)
       expect(layoutOf(reply)).toBeDefined()
-      expect(dnsPacket.decode(Buffer.from(reply)).rcode).toBe('NXDOMAIN')
+      expect((dnsPacket.decode(Buffer.from(reply)) as { rcode?: string }).rcode).toBe('NXDOMAIN')
     })
   }
 
