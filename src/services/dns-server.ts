@@ -13,6 +13,8 @@ import type { Metrics } from '../metrics.ts'
 import { cidrContains, parseIpv4 } from '../model/ipv4.ts'
 import { forceReceiveBuffer, RECEIVE_BUFFER_BYTES } from './socket-options.ts'
 import { BatchUdpSocket, loadUdpBatch } from './udp-batch.ts'
+import { DEFAULT_TCP_LIMITS, DnsTcpConnection, type TcpLimits } from './dns-tcp.ts'
+import { SourceSlots } from '../dns/source-slots.ts'
 import { forward } from './dns-forwarder.ts'
 
 /**
@@ -32,8 +34,9 @@ const CACHE_ENTRIES = 10_000
 const CACHE_BYTES = 4 * 1024 * 1024
 /** Forwarded answers are kept at most this long, whatever their TTL. */
 const MAX_CACHE_SECONDS = 86_400
-const TCP_IDLE_MS = 10_000
 const TCP_MAX_CONNECTIONS = 256
+/** TCP connections one client address may hold at once, over all networks. */
+const TCP_PER_SOURCE = 8
 export const DEFAULT_RATE_QPS = 1000
 
 type Stored = { bytes: Uint8Array; ttlOffsets: readonly number[] }
@@ -59,20 +62,22 @@ interface Listener {
 }
 
 type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'notimp' | 'badvers' | 'truncated'
-type Drop = 'outside' | 'ratelimit' | 'malformed' | 'port0'
+type Drop = 'outside' | 'ratelimit' | 'malformed' | 'port0' | 'tcpbusy'
 
 export class DnsServer {
   private readonly listeners = new Map<string, Listener>()
   private readonly limiter = new RateLimiter(DEFAULT_RATE_QPS)
   private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, notimp: 0, badvers: 0, truncated: 0 }
-  private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0, port0: 0 }
+  private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0, port0: 0, tcpbusy: 0 }
   private malformed = 0
   /** Oversized datagrams counted by listeners since closed. */
   private oversizedClosed = 0
   private readonly log: Logger
   private readonly sweepTimer: NodeJS.Timeout
+  private readonly tcpSlots = new SourceSlots(TCP_PER_SOURCE)
+  private readonly tcpConnections = new Set<DnsTcpConnection>()
 
-  constructor(log: Logger, metrics: Metrics, private readonly now: () => number = Date.now) {
+  constructor(log: Logger, metrics: Metrics, private readonly now: () => number = Date.now, private readonly tcpLimits: TcpLimits = DEFAULT_TCP_LIMITS) {
     this.log = log.child({ component: 'dns' })
     metrics.collect(() => {
       for (const [answer, n] of Object.entries(this.answered)) metrics.setCounter('routerd_dns_answers_total', 'DNS answers by source', n, { answer })
@@ -84,6 +89,10 @@ export class DnsServer {
       let entries = 0
       for (const l of this.listeners.values()) entries += l.state.cache.size
       metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', entries)
+      let queued = 0
+      for (const c of this.tcpConnections) queued += c.queuedBytes
+      metrics.set('routerd_dns_tcp_connections', 'Open DNS-over-TCP connections', this.tcpConnections.size)
+      metrics.set('routerd_dns_tcp_queued_bytes', 'Bytes DNS-over-TCP connections hold in user space (answers not yet written, input not yet parsed)', queued)
     })
     this.sweepTimer = setInterval(() => this.limiter.sweep(this.now()), 60_000)
     this.sweepTimer.unref()
@@ -165,30 +174,28 @@ export class DnsServer {
     return udp
   }
 
+  /**
+   * A new TCP client: outside the network's CIDR, or already holding its share of connections,
+   * it is closed at once, before it costs a buffer or a timer.
+   */
   private serveTcp(state: NetworkState, socket: TcpSocket): void {
-    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
     socket.on('error', () => socket.destroy())
-    let buffered: Buffer = Buffer.alloc(0)
     const client = parseIpv4(socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') ?? 0
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
-      while (buffered.length >= 2) {
-        const len = buffered.readUInt16BE(0)
-        if (buffered.length < 2 + len) break
-        const msg = buffered.subarray(2, 2 + len)
-        buffered = buffered.subarray(2 + len)
-        const reply = this.answer(state, msg, client, 65535)
-        const send = (r: Uint8Array | undefined) => {
-          if (r === undefined || socket.destroyed) return
-          const framed = Buffer.alloc(2 + r.length)
-          framed.writeUInt16BE(r.length, 0)
-          framed.set(r, 2)
-          socket.write(framed)
-        }
-        if (reply instanceof Uint8Array || reply === undefined) send(reply)
-        else void reply.then(send)
-      }
+    if (!cidrContains(state.network.zone.cidr, client)) {
+      this.dropped.outside++
+      socket.destroy()
+      return
+    }
+    if (!this.tcpSlots.acquire(client)) {
+      this.dropped.tcpbusy++
+      socket.destroy()
+      return
+    }
+    const connection: DnsTcpConnection = new DnsTcpConnection(socket, (msg) => this.answer(state, msg, client, 65535), this.tcpLimits, () => {
+      this.tcpSlots.release(client)
+      this.tcpConnections.delete(connection)
     })
+    this.tcpConnections.add(connection)
   }
 
   /**
