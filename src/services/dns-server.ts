@@ -2,6 +2,8 @@ import { createSocket, type Socket } from 'node:dgram'
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net'
 import type { Logger } from 'pino'
 import { ResponseCache } from '../dns/cache.ts'
+import { CacheBudget } from '../dns/cache-budget.ts'
+import { UpstreamSlots } from '../dns/upstream-slots.ts'
 import { RateLimiter } from '../dns/rate-limit.ts'
 import { encodeLocalAnswer } from '../dns/local-answer.ts'
 import { problemReply, unservedReply } from '../dns/unserved.ts'
@@ -29,9 +31,17 @@ import { forward } from './dns-forwarder.ts'
 
 export interface DnsNetwork { zone: Zone; upstreams: string[]; rateQps: number }
 
-/** Per network: each guest network has its own cache, so no answer ever crosses between networks. */
-const CACHE_ENTRIES = 10_000
-const CACHE_BYTES = 4 * 1024 * 1024
+/**
+ * All networks' caches together (each network has its own cache, so no answer ever crosses
+ * between networks, but one budget): a few hundred thousand typical answers.
+ */
+const CACHE_BUDGET_BYTES = 16 * 1024 * 1024
+/**
+ * Distinct upstream questions in flight, per network and for all: each holds a socket and a
+ * timer for up to the forwarder's timeouts; past the caps a question gets SERVFAIL at once.
+ */
+const UPSTREAM_NETWORK_CAP = 256
+const UPSTREAM_GLOBAL_CAP = 1024
 /** Forwarded answers are kept at most this long, whatever their TTL. */
 const MAX_CACHE_SECONDS = 86_400
 const TCP_MAX_CONNECTIONS = 256
@@ -67,6 +77,10 @@ type Drop = 'outside' | 'ratelimit' | 'malformed' | 'port0' | 'tcpbusy'
 export class DnsServer {
   private readonly listeners = new Map<string, Listener>()
   private readonly limiter = new RateLimiter(DEFAULT_RATE_QPS)
+  private readonly cacheBudget = new CacheBudget(CACHE_BUDGET_BYTES)
+  private readonly upstreamSlots = new UpstreamSlots(UPSTREAM_GLOBAL_CAP, UPSTREAM_NETWORK_CAP)
+  /** Questions answered SERVFAIL because the upstream caps were reached. */
+  private upstreamCapped = 0
   private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, notimp: 0, badvers: 0, truncated: 0 }
   private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0, port0: 0, tcpbusy: 0 }
   private malformed = 0
@@ -86,9 +100,11 @@ export class DnsServer {
       for (const l of this.listeners.values()) if (l.udp instanceof BatchUdpSocket) oversized += l.udp.oversized
       metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', oversized, { reason: 'oversize' })
       metrics.setCounter('routerd_dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
-      let entries = 0
-      for (const l of this.listeners.values()) entries += l.state.cache.size
-      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', entries)
+      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', this.cacheBudget.entries)
+      metrics.set('routerd_dns_cache_bytes', 'Bytes the DNS caches of all networks hold (responses, keys, overhead), against one budget', this.cacheBudget.usedBytes)
+      metrics.set('routerd_dns_ratelimit_clients', 'Clients in the DNS rate-limit table', this.limiter.size)
+      metrics.set('routerd_dns_upstream_inflight', 'Upstream DNS questions in flight', this.upstreamSlots.inFlight)
+      metrics.setCounter('routerd_dns_upstream_capped_total', 'DNS questions answered SERVFAIL because too many upstream questions were in flight', this.upstreamCapped)
       let queued = 0
       for (const c of this.tcpConnections) queued += c.queuedBytes
       metrics.set('routerd_dns_tcp_connections', 'Open DNS-over-TCP connections', this.tcpConnections.size)
@@ -136,7 +152,7 @@ export class DnsServer {
 
   private async listen(network: DnsNetwork): Promise<Listener> {
     const address = network.zone.routerIp
-    const state: NetworkState = { network, cache: new ResponseCache(CACHE_ENTRIES, CACHE_BYTES), inflight: new Map() }
+    const state: NetworkState = { network, cache: new ResponseCache(this.cacheBudget), inflight: new Map() }
     const native = loadUdpBatch()
     const udp = native !== undefined
       ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr, port) => port === 0 ? this.dropPortZero() : this.answer(state, msg, addr, PLAIN_UDP_SIZE),
@@ -248,6 +264,11 @@ export class DnsServer {
       this.answered.refused++
       return errorReply(msg, q, RCODE.REFUSED)
     }
+    if (!state.inflight.has(key) && !this.upstreamSlots.acquire(network.zone.networkId)) {
+      this.upstreamCapped++
+      this.answered.servfail++
+      return errorReply(msg, q, RCODE.SERVFAIL)
+    }
     return this.forwarded(state, key, Buffer.from(msg), q, maxSize)
   }
 
@@ -270,13 +291,18 @@ export class DnsServer {
     return encodeLocalAnswer(a, name, msg, q) ?? 'refuse'
   }
 
+  /** A question not yet in flight comes with an upstream slot already taken (answer()); it is given back when the question settles. */
   private async forwarded(state: NetworkState, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
     let pending = state.inflight.get(key)
     if (pending === undefined) {
       const inflight = state.inflight
+      const networkId = state.network.zone.networkId
       pending = this.ask(state, key, new Uint8Array(msg.subarray(12, q.questionEnd)))
       inflight.set(key, pending)
-      void pending.finally(() => inflight.delete(key))
+      void pending.finally(() => {
+        inflight.delete(key)
+        this.upstreamSlots.release(networkId)
+      })
     }
     const stored = await pending
     if (stored === undefined) {
