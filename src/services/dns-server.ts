@@ -3,10 +3,11 @@ import { createServer, type Server, type Socket as TcpSocket } from 'node:net'
 import type { Logger } from 'pino'
 import { ResponseCache } from '../dns/cache.ts'
 import { CacheBudget } from '../dns/cache-budget.ts'
-import { UpstreamSlots } from '../dns/upstream-slots.ts'
-import { RateLimiter } from '../dns/rate-limit.ts'
 import { encodeLocalAnswer } from '../dns/local-answer.ts'
+import { RateLimiter } from '../dns/rate-limit.ts'
+import { SourceSlots } from '../dns/source-slots.ts'
 import { problemReply, unservedReply } from '../dns/unserved.ts'
+import { UpstreamSlots } from '../dns/upstream-slots.ts'
 import { answerFromZone, type Zone } from '../dns/zone.ts'
 import {
   EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, questionName, RCODE, replyFrom, withoutOpt, type ParsedQuery,
@@ -15,8 +16,7 @@ import type { Metrics } from '../metrics.ts'
 import { cidrContains, parseIpv4 } from '../model/ipv4.ts'
 import { forceReceiveBuffer, RECEIVE_BUFFER_BYTES } from './socket-options.ts'
 import { BatchUdpSocket, loadUdpBatch } from './udp-batch.ts'
-import { DEFAULT_TCP_LIMITS, DnsTcpConnection, type TcpLimits } from './dns-tcp.ts'
-import { SourceSlots } from '../dns/source-slots.ts'
+import { DEFAULT_TCP_LIMITS, DnsTcpConnection } from './dns-tcp.ts'
 import { forward } from './dns-forwarder.ts'
 
 /**
@@ -91,7 +91,7 @@ export class DnsServer {
   private readonly tcpSlots = new SourceSlots(TCP_PER_SOURCE)
   private readonly tcpConnections = new Set<DnsTcpConnection>()
 
-  constructor(log: Logger, metrics: Metrics, private readonly now: () => number = Date.now, private readonly tcpLimits: TcpLimits = DEFAULT_TCP_LIMITS) {
+  constructor(log: Logger, metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dns' })
     metrics.collect(() => {
       for (const [answer, n] of Object.entries(this.answered)) metrics.setCounter('routerd_dns_answers_total', 'DNS answers by source', n, { answer })
@@ -207,7 +207,7 @@ export class DnsServer {
       socket.destroy()
       return
     }
-    const connection: DnsTcpConnection = new DnsTcpConnection(socket, (msg) => this.answer(state, msg, client, 65535), this.tcpLimits, () => {
+    const connection: DnsTcpConnection = new DnsTcpConnection(socket, (msg) => this.answer(state, msg, client, 65535), DEFAULT_TCP_LIMITS, () => {
       this.tcpSlots.release(client)
       this.tcpConnections.delete(connection)
     })

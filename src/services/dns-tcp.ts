@@ -53,10 +53,10 @@ export class DnsTcpConnection {
     socket.on('data', (chunk: Buffer) => this.consume(chunk))
   }
 
-  /** Bytes this connection holds in user space: answers not yet written, input not yet parsed. */
+  /** Bytes this connection holds in user space: answers not yet written, input read but not yet parsed. */
   get queuedBytes(): number {
     if (this.closed) return 0
-    return this.socket.writableLength + (this.pendingInput?.length ?? 0) + (this.message?.length ?? 0)
+    return this.socket.writableLength + this.socket.readableLength + (this.pendingInput?.length ?? 0) + (this.message?.length ?? 0)
   }
 
   private full(): boolean {
