@@ -7,9 +7,12 @@
  *   open(ip, port, rcvbuf) -> fd              bound, non-blocking, SO_REUSEADDR
  *   recv(fd, buf, slot, lens, addrs, ports) -> n      up to lens.length datagrams, datagram i
  *                                                     at buf[i*slot], 0 when none is waiting
- *   send(fd, buf, offsets, lens, addrs, ports, n) -> sent
- *   watch(fd, callback) -> handle             callback() whenever the socket is readable
- *   unwatch(handle)                           stops watching and closes the fd
+ *   send(fd, buf, offsets, lens, addrs, ports, n) -> sent   a datagram the kernel refuses is skipped
+ *   watch(fd, callback) -> handle             callback() whenever the socket is readable; callback(error)
+ *                                             (code ERR_UDP_BATCH_POLL) once if polling fails, which ends it;
+ *                                             takes the fd (closed on failure); the handle's finalizer
+ *                                             stops watching if it is collected unwatched
+ *   unwatch(handle)                           stops watching and closes the fd; again: nothing
  */
 #define _GNU_SOURCE
 #include <node_api.h>
@@ -162,15 +165,16 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
     napi_throw_range_error(env, "ERR_UDP_BATCH_ARGS", "n exceeds an array");
     return NULL;
   }
+  size_t done = 0;       /* datagrams handled: sent, or skipped because the kernel refused them */
   size_t sent_total = 0;
-  while (sent_total < count) {
-    size_t batch = count - sent_total > MAX_BATCH ? MAX_BATCH : count - sent_total;
+  while (done < count) {
+    size_t batch = count - done > MAX_BATCH ? MAX_BATCH : count - done;
     struct mmsghdr msgs[MAX_BATCH];
     struct iovec iov[MAX_BATCH];
     struct sockaddr_in to[MAX_BATCH];
     memset(msgs, 0, sizeof(struct mmsghdr) * batch);
     for (size_t i = 0; i < batch; i++) {
-      size_t k = sent_total + i;
+      size_t k = done + i;
       if ((size_t)offsets[k] + lens[k] > buf_len) {
         napi_throw_range_error(env, "ERR_UDP_BATCH_ARGS", "a datagram lies outside the buffer");
         return NULL;
@@ -187,35 +191,102 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
       msgs[i].msg_hdr.msg_namelen = sizeof to[i];
     }
     int r = sendmmsg(fd, msgs, (unsigned)batch, MSG_DONTWAIT);
-    if (r <= 0) break; /* a full send buffer drops the rest, as a UDP server may */
-    sent_total += (size_t)r;
+    if (r > 0) {
+      done += (size_t)r;
+      sent_total += (size_t)r;
+      continue;
+    }
+    if (r < 0 && errno == EINTR) continue;
+    /* A full send buffer drops the rest, as a UDP server may. */
+    if (r == 0 || errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) break;
+    /*
+     * sendmmsg stops at the first datagram the kernel refuses (EINVAL for port 0, EACCES,
+     * EHOSTUNREACH…) and reports only that error: skip that one datagram, send the others.
+     */
+    done += 1;
   }
   return number(env, (double)sent_total);
 }
 
+/*
+ * A watched socket. It is freed once both the libuv handle has closed (on_closed) and the JS
+ * external that names it has been collected (finalize): JS may still hold the handle after
+ * unwatch (a second unwatch must find it), and the poll may still be closing when the external
+ * goes.
+ */
 typedef struct {
   uv_poll_t poll;
   napi_env env;
   napi_ref callback;
   napi_async_context context;
   int fd;
+  bool unwatched;     /* stop_watching ran: poll stopped, JS references dropped, handle closing */
+  bool handle_closed; /* on_closed ran: the fd is closed */
+  bool finalized;     /* no JS external refers to it any more */
 } watcher_t;
+
+static void release_js(napi_env env, watcher_t *w) {
+  if (w->callback != NULL) napi_delete_reference(env, w->callback);
+  if (w->context != NULL) napi_async_destroy(env, w->context);
+  w->callback = NULL;
+  w->context = NULL;
+}
+
+static void free_if_done(watcher_t *w) {
+  if (w->handle_closed && w->finalized) free(w);
+}
 
 static void on_closed(uv_handle_t *handle) {
   watcher_t *w = (watcher_t *)handle->data;
   close(w->fd);
-  free(w);
+  w->fd = -1;
+  w->handle_closed = true;
+  free_if_done(w);
+}
+
+/* Stops watching and closes the socket; harmless when already done. */
+static void stop_watching(napi_env env, watcher_t *w) {
+  if (w->unwatched) return;
+  w->unwatched = true;
+  uv_poll_stop(&w->poll);
+  release_js(env, w);
+  uv_close((uv_handle_t *)&w->poll, on_closed);
+}
+
+/* The external was collected: a watch nobody can unwatch any more is stopped, its fd closed. */
+static void finalize(napi_env env, void *data, void *hint) {
+  (void)hint;
+  watcher_t *w = (watcher_t *)data;
+  w->finalized = true;
+  if (!w->unwatched) stop_watching(env, w); /* frees in on_closed */
+  else free_if_done(w);
+}
+
+/* An Error with a stable code, for the poll failure handed to JS. */
+static napi_value poll_error(napi_env env, int status) {
+  napi_value code, message, error;
+  if (napi_create_string_utf8(env, "ERR_UDP_BATCH_POLL", NAPI_AUTO_LENGTH, &code) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, uv_strerror(status), NAPI_AUTO_LENGTH, &message) != napi_ok) return NULL;
+  if (napi_create_error(env, code, message, &error) != napi_ok) return NULL;
+  return error;
 }
 
 static void on_readable(uv_poll_t *poll, int status, int events) {
+  (void)events;
   watcher_t *w = (watcher_t *)poll->data;
   napi_handle_scope scope;
-  if (status < 0 || napi_open_handle_scope(w->env, &scope) != napi_ok) return;
+  if (w->unwatched || napi_open_handle_scope(w->env, &scope) != napi_ok) return;
   napi_value callback, resource, result;
-  if (napi_get_reference_value(w->env, w->callback, &callback) == napi_ok && callback != NULL) {
-    napi_get_global(w->env, &resource);
+  napi_value argv[1];
+  size_t argc = 0;
+  if (status < 0) {
+    /* libuv has stopped the poll (EPOLLERR): JS hears of it as callback(error) and re-opens. */
+    argv[0] = poll_error(w->env, status);
+    if (argv[0] != NULL) argc = 1;
+  }
+  if (napi_get_reference_value(w->env, w->callback, &callback) == napi_ok && callback != NULL && napi_get_global(w->env, &resource) == napi_ok) {
     /* make_callback: the microtasks and nextTicks the callback queued run after it, as for any I/O. */
-    if (napi_make_callback(w->env, w->context, resource, callback, 0, NULL, &result) != napi_ok) {
+    if (napi_make_callback(w->env, w->context, resource, callback, argc, argc > 0 ? argv : NULL, &result) != napi_ok) {
       /* The callback threw: report it as an uncaught exception, as Node does for I/O callbacks. */
       bool pending = false;
       napi_is_exception_pending(w->env, &pending);
@@ -229,6 +300,7 @@ static void on_readable(uv_poll_t *poll, int status, int events) {
   napi_close_handle_scope(w->env, scope);
 }
 
+/* watch(fd, callback) takes the fd: on failure it is closed, after success unwatch closes it. */
 static napi_value js_watch(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -239,33 +311,40 @@ static napi_value js_watch(napi_env env, napi_callback_info info) {
     return NULL;
   }
   uv_loop_t *loop;
-  CHECK(env, napi_get_uv_event_loop(env, &loop));
+  napi_value name, handle;
+  const char *failed;
   watcher_t *w = calloc(1, sizeof *w);
-  if (w == NULL) return throw_errno(env, "calloc");
+  if (w == NULL) {
+    close(fd);
+    return throw_errno(env, "calloc");
+  }
   w->env = env;
   w->fd = fd;
-  napi_value name;
-  CHECK(env, napi_create_string_utf8(env, "udp-batch", NAPI_AUTO_LENGTH, &name));
-  CHECK(env, napi_create_reference(env, argv[1], 1, &w->callback));
-  CHECK(env, napi_async_init(env, NULL, name, &w->context));
-  if (uv_poll_init(loop, &w->poll, fd) != 0) {
-    free(w);
-    napi_throw_error(env, "ERR_UDP_BATCH_SYSCALL", "uv_poll_init failed");
-    return NULL;
-  }
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) { failed = "napi_get_uv_event_loop"; goto fail; }
+  if (napi_create_string_utf8(env, "udp-batch", NAPI_AUTO_LENGTH, &name) != napi_ok) { failed = "napi_create_string_utf8"; goto fail; }
+  if (napi_create_reference(env, argv[1], 1, &w->callback) != napi_ok) { failed = "napi_create_reference"; goto fail; }
+  if (napi_async_init(env, NULL, name, &w->context) != napi_ok) { failed = "napi_async_init"; goto fail; }
+  if (uv_poll_init(loop, &w->poll, fd) != 0) { failed = "uv_poll_init"; goto fail; }
   w->poll.data = w;
-  if (uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0) {
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->context);
-    uv_close((uv_handle_t *)&w->poll, on_closed); /* closes the fd and frees w */
-    napi_throw_error(env, "ERR_UDP_BATCH_SYSCALL", "uv_poll_start failed");
-    return NULL;
-  }
-  napi_value handle;
-  CHECK(env, napi_create_external(env, w, NULL, NULL, &handle));
+  /* From here the handle is initialised: it must be closed through libuv, which frees w. */
+  if (uv_poll_start(&w->poll, UV_READABLE, on_readable) != 0) { failed = "uv_poll_start"; goto fail_handle; }
+  if (napi_create_external(env, w, finalize, NULL, &handle) != napi_ok) { failed = "napi_create_external"; goto fail_handle; }
   return handle;
+
+fail:
+  release_js(env, w);
+  close(fd);
+  free(w);
+  napi_throw_error(env, "ERR_UDP_BATCH_NAPI", failed);
+  return NULL;
+fail_handle:
+  w->finalized = true; /* no external will ever be finalized for it */
+  stop_watching(env, w);
+  napi_throw_error(env, "ERR_UDP_BATCH_SYSCALL", failed);
+  return NULL;
 }
 
+/* unwatch(handle): stops watching and closes the fd; a second call does nothing. */
 static napi_value js_unwatch(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -275,13 +354,7 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, "ERR_UDP_BATCH_ARGS", "unwatch(handle)");
     return NULL;
   }
-  if (w->callback != NULL) {
-    uv_poll_stop(&w->poll);
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->context);
-    w->callback = NULL;
-    uv_close((uv_handle_t *)&w->poll, on_closed);
-  }
+  stop_watching(env, w);
   return NULL;
 }
 

@@ -13,6 +13,10 @@ export const EDNS_UDP_SIZE = 1232
 export const PLAIN_UDP_SIZE = 512
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const
+/** RFC 6891 §6.1.3: 16, carried as 1 in the OPT record's extended-rcode byte, 0 in the header. */
+export const RCODE_BADVERS = 16
+export const TYPE_IXFR = 251
+export const TYPE_AXFR = 252
 
 const FLAG_QR = 0x8000
 const FLAG_TC = 0x0200
@@ -33,6 +37,14 @@ export interface ParsedQuery {
   /** Offset just past the question section. */
   questionEnd: number
   /** The client's EDNS0 UDP payload size, or undefined without an OPT record. */
+  ednsSize: number | undefined
+  /** The EDNS version of the OPT record; 0 without one. */
+  ednsVersion: number
+}
+
+/** What an error reply echoes: the question up to `questionEnd`, and an OPT record when the query had a well-formed one. */
+export interface EchoShape {
+  questionEnd: number
   ednsSize: number | undefined
 }
 
@@ -97,14 +109,40 @@ export function parseQuery(buf: Uint8Array): ParsedQuery | QueryProblem {
   const qclass = ((buf[nameEnd + 2] as number) << 8) | (buf[nameEnd + 3] as number)
   const questionEnd = nameEnd + 4
   let ednsSize: number | undefined
+  let ednsVersion = 0
   if (ar === 1) {
     // The one additional record a query may carry is OPT with the root name.
     if (questionEnd + 11 > buf.length || buf[questionEnd] !== 0) return 'additional'
     const type = ((buf[questionEnd + 1] as number) << 8) | (buf[questionEnd + 2] as number)
     if (type !== TYPE_OPT) return 'additional'
     ednsSize = Math.max(PLAIN_UDP_SIZE, ((buf[questionEnd + 3] as number) << 8) | (buf[questionEnd + 4] as number))
+    ednsVersion = buf[questionEnd + 6] as number
   }
-  return { id: ((buf[0] as number) << 8) | (buf[1] as number), flags, key: questionKey(buf, questionEnd), qtype, qclass, questionEnd, ednsSize }
+  return { id: ((buf[0] as number) << 8) | (buf[1] as number), flags, key: questionKey(buf, questionEnd), qtype, qclass, questionEnd, ednsSize, ednsVersion }
+}
+
+/**
+ * Pure. What a query that parseQuery rejected still shows, for its FORMERR/NOTIMP reply: the
+ * question when there is exactly one and its name reads, the OPT record when it directly
+ * follows the question (no answer or authority records) and is well formed. Undefined when not
+ * even the question reads. `qtype` lets IXFR (which carries an SOA in its authority section) be
+ * refused rather than called malformed.
+ */
+export function salvageQuestion(buf: Uint8Array): (EchoShape & { qtype: number }) | undefined {
+  if (buf.length < HEADER + 5) return undefined
+  const qd = ((buf[4] as number) << 8) | (buf[5] as number)
+  if (qd !== 1) return undefined
+  const nameEnd = queryNameEnd(buf, HEADER)
+  if (nameEnd < 0 || nameEnd + 4 > buf.length) return undefined
+  const questionEnd = nameEnd + 4
+  const qtype = ((buf[nameEnd] as number) << 8) | (buf[nameEnd + 1] as number)
+  const an = ((buf[6] as number) << 8) | (buf[7] as number)
+  const ns = ((buf[8] as number) << 8) | (buf[9] as number)
+  const ar = ((buf[10] as number) << 8) | (buf[11] as number)
+  const optFollows = an === 0 && ns === 0 && ar === 1 && questionEnd + 11 <= buf.length && buf[questionEnd] === 0 &&
+    (((buf[questionEnd + 1] as number) << 8) | (buf[questionEnd + 2] as number)) === TYPE_OPT
+  const ednsSize = optFollows ? Math.max(PLAIN_UDP_SIZE, ((buf[questionEnd + 3] as number) << 8) | (buf[questionEnd + 4] as number)) : undefined
+  return { questionEnd, ednsSize, qtype }
 }
 
 const UPPER = /[A-Z]/
@@ -245,15 +283,25 @@ export function truncatedReply(query: Uint8Array, q: ParsedQuery): Uint8Array {
   return out
 }
 
-/** Pure. A reply with no records and `rcode` (FORMERR, SERVFAIL, REFUSED, NOTIMP…), the question echoed. */
-export function errorReply(query: Uint8Array, q: ParsedQuery | undefined, rcode: number): Uint8Array {
-  const end = q?.questionEnd ?? HEADER
-  const out = new Uint8Array(end)
+/**
+ * Pure. A reply with no records and `rcode` (FORMERR, SERVFAIL, REFUSED, NOTIMP, BADVERS…):
+ * the question echoed when `shape` is known, and our OPT record when the query had one (RFC
+ * 6891 §7), whose extended-rcode byte holds the rcode's upper bits.
+ */
+export function errorReply(query: Uint8Array, shape: EchoShape | undefined, rcode: number): Uint8Array {
+  const end = shape?.questionEnd ?? HEADER
+  const edns = shape?.ednsSize !== undefined
+  const out = new Uint8Array(end + (edns ? OPT_RECORD.length : 0))
   out.set(query.subarray(0, end))
   out[2] = 0x80 | ((query[2] as number) & 0x79)
-  out[3] = 0x80 | rcode
+  out[3] = 0x80 | (rcode & 15)
   out[4] = 0
-  out[5] = q === undefined ? 0 : 1
+  out[5] = shape === undefined ? 0 : 1
   out.fill(0, 6, HEADER)
+  if (edns) {
+    out.set(OPT_RECORD, end)
+    out[end + 5] = rcode >> 4
+    out[11] = 1
+  }
   return out
 }

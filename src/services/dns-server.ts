@@ -1,17 +1,22 @@
 import { createSocket, type Socket } from 'node:dgram'
 import { createServer, type Server, type Socket as TcpSocket } from 'node:net'
-import dnsPacket from 'dns-packet'
 import type { Logger } from 'pino'
 import { ResponseCache } from '../dns/cache.ts'
+import { CacheBudget } from '../dns/cache-budget.ts'
+import { encodeLocalAnswer } from '../dns/local-answer.ts'
 import { RateLimiter } from '../dns/rate-limit.ts'
+import { SourceSlots } from '../dns/source-slots.ts'
+import { problemReply, unservedReply } from '../dns/unserved.ts'
+import { UpstreamSlots } from '../dns/upstream-slots.ts'
 import { answerFromZone, type Zone } from '../dns/zone.ts'
 import {
-  CLASS_IN, EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, questionName, RCODE, replyFrom, withoutOpt, type ParsedQuery,
+  EDNS_UDP_SIZE, errorReply, layoutOf, parseQuery, PLAIN_UDP_SIZE, questionName, RCODE, replyFrom, withoutOpt, type ParsedQuery,
 } from '../dns/wire.ts'
 import type { Metrics } from '../metrics.ts'
 import { cidrContains, parseIpv4 } from '../model/ipv4.ts'
 import { forceReceiveBuffer, RECEIVE_BUFFER_BYTES } from './socket-options.ts'
 import { BatchUdpSocket, loadUdpBatch } from './udp-batch.ts'
+import { DEFAULT_TCP_LIMITS, DnsTcpConnection } from './dns-tcp.ts'
 import { forward } from './dns-forwarder.ts'
 
 /**
@@ -21,22 +26,27 @@ import { forward } from './dns-forwarder.ts'
  * CIDR are answered (iptables lets DNS in only from guest links as well), each within its rate.
  *
  * The hot path reads the question from the raw bytes and copies a stored response
- * (dns/wire.ts); dns-packet builds local answers once per question and config.
+ * (dns/wire.ts); dns/local-answer.ts builds local answers once per question and config.
  */
 
 export interface DnsNetwork { zone: Zone; upstreams: string[]; rateQps: number }
 
-/** Per network: each guest network has its own cache, so no answer ever crosses between networks. */
-const CACHE_ENTRIES = 10_000
-const CACHE_BYTES = 4 * 1024 * 1024
+/**
+ * All networks' caches together (each network has its own cache, so no answer ever crosses
+ * between networks, but one budget): a few hundred thousand typical answers.
+ */
+const CACHE_BUDGET_BYTES = 16 * 1024 * 1024
+/**
+ * Distinct upstream questions in flight, per network and for all: each holds a socket and a
+ * timer for up to the forwarder's timeouts; past the caps a question gets SERVFAIL at once.
+ */
+const UPSTREAM_NETWORK_CAP = 256
+const UPSTREAM_GLOBAL_CAP = 1024
 /** Forwarded answers are kept at most this long, whatever their TTL. */
 const MAX_CACHE_SECONDS = 86_400
-/** dns-packet names question types; any other number round-trips as UNKNOWN_<n>. */
-const QTYPE_NAMES: Record<number, dnsPacket.RecordType> = {
-  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 255: 'ANY' as dnsPacket.RecordType,
-}
-const TCP_IDLE_MS = 10_000
 const TCP_MAX_CONNECTIONS = 256
+/** TCP connections one client address may hold at once, over all networks. */
+const TCP_PER_SOURCE = 8
 export const DEFAULT_RATE_QPS = 1000
 
 type Stored = { bytes: Uint8Array; ttlOffsets: readonly number[] }
@@ -61,19 +71,25 @@ interface Listener {
   tcp: Server
 }
 
-type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'truncated'
-type Drop = 'outside' | 'ratelimit' | 'malformed'
+type Counter = 'local' | 'cache' | 'forwarded' | 'servfail' | 'refused' | 'formerr' | 'notimp' | 'badvers' | 'truncated'
+type Drop = 'outside' | 'ratelimit' | 'malformed' | 'port0' | 'tcpbusy'
 
 export class DnsServer {
   private readonly listeners = new Map<string, Listener>()
   private readonly limiter = new RateLimiter(DEFAULT_RATE_QPS)
-  private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, truncated: 0 }
-  private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0 }
+  private readonly cacheBudget = new CacheBudget(CACHE_BUDGET_BYTES)
+  private readonly upstreamSlots = new UpstreamSlots(UPSTREAM_GLOBAL_CAP, UPSTREAM_NETWORK_CAP)
+  /** Questions answered SERVFAIL because the upstream caps were reached. */
+  private upstreamCapped = 0
+  private readonly answered: Record<Counter, number> = { local: 0, cache: 0, forwarded: 0, servfail: 0, refused: 0, formerr: 0, notimp: 0, badvers: 0, truncated: 0 }
+  private readonly dropped: Record<Drop, number> = { outside: 0, ratelimit: 0, malformed: 0, port0: 0, tcpbusy: 0 }
   private malformed = 0
   /** Oversized datagrams counted by listeners since closed. */
   private oversizedClosed = 0
   private readonly log: Logger
   private readonly sweepTimer: NodeJS.Timeout
+  private readonly tcpSlots = new SourceSlots(TCP_PER_SOURCE)
+  private readonly tcpConnections = new Set<DnsTcpConnection>()
 
   constructor(log: Logger, metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dns' })
@@ -84,9 +100,15 @@ export class DnsServer {
       for (const l of this.listeners.values()) if (l.udp instanceof BatchUdpSocket) oversized += l.udp.oversized
       metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', oversized, { reason: 'oversize' })
       metrics.setCounter('routerd_dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
-      let entries = 0
-      for (const l of this.listeners.values()) entries += l.state.cache.size
-      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', entries)
+      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', this.cacheBudget.entries)
+      metrics.set('routerd_dns_cache_bytes', 'Bytes the DNS caches of all networks hold (responses, keys, overhead), against one budget', this.cacheBudget.usedBytes)
+      metrics.set('routerd_dns_ratelimit_clients', 'Clients in the DNS rate-limit table', this.limiter.size)
+      metrics.set('routerd_dns_upstream_inflight', 'Upstream DNS questions in flight', this.upstreamSlots.inFlight)
+      metrics.setCounter('routerd_dns_upstream_capped_total', 'DNS questions answered SERVFAIL because too many upstream questions were in flight', this.upstreamCapped)
+      let queued = 0
+      for (const c of this.tcpConnections) queued += c.queuedBytes
+      metrics.set('routerd_dns_tcp_connections', 'Open DNS-over-TCP connections', this.tcpConnections.size)
+      metrics.set('routerd_dns_tcp_queued_bytes', 'Bytes DNS-over-TCP connections hold in user space (answers not yet written, input not yet parsed)', queued)
     })
     this.sweepTimer = setInterval(() => this.limiter.sweep(this.now()), 60_000)
     this.sweepTimer.unref()
@@ -130,10 +152,10 @@ export class DnsServer {
 
   private async listen(network: DnsNetwork): Promise<Listener> {
     const address = network.zone.routerIp
-    const state: NetworkState = { network, cache: new ResponseCache(CACHE_ENTRIES, CACHE_BYTES), inflight: new Map() }
+    const state: NetworkState = { network, cache: new ResponseCache(this.cacheBudget), inflight: new Map() }
     const native = loadUdpBatch()
     const udp = native !== undefined
-      ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr) => this.answer(state, msg, addr, PLAIN_UDP_SIZE),
+      ? new BatchUdpSocket(native, address, 53, RECEIVE_BUFFER_BYTES, (msg, addr, port) => port === 0 ? this.dropPortZero() : this.answer(state, msg, addr, PLAIN_UDP_SIZE),
         (err) => this.log.error({ err, address }, 'DNS socket error'))
       : await this.listenDgram(state, address)
     const tcp = createServer({ pauseOnConnect: false })
@@ -158,6 +180,8 @@ export class DnsServer {
     forceReceiveBuffer(udp)
     udp.on('error', (err) => this.log.error({ err, address }, 'DNS socket error'))
     udp.on('message', (msg, rinfo) => {
+      // send() would throw ERR_SOCKET_BAD_PORT in this handler, which ends the process.
+      if (rinfo.port === 0) return this.dropPortZero()
       const reply = this.answer(state, msg, parseIpv4(rinfo.address) ?? 0, PLAIN_UDP_SIZE)
       if (reply === undefined) return
       if (reply instanceof Uint8Array) udp.send(reply, rinfo.port, rinfo.address)
@@ -166,30 +190,28 @@ export class DnsServer {
     return udp
   }
 
+  /**
+   * A new TCP client: outside the network's CIDR, or already holding its share of connections,
+   * it is closed at once, before it costs a buffer or a timer.
+   */
   private serveTcp(state: NetworkState, socket: TcpSocket): void {
-    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy())
     socket.on('error', () => socket.destroy())
-    let buffered: Buffer = Buffer.alloc(0)
     const client = parseIpv4(socket.remoteAddress?.replace(/^::ffff:/, '') ?? '') ?? 0
-    socket.on('data', (chunk: Buffer) => {
-      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk])
-      while (buffered.length >= 2) {
-        const len = buffered.readUInt16BE(0)
-        if (buffered.length < 2 + len) break
-        const msg = buffered.subarray(2, 2 + len)
-        buffered = buffered.subarray(2 + len)
-        const reply = this.answer(state, msg, client, 65535)
-        const send = (r: Uint8Array | undefined) => {
-          if (r === undefined || socket.destroyed) return
-          const framed = Buffer.alloc(2 + r.length)
-          framed.writeUInt16BE(r.length, 0)
-          framed.set(r, 2)
-          socket.write(framed)
-        }
-        if (reply instanceof Uint8Array || reply === undefined) send(reply)
-        else void reply.then(send)
-      }
+    if (!cidrContains(state.network.zone.cidr, client)) {
+      this.dropped.outside++
+      socket.destroy()
+      return
+    }
+    if (!this.tcpSlots.acquire(client)) {
+      this.dropped.tcpbusy++
+      socket.destroy()
+      return
+    }
+    const connection: DnsTcpConnection = new DnsTcpConnection(socket, (msg) => this.answer(state, msg, client, 65535), DEFAULT_TCP_LIMITS, () => {
+      this.tcpSlots.release(client)
+      this.tcpConnections.delete(connection)
     })
+    this.tcpConnections.add(connection)
   }
 
   /**
@@ -211,23 +233,28 @@ export class DnsServer {
     const q = parseQuery(msg)
     if (typeof q === 'string') {
       this.malformed++
-      // A response or a fragment of a header gets no answer (answering could loop or reflect).
-      if (q === 'not-a-query' || q === 'short') { this.dropped.malformed++; return undefined }
-      this.answered.formerr++
-      return errorReply(msg, undefined, q === 'opcode' ? RCODE.NOTIMP : RCODE.FORMERR)
+      const problem = problemReply(msg, q)
+      if (problem === undefined) { this.dropped.malformed++; return undefined }
+      this.answered[problem.counter]++
+      return problem.reply
+    }
+    const unserved = unservedReply(msg, q)
+    if (unserved !== undefined) {
+      this.answered[unserved.counter]++
+      return unserved.reply
     }
     const maxSize = maxUdp === 65535 ? 65535 : Math.min(q.ednsSize ?? PLAIN_UDP_SIZE, EDNS_UDP_SIZE)
-    if (q.qclass !== CLASS_IN) {
-      this.answered.refused++
-      return errorReply(msg, q, RCODE.REFUSED)
-    }
     const key = q.key
     const cached = state.cache.get(key, now)
     if (cached !== undefined) {
       this.answered.cache++
       return this.finish(replyFrom(cached.bytes, cached.ttlOffsets, cached.ages ? Math.floor((now - cached.storedAt) / 1000) : 0, msg, q, maxSize))
     }
-    const local = this.localResponse(network.zone, q, questionName(msg))
+    const local = this.localResponse(network.zone, msg, q)
+    if (local === 'refuse') {
+      this.answered.refused++
+      return errorReply(msg, q, RCODE.REFUSED)
+    }
     if (local !== undefined) {
       state.cache.set(key, { bytes: local, ttlOffsets: [], storedAt: now, expiresAt: Infinity, ages: false })
       this.answered.local++
@@ -237,7 +264,18 @@ export class DnsServer {
       this.answered.refused++
       return errorReply(msg, q, RCODE.REFUSED)
     }
+    if (!state.inflight.has(key) && !this.upstreamSlots.acquire(network.zone.networkId)) {
+      this.upstreamCapped++
+      this.answered.servfail++
+      return errorReply(msg, q, RCODE.SERVFAIL)
+    }
     return this.forwarded(state, key, Buffer.from(msg), q, maxSize)
+  }
+
+  /** Nothing can be sent to UDP port 0: such a query is forged or broken, and an answer would fail to send. */
+  private dropPortZero(): undefined {
+    this.dropped.port0++
+    return undefined
   }
 
   private finish(reply: Uint8Array): Uint8Array {
@@ -245,24 +283,26 @@ export class DnsServer {
     return reply
   }
 
-  private localResponse(zone: Zone, q: ParsedQuery, name: string): Uint8Array | undefined {
+  /** The zone's answer (built around the query's own question bytes), undefined when the name is not the zone's, or 'refuse'. */
+  private localResponse(zone: Zone, msg: Uint8Array, q: ParsedQuery): Uint8Array | 'refuse' | undefined {
+    const name = questionName(msg)
     const a = answerFromZone(zone, name, q.qtype)
     if (a === undefined) return undefined
-    return dnsPacket.encode({
-      // dns-packet writes the rcode only from the low bits of flags.
-      type: 'response', id: 0, flags: dnsPacket.AUTHORITATIVE_ANSWER | dnsPacket.RECURSION_AVAILABLE | (a.rcode === 'NXDOMAIN' ? RCODE.NXDOMAIN : RCODE.NOERROR),
-      questions: [{ name, type: QTYPE_NAMES[q.qtype] ?? (`UNKNOWN_${q.qtype}` as dnsPacket.RecordType), class: 'IN' }],
-      answers: a.answers, authorities: a.authorities,
-    } as dnsPacket.Packet)
+    return encodeLocalAnswer(a, name, msg, q) ?? 'refuse'
   }
 
+  /** A question not yet in flight comes with an upstream slot already taken (answer()); it is given back when the question settles. */
   private async forwarded(state: NetworkState, key: string, msg: Uint8Array, q: ParsedQuery, maxSize: number): Promise<Uint8Array> {
     let pending = state.inflight.get(key)
     if (pending === undefined) {
       const inflight = state.inflight
+      const networkId = state.network.zone.networkId
       pending = this.ask(state, key, new Uint8Array(msg.subarray(12, q.questionEnd)))
       inflight.set(key, pending)
-      void pending.finally(() => inflight.delete(key))
+      void pending.finally(() => {
+        inflight.delete(key)
+        this.upstreamSlots.release(networkId)
+      })
     }
     const stored = await pending
     if (stored === undefined) {

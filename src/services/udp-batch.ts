@@ -13,7 +13,8 @@ interface Native {
   open(ip: string, port: number, rcvbuf: number): number
   recv(fd: number, buf: Uint8Array, slot: number, lens: Uint16Array, addrs: Uint32Array, ports: Uint16Array): number
   send(fd: number, buf: Uint8Array, offsets: Uint32Array, lens: Uint16Array, addrs: Uint32Array, ports: Uint16Array, n: number): number
-  watch(fd: number, callback: () => void): object
+  /** Takes the fd. `callback(err)` once, when polling fails (err.code ERR_UDP_BATCH_POLL): the watch is over then. */
+  watch(fd: number, callback: (err?: Error) => void): object
   unwatch(handle: object): void
 }
 
@@ -46,10 +47,13 @@ const BATCH = 64
 /** Batches read per readable event before yielding to the rest of the event loop. */
 const BATCHES_PER_TURN = 16
 const OUT_BYTES = BATCH * 1500
+/** Wait before trying again when re-opening a failed socket fails too (e.g. the address is gone for a moment). */
+const REOPEN_RETRY_MS = 1000
 
 export class BatchUdpSocket {
-  private readonly fd: number
-  private readonly watcher: object
+  private fd: number
+  private watcher: object | undefined
+  private retry: NodeJS.Timeout | undefined
   // Not zero-filled: a page is resident only once a datagram or reply has been written to it.
   private readonly inBuf = Buffer.allocUnsafeSlow(SLOT * BATCH)
   private readonly lens = new Uint16Array(BATCH)
@@ -68,21 +72,45 @@ export class BatchUdpSocket {
    * Binds ip:port. `handle` gets each datagram as a view into a buffer that is reused after it
    * returns: it must copy what it keeps (e.g. before answering later).
    */
-  constructor(private readonly native: Native, ip: string, port: number, rcvbuf: number,
+  constructor(private readonly native: Native, private readonly ip: string, private readonly port: number, private readonly rcvbuf: number,
     private readonly handle: (msg: Buffer, addr: number, port: number) => Reply, private readonly onError: (err: unknown) => void) {
     this.fd = native.open(ip, port, rcvbuf)
-    this.watcher = native.watch(this.fd, () => this.readable())
+    this.watcher = native.watch(this.fd, this.onPoll)
   }
 
   close(): void {
     if (this.closed) return
     this.closed = true
-    this.native.unwatch(this.watcher)
+    clearTimeout(this.retry)
+    if (this.watcher !== undefined) this.native.unwatch(this.watcher)
+    this.watcher = undefined
+  }
+
+  private readonly onPoll = (err?: Error): void => {
+    if (err === undefined) return this.readable()
+    // The poll has ended (the kernel reported an error on the socket): a socket nobody reads
+    // would leave the network without DNS, silently. Report it and start again on a new one.
+    this.onError(err)
+    this.reopen()
+  }
+
+  private reopen(): void {
+    if (this.closed) return
+    if (this.watcher !== undefined) this.native.unwatch(this.watcher)
+    this.watcher = undefined
+    try {
+      this.fd = this.native.open(this.ip, this.port, this.rcvbuf)
+      this.watcher = this.native.watch(this.fd, this.onPoll)
+    } catch (err) {
+      this.onError(err)
+      this.retry = setTimeout(() => this.reopen(), REOPEN_RETRY_MS)
+      this.retry.unref()
+    }
   }
 
   /** Sends one datagram now (answers that came later, e.g. from upstream). */
   sendOne(bytes: Uint8Array, addr: number, port: number): void {
-    if (this.closed || bytes.length > OUT_BYTES) return
+    if (this.closed || this.watcher === undefined || bytes.length > OUT_BYTES) return
     const one = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)
     this.native.send(this.fd, one, Uint32Array.of(0), Uint16Array.of(bytes.length), Uint32Array.of(addr), Uint16Array.of(port), 1)
   }

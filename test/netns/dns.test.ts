@@ -1,13 +1,40 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LAB_ADDR, LAB_MACS, labRouterConfig } from '../../src/lab/lab.ts'
+import { layoutOf } from '../../src/dns/wire.ts'
 import type { StartedProcess } from '../../src/kernel/exec.ts'
 import { eventually } from '../helpers/router-harness.ts'
+import { dnsExchange } from '../helpers/dns-guest.ts'
 import { RouterdProcess } from '../helpers/routerd-process.ts'
 
 const root = process.getuid?.() === 0
 const UPSTREAM = LAB_ADDR.internetHost
 /** A second upstream, authoritative for neg.test: its negative answers carry an SOA, so they may be cached (RFC 2308). */
 const AUTH_UPSTREAM = '192.0.2.11'
+/** A query as hex: header (id 0x0b56, RD, the given counts), `name` as wire labels, type, class IN, then `tail` records. */
+function rawQuery(labels: readonly (string | Buffer)[], qtype: number, opts: { opcode?: number; an?: number; ns?: number; optVersion?: number; tail?: string } = {}): string {
+  const name = Buffer.concat([...labels.map((l) => { const b = typeof l === 'string' ? Buffer.from(l) : l; return Buffer.concat([Buffer.of(b.length), b]) }), Buffer.of(0)])
+  const ar = opts.optVersion === undefined ? 0 : 1
+  const header = Buffer.from([0x0b, 0x56, 0x01 | ((opts.opcode ?? 0) << 3), 0, 0, 1, 0, opts.an ?? 0, 0, opts.ns ?? 0, 0, ar])
+  const opt = opts.optVersion === undefined ? Buffer.alloc(0) : Buffer.from([0, 0, 41, 0x04, 0xd0, 0, opts.optVersion, 0, 0, 0, 0])
+  return Buffer.concat([header, name, Buffer.from([qtype >> 8, qtype & 255, 0, 1]), Buffer.from(opts.tail ?? '', 'hex'), opt]).toString('hex')
+}
+
+/** Header fields of a reply, its question bytes and its OPT record (the last 11 bytes when ARCOUNT is 1 and they are OPT). */
+function inspect(replyHex: string, queryHex: string) {
+  const r = Buffer.from(replyHex, 'hex')
+  const q = Buffer.from(queryHex, 'hex')
+  let end = 12
+  while (q[end] !== 0) end += 1 + (q[end] as number)
+  end += 5
+  const arcount = r.readUInt16BE(10)
+  const optAt = r.length - 11
+  const opt = arcount >= 1 && r.readUInt16BE(optAt + 1) === 41 ? { extendedRcode: r[optAt + 5], version: r[optAt + 6] } : undefined
+  return {
+    id: r.readUInt16BE(0), qr: ((r[2] as number) & 0x80) !== 0, rcode: (r[3] as number) & 15, qdcount: r.readUInt16BE(4),
+    questionEchoed: r.subarray(12, end).equals(q.subarray(12, end)), wellFormed: layoutOf(r) !== undefined, opt,
+  }
+}
+
 /** Six 250-byte strings: the TXT answer does not fit 1232 bytes of UDP, let alone 512. */
 const BIG_TXT = Array.from({ length: 6 }, (_, i) => String.fromCharCode(97 + i).repeat(250))
 
@@ -104,6 +131,56 @@ describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolve
     expect(other).toContain('status: REFUSED')
     expect(other).not.toContain('10.1.1.10')
     expect((await dig(r.lab.ns.vm3, '@10.2.2.1', '+short', 'data-server.two.internal')).trim()).toBe('10.2.2.1')
+  })
+
+  it('EDNS version 1 gets BADVERS (extended rcode 16 in our OPT, version 0), as RFC 6891 6.1.3 says', async () => {
+    const q = rawQuery(['vm-one', 'cloud', 'internal'], 1, { optVersion: 1 })
+    const [reply] = await dnsExchange(r.lab, r.lab.ns.vm1, LAB_ADDR.router, [q])
+    expect(inspect(reply ?? '', q)).toMatchObject({ id: 0x0b56, qr: true, rcode: 0, qdcount: 1, questionEchoed: true, wellFormed: true, opt: { extendedRcode: 1, version: 0 } })
+  })
+
+  it('zone transfers (AXFR, IXFR) are REFUSED, over TCP and UDP', async () => {
+    // IXFR carries the client's SOA in the authority section (RFC 1995): name pointer to the question, type SOA, an empty-ish SOA.
+    const ixfrSoa = 'c00c' + '0006' + '0001' + '00000000' + '0016' + '00' + '00' + '00000001' + '00000000' + '00000000' + '00000000' + '00000000'
+    const axfr = rawQuery(['cloud', 'internal'], 252)
+    const ixfr = rawQuery(['cloud', 'internal'], 251, { ns: 1, tail: ixfrSoa })
+    for (const tcp of [true, false]) {
+      const replies = await dnsExchange(r.lab, r.lab.ns.vm1, LAB_ADDR.router, [axfr], { tcp })
+      expect(inspect(replies[0] ?? '', axfr), `AXFR tcp=${tcp}`).toMatchObject({ rcode: 5, qdcount: 1, questionEchoed: true, wellFormed: true })
+      const ixfrReplies = await dnsExchange(r.lab, r.lab.ns.vm1, LAB_ADDR.router, [ixfr], { tcp })
+      expect(inspect(ixfrReplies[0] ?? '', ixfr), `IXFR tcp=${tcp}`).toMatchObject({ rcode: 5, qdcount: 1, questionEchoed: true, wellFormed: true })
+    }
+  })
+
+  it('FORMERR and NOTIMP keep the question and the OPT of a parseable query; NOTIMP is counted as notimp', async () => {
+    const notimpBefore = await r.metric('routerd_dns_answers_total', { answer: 'notimp' })
+    const formerrBefore = await r.metric('routerd_dns_answers_total', { answer: 'formerr' })
+    const status = rawQuery(['vm-one', 'cloud', 'internal'], 1, { opcode: 2, optVersion: 0 })
+    const [notimp] = await dnsExchange(r.lab, r.lab.ns.vm1, LAB_ADDR.router, [status])
+    expect(inspect(notimp ?? '', status)).toMatchObject({ rcode: 4, qdcount: 1, questionEchoed: true, wellFormed: true, opt: { extendedRcode: 0, version: 0 } })
+    // An answer record in a query: FORMERR, with the question.
+    const withAnswer = rawQuery(['vm-one', 'cloud', 'internal'], 1, { an: 1, tail: 'c00c000100010000003c00040a01010a' })
+    const [formerr] = await dnsExchange(r.lab, r.lab.ns.vm1, LAB_ADDR.router, [withAnswer])
+    expect(inspect(formerr ?? '', withAnswer)).toMatchObject({ rcode: 1, qdcount: 1, questionEchoed: true, wellFormed: true })
+    expect(await r.metric('routerd_dns_answers_total', { answer: 'notimp' })).toBe(notimpBefore + 1)
+    expect(await r.metric('routerd_dns_answers_total', { answer: 'formerr' })).toBe(formerrBefore + 1)
+  })
+
+  it('names with escaped bytes (a dot, control or high bytes inside a label) get well-formed replies echoing their question, also from the cache', async () => {
+    const queries = [
+      '0b560100000100000000000001800000010001', // the issue's query: one label, the byte 0x80, type A
+      rawQuery([Buffer.from('a.b'), 'cloud', 'internal'], 1),
+      rawQuery([Buffer.from([0x76, 0x00, 0x0a, 0xff]), 'cloud', 'internal'], 28),
+      rawQuery([Buffer.from('vm-one.x')], 1),
+    ]
+    for (let round = 0; round < 2; round++) {
+      for (const q of queries) {
+        const [reply] = await dnsExchange(r.lab, r.lab.ns.vm1, LAB_ADDR.router, [q])
+        const seen = inspect(reply ?? '', q)
+        expect(seen, `${q} round ${round}`).toMatchObject({ qr: true, qdcount: 1, questionEchoed: true, wellFormed: true })
+        expect([0, 3, 5], `${q} rcode`).toContain(seen.rcode)
+      }
+    }
   })
 
   it('answers over TCP', async () => {
