@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import type { StartedProcess } from '../src/kernel/exec.ts'
 import { Lab } from '../src/lab/lab.ts'
 import { cleanupOnSignals, onCleanup } from './lib/cleanup.ts'
-import { benchConfig, FORWARD_DOMAIN, hostIp, hostMac, hostName, NET, parseDnsperf, parsePerfdhcp, startUpstream, UPSTREAM, type DnsperfReport, type PerfdhcpReport } from './lib/guest-load.ts'
+import { benchConfig, FORWARD_DOMAIN, hostIp, hostMac, hostName, NET, parseDnsperf, parsePerfdhcp, perfdhcpRelays, startUpstream, UPSTREAM, type DnsperfReport, type PerfdhcpReport } from './lib/guest-load.ts'
 import { cpuMs } from './lib/proc.ts'
 import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
@@ -84,7 +84,8 @@ interface RunningServer { pid: number; stop(): Promise<void> }
 class Bench {
   private readonly dir = mkdtempSync(join(tmpdir(), 'bench-dhcp-dns-'))
 
-  constructor(readonly lab: Lab, readonly routerd: Routerd) {
+  /** `relays` is the bench network's dhcp.relays for a daemon that has the field (perfdhcp is a relay agent). */
+  constructor(readonly lab: Lab, readonly routerd: Routerd, readonly relays: unknown) {
     onCleanup(`temp dir ${this.dir}`, () => rmSync(this.dir, { recursive: true, force: true }))
   }
 
@@ -96,7 +97,7 @@ class Bench {
 
   /** routerd's DHCP and DNS on the bench network on or off (off: a peer holds ports 67 and 53). */
   async services(n: number, on: boolean): Promise<void> {
-    await this.routerd.api.ok('PUT', '/v1/config', JSON.stringify(benchConfig(n, { dhcp: on, dns: on, rateLimitQps: 1_000_000 })))
+    await this.routerd.api.ok('PUT', '/v1/config', JSON.stringify(benchConfig(n, { dhcp: on, dns: on, rateLimitQps: 1_000_000, relays: this.relays })))
     await this.waitPorts(on, ['dhcp', 'dns'])
   }
 
@@ -351,7 +352,7 @@ async function main(): Promise<void> {
   log(`lab ${lab.id}; routerd: ${daemon.source}`)
   const profiling = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
   const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: [...daemon.nodeArgs, ...profiling], env: daemon.env, logLevel: 'warn' })
-  const b = new Bench(lab, routerd)
+  const b = new Bench(lab, routerd, await perfdhcpRelays(routerd.api))
   await b.services(N_HOSTS, true)
   if (ONLY === undefined || ONLY.includes('dhcp')) await benchDhcp(b)
   if (ONLY === undefined || ONLY.includes('dns')) await benchDns(b)

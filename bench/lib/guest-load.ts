@@ -1,5 +1,6 @@
 import type { StartedProcess } from '../../src/kernel/exec.ts'
 import { LAB_ADDR, LAB_MACS, labRouterConfig, type Lab } from '../../src/lab/lab.ts'
+import type { RouterdApi } from './api.ts'
 
 /**
  * The bench network on the lab's second guest segment (router eth4, clients in vm3), its static
@@ -25,6 +26,8 @@ export interface BenchNetworkOptions {
   rateLimitQps?: number
   /** Serve DHCP and DNS on the lab's first guest network too (default: off, so ports 67 and 53 belong to the bench network alone). */
   labServices?: boolean
+  /** The bench network's `dhcp.relays`, when the daemon has that field (see perfdhcpRelays()). */
+  relays?: unknown
 }
 
 /** The lab config plus the bench network on the second guest link, with `n` static hosts. */
@@ -37,10 +40,44 @@ export function benchConfig(n: number, o: BenchNetworkOptions): Record<string, u
     interfaces: [...lab.interfaces, { id: 'guest2', role: 'guest', mac: LAB_MACS.guest2 }],
     guestNetworks: [...(o.labServices === true ? lab.guestNetworks : lab.guestNetworks.map((g) => ({ ...g, dhcp: { enabled: false }, dns: { enabled: false } }))), {
       id: 'bench', interface: 'guest2', cidr: NET.cidr, routerIp: NET.router, domain: NET.domain, dnsServers: [UPSTREAM],
-      dhcp: { enabled: o.dhcp, leaseSeconds: o.leaseSeconds ?? 4294967295 }, dns,
+      dhcp: { enabled: o.dhcp, leaseSeconds: o.leaseSeconds ?? 4294967295, ...(o.relays === undefined ? {} : { relays: o.relays }) }, dns,
     }],
     dhcpHosts: Array.from({ length: n }, (_, i) => ({ id: `h${i}`, network: 'bench', mac: hostMac(i), ip: hostIp(i), hostname: hostName(i) })),
   }
+}
+
+/**
+ * perfdhcp always acts as a relay agent: its requests carry giaddr = its own address (NET.client)
+ * and leave from port 67. A daemon that serves relayed requests only from the relays a network
+ * lists (issue 7 item 5: `dhcp.relays`) must list it. This reads the daemon's OpenAPI document:
+ * without such a field it returns undefined (today's daemon serves any giaddr in the network);
+ * with one it returns the bench client as a relay in the field's shape (a list of addresses, or of
+ * objects whose address and port fields it fills in).
+ */
+export async function perfdhcpRelays(api: RouterdApi): Promise<unknown> {
+  const doc = (await api.ok('GET', '/openapi.json')).body as unknown
+  const found: any[] = []
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return
+    const props = (node as { properties?: Record<string, unknown> }).properties
+    if (props !== undefined && 'leaseSeconds' in props && 'relays' in props) found.push(props['relays'])
+    for (const v of Object.values(node)) walk(v)
+  }
+  walk(doc)
+  const relays = found[0]
+  if (relays === undefined) return undefined
+  const items = relays.items ?? {}
+  if (items.type === 'string') return [NET.client]
+  if (items.type === 'object' && items.properties !== undefined) {
+    const one: Record<string, unknown> = {}
+    for (const [name, schema] of Object.entries(items.properties as Record<string, any>)) {
+      if (schema.type === 'string' && /ip|addr/i.test(name)) one[name] = NET.client
+      else if (schema.type === 'integer' && /port/i.test(name)) one[name] = 67
+      else if ((items.required ?? []).includes(name)) throw new Error(`bench: dhcp.relays item field ${name} unknown to the bench (bench/lib/guest-load.ts)`)
+    }
+    return [one]
+  }
+  throw new Error(`bench: dhcp.relays has a shape unknown to the bench: ${JSON.stringify(relays).slice(0, 300)}`)
 }
 
 /** dnsmasq in the internet namespace on 192.0.2.10: authoritative for every name under FORWARD_DOMAIN. */
@@ -56,7 +93,7 @@ export interface PerfdhcpReport {
   rate: number
   /** Completed 4-way exchanges: ACKs received for the REQUESTs of the exchanges. */
   exchanges: number
-  /** Per exchange kind (DISCOVER-OFFER, REQUEST-ACK, REQUEST-ACK-RENEW, ...): sent, received, drops. */
+  /** Per exchange kind (DISCOVER-OFFER, REQUEST-ACK, "REQUEST-ACK (renewal)", ...): sent, received, drops. */
   stages: Record<string, { sent: number; received: number; drops: number }>
   /** Every drop of every stage: requests perfdhcp counted as lost (no answer within its drop time). */
   drops: number
@@ -67,7 +104,7 @@ export function parsePerfdhcp(stdout: string, stderr = ''): PerfdhcpReport {
   const m = /Rate: ([\d.]+) 4-way exchanges\/second/.exec(stdout)
   if (m === null) throw new Error(`perfdhcp printed no rate: ${stdout.slice(-1500)}${stderr.slice(-500)}`)
   const stages: PerfdhcpReport['stages'] = {}
-  for (const s of stdout.matchAll(/\*+Statistics for: ([A-Z-]+)\*+\s*\nsent packets: (\d+)\s*\nreceived packets: (\d+)\s*\ndrops: (\d+)/g)) {
+  for (const s of stdout.matchAll(/\*+Statistics for: ([^*\n]+?)\*+\s*\nsent packets: (\d+)\s*\nreceived packets: (\d+)\s*\ndrops: (\d+)/g)) {
     stages[s[1] as string] = { sent: Number(s[2]), received: Number(s[3]), drops: Number(s[4]) }
   }
   const ack = stages['REQUEST-ACK']
