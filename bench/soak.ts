@@ -41,8 +41,8 @@ import { percentile, round, sleep } from './lib/stats.ts'
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 const SECONDS = Math.max(30, Math.min(24 * 3600, Number(process.env['SOAK_SECONDS'] ?? 600)))
-/** Results of runs shorter than the full 10 minutes still go to bench/results/soak.json, marked with their length. */
-const RESULTS = join(ROOT, 'bench', 'results', 'soak.json')
+/** Results of runs shorter than the full 10 minutes still go to bench/results/soak.json, marked with their length; with a MemoryMax override to the temp dir. */
+const RESULTS = process.env['SOAK_MEMORY_MAX_MB'] === undefined ? join(ROOT, 'bench', 'results', 'soak.json') : join(tmpdir(), 'soak.json')
 const N_HOSTS = 1000
 const FORWARDED_NAMES = 10_000
 /** Well-behaved load: modest and steady (a soak, not a stress test), below routerd's default per-client DNS limit of 1,000/s. */
@@ -62,13 +62,20 @@ function log(message: string): void {
   process.stderr.write(`[bench-soak] ${message}\n`)
 }
 
-/** MemoryMax and RestartSec of appliance/routerd.service (192 MB and 1 s today). */
+/**
+ * MemoryMax and RestartSec of appliance/routerd.service (192 MB and 1 s today).
+ * SOAK_MEMORY_MAX_MB overrides MemoryMax: diagnosis only (it exercises the kill and restart path).
+ */
 function unitLimits(): { memoryMaxMb: number; restartSec: number } {
   const text = readFileSync(join(ROOT, 'appliance', 'routerd.service'), 'utf8')
   const mem = /^MemoryMax=(\d+)([KMG]?)$/m.exec(text)
   const factor = { '': 1 / (1024 * 1024), K: 1 / 1024, M: 1, G: 1024 }[(mem?.[2] ?? 'M') as '' | 'K' | 'M' | 'G']
   const restart = /^RestartSec=(\d+)$/m.exec(text)
-  return { memoryMaxMb: mem === null ? 192 : Number(mem[1]) * factor, restartSec: restart === null ? 1 : Number(restart[1]) }
+  const override = Number(process.env['SOAK_MEMORY_MAX_MB'] ?? NaN)
+  return {
+    memoryMaxMb: Number.isFinite(override) && override > 0 ? override : mem === null ? 192 : Number(mem[1]) * factor,
+    restartSec: restart === null ? 1 : Number(restart[1]),
+  }
 }
 
 interface RssSample { t: number; pid: number; rssMb: number; anonMb: number }
@@ -243,7 +250,6 @@ async function main(): Promise<void> {
     if (n++ % 60 === 0) log(`${soak.now().toFixed(0)} s: routerd RSS ${soak.samples.at(-1)?.rssMb ?? '?'} MB, ${soak.restarts} restarts`)
     await sleep(SAMPLE_MS)
   }
-  const endOfLoad = soak.samples.at(-1)
   // The bad guests are killed at the end (they stop by themselves too); then the well-behaved tools finish their runs.
   await Promise.all([stopClient(hog), stopClient(garbage)])
   const settled = await Promise.allSettled([perfdhcp, dnsperf, edits])
@@ -266,8 +272,11 @@ async function main(): Promise<void> {
   const dns = value<DnsperfReport>(1, 'dnsperf')
   const api = value<Awaited<ReturnType<typeof editLoop>>>(2, 'API edits')
 
-  // RSS growth: the last reading under load vs the reading at the end of the first minute (10 % of shorter runs).
+  // RSS growth: the last reading under load vs the reading at the end of the first minute (10 % of
+  // shorter runs), both of the same daemon process: if the one read at the baseline was killed or
+  // exited, its last reading (a restarted daemon starts small again, which would hide the growth).
   const baseline = soak.samples.find((s) => s.t >= BASELINE_S) ?? soak.samples[0]
+  const endOfLoad = soak.samples.filter((s) => s.pid === baseline?.pid).at(-1)
   const growth = baseline !== undefined && endOfLoad !== undefined ? ((endOfLoad.rssMb - baseline.rssMb) / baseline.rssMb) * 100 : NaN
   const rssMax = Math.max(...soak.samples.map((s) => s.rssMb))
   // A tool that failed outright counts as one error (its queries are unaccounted for).
@@ -288,7 +297,7 @@ async function main(): Promise<void> {
   const notes = [
     `${SECONDS} s of mixed load${SECONDS < 600 ? ' (shortened with SOAK_SECONDS; the full soak is 600 s)' : ''}: perfdhcp ${DHCP_RATE} exchanges/s + ${DHCP_RENEW_RATE} renewals/s over ${N_HOSTS} static hosts, ` +
       `dnsperf ${DNS_QPS} queries/s (local and forwarded names), a never-reading TCP DNS client writing ${HOG_QPS} queries/s, ${GARBAGE_PPS} garbage DNS + ${GARBAGE_PPS} garbage DHCP datagrams/s, an API edit pair every second`,
-    `rss: ${baseline?.rssMb ?? '?'} MB at ${baseline?.t ?? '?'} s, ${endOfLoad?.rssMb ?? '?'} MB at the end of the load (${endOfLoad?.t ?? '?'} s), max ${rssMax} MB, ${atRest ?? '?'} MB 3 s after the load; MemoryMax ${soak.memoryMaxMb} MB enforced as the unit does`,
+    `rss: ${baseline?.rssMb ?? '?'} MB at ${baseline?.t ?? '?'} s, ${endOfLoad?.rssMb ?? '?'} MB at the end of the load (${endOfLoad?.t ?? '?'} s${endOfLoad !== soak.samples.at(-1) ? ', the last reading of that daemon before it was killed or exited' : ''}), max ${rssMax} MB, ${atRest ?? '?'} MB 3 s after the load; MemoryMax ${soak.memoryMaxMb} MB enforced as the unit does`,
     `errors: ${JSON.stringify(errorParts)}; routerd answering at the end: ${alive}`,
     ...(soak.events.length > 0 ? [`routerd events: ${soak.events.slice(0, 10).map((e) => `${e.t} s ${e.what.split('\n')[0]?.slice(0, 160)}`).join(' | ')}${soak.events.length > 10 ? ` (+${soak.events.length - 10} more)` : ''}`] : []),
     `tcp client: ${JSON.stringify(hogSummary ?? 'no summary')}; garbage: ${JSON.stringify(garbageSummary ?? 'no summary')}`,
