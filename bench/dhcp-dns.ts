@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { StartedProcess } from '../src/kernel/exec.ts'
@@ -343,6 +343,8 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench-dhcp-dns needs root (network namespaces)')
   cleanupOnSignals()
   const started = performance.now()
+  // The machine is shared: how loaded it was says how far to trust the numbers.
+  const loadAverage = { atStart: loadavg().map((l) => round(l, 2)), atEnd: [] as number[] }
   const lab = await Lab.create('svmbench')
   onCleanup(`lab ${lab.id}`, () => lab.destroy())
   await lab.exec(lab.ns.vm3, 'ip', ['address', 'add', `${NET.client}/${NET.prefix}`, 'dev', 'eth0'])
@@ -363,7 +365,7 @@ async function main(): Promise<void> {
   const doc = {
     suite: 'dhcp-dns',
     target: 'dhcp_exchanges_per_s_vs_kea ratio >= 1.3; dhcp_exchanges_per_s (vs dnsmasq as CloudStack configures it) ratio >= 1.5; dns_qps_local ratio >= 1.0; dns_qps_forwarded_cached ratio >= 1.0; routerd_rss_mb_4096_leases <= 80 MB',
-    machine: await machine(), daemon: daemon.source, revision: await revision(ROOT), generatedAt: new Date().toISOString(),
+    machine: await machine(), loadAverage: { ...loadAverage, atEnd: loadavg().map((l) => round(l, 2)) }, daemon: daemon.source, revision: await revision(ROOT), generatedAt: new Date().toISOString(),
     durationS: round((performance.now() - started) / 1000, 1), results, notes, details,
   }
   writeResults(RESULTS, doc)

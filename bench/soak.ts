@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { StartedProcess } from '../src/kernel/exec.ts'
@@ -212,6 +212,8 @@ async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench-soak needs root (network namespaces)')
   cleanupOnSignals()
   const started = performance.now()
+  // The machine is shared: how loaded it was says how far to trust the numbers.
+  const loadAverage = { atStart: loadavg().map((l) => round(l, 2)), atEnd: [] as number[] }
   const lab = await Lab.create('svmbench')
   onCleanup(`lab ${lab.id}`, () => lab.destroy())
   await lab.exec(lab.ns.vm3, 'ip', ['address', 'add', `${NET.client}/${NET.prefix}`, 'dev', 'eth0'])
@@ -307,7 +309,7 @@ async function main(): Promise<void> {
   const doc = {
     suite: 'soak',
     target: 'soak_rss_growth_pct <= 10; soak_errors = 0; soak_rss_mb_max <= 120',
-    machine: await machine(), daemon: daemon.source, revision: await revision(ROOT), generatedAt: new Date().toISOString(),
+    machine: await machine(), loadAverage: { ...loadAverage, atEnd: loadavg().map((l) => round(l, 2)) }, daemon: daemon.source, revision: await revision(ROOT), generatedAt: new Date().toISOString(),
     soakSeconds: SECONDS, durationS: round((performance.now() - started) / 1000, 1), results, notes,
     details: {
       load: { dhcpRate: DHCP_RATE, dhcpRenewRate: DHCP_RENEW_RATE, dnsQps: DNS_QPS, dnsNames: { forwarded: FORWARDED_NAMES, local: N_HOSTS }, tcpHogQps: HOG_QPS, garbagePps: GARBAGE_PPS },
