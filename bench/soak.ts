@@ -298,7 +298,9 @@ async function main(): Promise<void> {
   const lowest = (xs: RssSample[]) => xs.reduce<RssSample | undefined>((a, s) => (a === undefined || s.rssMb < a.rssMb ? s : a), undefined)
   const last = mine.at(-1)
   const baseline = first === undefined ? undefined : lowest(mine.filter((s) => s.t >= first.t && s.t <= first.t + WINDOW_S))
-  const endOfLoad = last === undefined ? undefined : lowest(mine.filter((s) => s.t >= last.t - WINDOW_S))
+  // The end window never reaches back into the baseline's (a daemon killed early has a short life).
+  const endFrom = last === undefined || first === undefined ? 0 : Math.min(last.t, Math.max(last.t - WINDOW_S, first.t + WINDOW_S))
+  const endOfLoad = last === undefined ? undefined : lowest(mine.filter((s) => s.t >= endFrom))
   const growth = baseline !== undefined && endOfLoad !== undefined ? ((endOfLoad.rssMb - baseline.rssMb) / baseline.rssMb) * 100 : NaN
   const pointGrowth = first !== undefined && last !== undefined ? round(((last.rssMb - first.rssMb) / first.rssMb) * 100, 1) : null
   const rssMax = Math.max(...soak.samples.map((s) => s.rssMb))
@@ -322,7 +324,7 @@ async function main(): Promise<void> {
     `${SECONDS} s of mixed load${SECONDS < 600 ? ' (shortened with SOAK_SECONDS; the full soak is 600 s)' : ''}: perfdhcp ${DHCP_RATE} exchanges/s + ${DHCP_RENEW_RATE} renewals/s over ${N_HOSTS} static hosts, ` +
       `dnsperf ${DNS_QPS} queries/s (local and forwarded names), ` +
       `${SKIP.has('tcp-hog') ? '' : `a never-reading TCP DNS client writing ${HOG_QPS} queries/s, `}${SKIP.has('garbage') ? '' : `${GARBAGE_PPS} garbage DNS + ${GARBAGE_PPS} garbage DHCP datagrams/s, `}an API edit pair every second`,
-    `rss: floor ${baseline?.rssMb ?? '?'} MB in ${first?.t ?? '?'}-${round((first?.t ?? 0) + WINDOW_S, 1)} s, floor ${endOfLoad?.rssMb ?? '?'} MB in the last ${round(WINDOW_S, 1)} s of the load` +
+    `rss: floor ${baseline?.rssMb ?? '?'} MB in ${first?.t ?? '?'}-${round((first?.t ?? 0) + WINDOW_S, 1)} s, floor ${endOfLoad?.rssMb ?? '?'} MB in ${round(endFrom, 1)}-${last?.t ?? '?'} s` +
       `${last !== soak.samples.at(-1) ? ' of that daemon before it was killed or exited' : ''} (single readings: ${first?.rssMb ?? '?'} MB at ${first?.t ?? '?'} s, ${last?.rssMb ?? '?'} MB at ${last?.t ?? '?'} s, ${pointGrowth ?? '?'} %); ` +
       `max ${rssMax} MB, ${atRest ?? '?'} MB 3 s after the load; MemoryMax ${soak.memoryMaxMb} MB enforced as the unit does`,
     `errors: ${JSON.stringify(errorParts)}; routerd answering at the end: ${alive}`,
