@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core bench-dhcp-dns clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core bench-dhcp-dns bench-soak clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -15,7 +15,8 @@ help:
 	@echo "make check       typecheck + unit + golden tests (no root needed)"
 	@echo "make bench       every benchmark suite (writes bench/results/*.json)"
 	@echo "make bench-core  routerd core: apply, add-one, forwarding, memory"
-	@echo "make bench-dhcp-dns  DHCP and DNS against dnsmasq"
+	@echo "make bench-dhcp-dns  DHCP against Kea and dnsmasq, DNS against dnsmasq"
+	@echo "make bench-soak  routerd under mixed load for 10 minutes (SOAK_SECONDS=n shortens it)"
 	@echo "make golden      rewrite golden files after reviewing a renderer change"
 
 # Debian packages: installed only when one is missing (apt-get update once, non-interactive).
@@ -78,17 +79,34 @@ demo: build
 demo-down: build
 	node dist/lab/demo.js down
 
-bench: bench-core bench-dhcp-dns
+bench: bench-core bench-dhcp-dns bench-soak
+
+# Every program a suite spawns (itself, through the lab, or through routerd), by package; each
+# target installs its own list, so a fresh machine needs nothing else. The lab: ip (iproute2),
+# sysctl (procps); routerd: ip, ipset, iptables-restore/-save, sysctl, conntrack; every suite:
+# git (the revision measured), iptables (the machine line).
+BENCH_COMMON_PACKAGES := iproute2 procps iptables ipset conntrack git
+# core: nft (router-state.ts resets and dumps the router), iperf3 (forwarding).
+BENCH_CORE_PACKAGES := $(BENCH_COMMON_PACKAGES) nftables iperf3
+# dhcp-dns: perfdhcp (kea-admin), dnsperf, the peers dnsmasq and kea-dhcp4, ss (iproute2).
+BENCH_DHCP_DNS_PACKAGES := $(BENCH_COMMON_PACKAGES) kea-admin kea-dhcp4-server dnsperf dnsmasq-base
+# soak: perfdhcp, dnsperf, dnsmasq (the upstream resolver).
+BENCH_SOAK_PACKAGES := $(BENCH_COMMON_PACKAGES) kea-admin dnsperf dnsmasq-base
 
 bench-core: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_CORE_PACKAGES)"
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/core.js
 
-# The load tools and the peer are needed by the benchmarks only.
 bench-dhcp-dns: build
-	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="kea-admin dnsperf dnsmasq-base"
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_DHCP_DNS_PACKAGES)"
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/dhcp-dns.js
+
+bench-soak: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_SOAK_PACKAGES)"
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/soak.js
 
 clean:
 	rm -rf dist build native/udp-batch/build

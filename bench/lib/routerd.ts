@@ -6,6 +6,7 @@ import type { StartedProcess } from '../../src/kernel/exec.ts'
 import type { Lab } from '../../src/lab/lab.ts'
 import { RouterdApi } from './api.ts'
 import { onCleanup } from './cleanup.ts'
+import { cpuMs, memory, type Memory } from './proc.ts'
 import { sleep } from './stats.ts'
 
 /**
@@ -122,19 +123,14 @@ export class Routerd {
     return this.process.exited
   }
 
-  /** CPU time (user + system) the daemon has used so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+  /** CPU time (user + system) the daemon has used so far, in ms (/proc/<pid>/stat). */
   cpuMs(): number {
-    const stat = readFileSync(`/proc/${this.process.pid}/stat`, 'utf8')
-    // Fields after the parenthesized command name: state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 10
+    return cpuMs(this.process.pid)
   }
 
   /** VmRSS, VmHWM (peak), RssAnon and RssFile (the mapped node binary and libraries) of the daemon, in MiB. */
-  memory(): { rssMb: number; hwmMb: number; anonMb: number; fileMb: number } {
-    const status = readFileSync(`/proc/${this.process.pid}/status`, 'utf8')
-    const mb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024
-    return { rssMb: mb('VmRSS'), hwmMb: mb('VmHWM'), anonMb: mb('RssAnon'), fileMb: mb('RssFile') }
+  memory(): Memory {
+    return memory(this.process.pid)
   }
 
   /** The "applied" log lines the daemon wrote so far (level info): per-apply kind, rules and ms. */
