@@ -62,6 +62,11 @@ export class RouterdProcess {
     return httpUnix(this.socket, method, path, body)
   }
 
+  /** The live DHCP leases (GET /v1/dhcp/leases). */
+  async leases(): Promise<{ network: string; mac: string; ip: string; bound: boolean }[]> {
+    return (await this.api('GET', '/v1/dhcp/leases')).body.leases
+  }
+
   /** PUTs a whole config and fails with the answer unless it is 200. */
   async put(config: unknown): Promise<void> {
     const res = await this.api('PUT', '/v1/config', config)

@@ -39,7 +39,7 @@ describe.skipIf(!root)('DHCP server: real clients in guest namespaces', () => {
     await r.lab.exec(name, 'ip', ['-4', 'route', 'flush', 'dev', 'eth0'])
   }
   const setMac = (name: string, mac: string) => r.lab.exec(name, 'ip', ['link', 'set', 'dev', 'eth0', 'address', mac])
-  const leases = async () => (await r.api('GET', '/v1/dhcp/leases')).body.leases as { network: string; mac: string; ip: string; bound: boolean }[]
+  const leases = () => r.leases()
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'dhcp-test-'))

@@ -30,7 +30,7 @@ function config(relays?: string[]): Record<string, any> {
 describe.skipIf(!root)('adversarial: DHCP relay spoofing across networks', () => {
   let r: RouterdProcess
   let work: string
-  const leases = async () => (await r.api('GET', '/v1/dhcp/leases')).body.leases as { network: string; mac: string; ip: string; bound: boolean }[]
+  const leases = () => r.leases()
   const dropped = () => r.metric('routerd_dhcp_dropped_total')
 
   beforeAll(async () => {
