@@ -52,10 +52,11 @@ const RSS_DHCP_SECONDS = 4
 /** Rounds of each benchmark; within a round every server is measured once, the order rotating from round to round. */
 const ROUNDS = Math.max(1, Math.min(20, Number(ROUNDS_ENV ?? 5)))
 /**
- * Offered exchanges/s: dense enough to find each server's peak (Kea peaks near 3,000-5,000 and
- * collapses past it, dnsmasq lower, routerd higher).
+ * Offered exchanges/s: dense enough to find each server's peak (on a quiet machine dnsmasq peaks
+ * near 4,000-5,000 and collapses past it, Kea near 6,000-8,000, routerd near 8,000-10,000), and
+ * reaching past the fastest one's (at 10,000 routerd still dropped almost nothing).
  */
-const DHCP_RATES = [2000, 3000, 4500, 6000, 8000, 10000]
+const DHCP_RATES = [2000, 3000, 4500, 6000, 8000, 10000, 12000, 14000]
 const DHCP_SECONDS = 3
 /** Before each server's measured sweep (not counted): every host gets its lease, ARP and caches are warm. */
 const DHCP_WARMUP = { rate: 1500, seconds: 2 }
