@@ -189,11 +189,20 @@ export function encodeDhcp(m: DhcpMessage): Uint8Array {
 }
 
 /** The client's MAC as `aa:bb:cc:dd:ee:ff`, or undefined when it is not a 6-byte Ethernet address. */
+const HEX_BYTE = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+/** Lower-case hex of a few bytes (a client identifier), without a Buffer per call. */
+export function hexOf(bytes: Uint8Array): string {
+  let s = ''
+  for (let i = 0; i < bytes.length; i++) s += HEX_BYTE[bytes[i] as number]
+  return s
+}
+
+/** The client's Ethernet MAC as lower-case colon-separated hex (called per packet: a table, not toString). */
 export function clientMac(m: DhcpMessage): string | undefined {
   if (m.htype !== 1 || m.hlen !== 6) return undefined
-  let s = ''
-  for (let i = 0; i < 6; i++) s += (i === 0 ? '' : ':') + (m.chaddr[i] as number).toString(16).padStart(2, '0')
-  return s
+  const c = m.chaddr
+  return `${HEX_BYTE[c[0] as number]}:${HEX_BYTE[c[1] as number]}:${HEX_BYTE[c[2] as number]}:${HEX_BYTE[c[3] as number]}:${HEX_BYTE[c[4] as number]}:${HEX_BYTE[c[5] as number]}`
 }
 
 export function messageType(m: DhcpMessage): number | undefined {

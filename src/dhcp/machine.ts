@@ -1,6 +1,6 @@
 import { cidrContains, formatIpv4 } from '../model/ipv4.ts'
 import {
-  clientMac, FLAG_BROADCAST, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
+  clientMac, FLAG_BROADCAST, hexOf, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
   HEADER_BYTES, type DhcpMessage, type MessageTypeCode,
 } from './codec.ts'
 import { QUARANTINE_MAX, type Lease, type LeaseTable } from './lease-table.ts'
@@ -109,7 +109,7 @@ function offerRoom(scope: DhcpScope, leases: LeaseTable, now: number): boolean {
 /** RFC 2131 §4.2: the client is its identifier (option 61) when it sends one, else its hardware address. */
 function clientKey(req: DhcpMessage, mac: string): string {
   const id = req.options.get(Opt.ClientId)
-  return id === undefined || id.length === 0 ? mac : `id:${Buffer.from(id.buffer, id.byteOffset, id.length).toString('hex')}`
+  return id === undefined || id.length === 0 ? mac : `id:${hexOf(id)}`
 }
 
 function requestedList(m: DhcpMessage): Uint8Array {
