@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { StartedProcess } from '../src/kernel/exec.ts'
 import { Lab } from '../src/lab/lab.ts'
-import { cleanupOnSignals, onCleanup } from './lib/cleanup.ts'
-import { benchConfig, FORWARD_DOMAIN, hostIp, hostMac, hostName, NET, parseDnsperf, parsePerfdhcp, perfdhcpRelays, startUpstream, UPSTREAM, type DnsperfReport, type PerfdhcpReport } from './lib/guest-load.ts'
+import { onCleanup } from './lib/cleanup.ts'
+import { benchConfig, FORWARD_DOMAIN, hostIp, hostMac, hostName, NET, parseDnsperf, parsePerfdhcp, perfdhcpRelays, openGuestLab, UPSTREAM, type DnsperfReport, type PerfdhcpReport } from './lib/guest-load.ts'
 import { cpuMs } from './lib/proc.ts'
 import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
@@ -343,16 +343,8 @@ async function benchRss(b: Bench, routerd: Routerd): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('bench-dhcp-dns needs root (network namespaces)')
-  cleanupOnSignals()
   const started = performance.now()
-  // The machine is shared: how loaded it was says how far to trust the numbers.
-  const loadAverage = { atStart: loadavg().map((l) => round(l, 2)), atEnd: [] as number[] }
-  const lab = await Lab.create('svmbench')
-  onCleanup(`lab ${lab.id}`, () => lab.destroy())
-  await lab.exec(lab.ns.vm3, 'ip', ['address', 'add', `${NET.client}/${NET.prefix}`, 'dev', 'eth0'])
-  // The upstream resolver on the internet side: authoritative for every name under FORWARD_DOMAIN.
-  startUpstream(lab)
+  const { lab, loadAverage } = await openGuestLab('bench-dhcp-dns')
   const daemon = daemonCommand(ROOT)
   log(`lab ${lab.id}; routerd: ${daemon.source}`)
   const profiling = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]

@@ -5,8 +5,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { StartedProcess } from '../src/kernel/exec.ts'
 import { Lab, LAB_ADDR } from '../src/lab/lab.ts'
-import { cleanupOnSignals, onCleanup } from './lib/cleanup.ts'
-import { benchConfig, FORWARD_DOMAIN, hostMac, hostName, NET, parseDnsperf, parsePerfdhcp, perfdhcpRelays, startUpstream, type DnsperfReport, type PerfdhcpReport } from './lib/guest-load.ts'
+import { onCleanup } from './lib/cleanup.ts'
+import { benchConfig, FORWARD_DOMAIN, hostMac, hostName, NET, parseDnsperf, parsePerfdhcp, perfdhcpRelays, openGuestLab, type DnsperfReport, type PerfdhcpReport } from './lib/guest-load.ts'
 import { memory } from './lib/proc.ts'
 import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
@@ -224,15 +224,8 @@ async function metrics(routerd: Routerd): Promise<Record<string, number> | strin
 }
 
 async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('bench-soak needs root (network namespaces)')
-  cleanupOnSignals()
   const started = performance.now()
-  // The machine is shared: how loaded it was says how far to trust the numbers.
-  const loadAverage = { atStart: loadavg().map((l) => round(l, 2)), atEnd: [] as number[] }
-  const lab = await Lab.create('svmbench')
-  onCleanup(`lab ${lab.id}`, () => lab.destroy())
-  await lab.exec(lab.ns.vm3, 'ip', ['address', 'add', `${NET.client}/${NET.prefix}`, 'dev', 'eth0'])
-  startUpstream(lab)
+  const { lab, loadAverage } = await openGuestLab('bench-soak')
   const daemon = daemonCommand(ROOT)
   log(`lab ${lab.id}; ${SECONDS} s; routerd: ${daemon.source}`)
   const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: daemon.nodeArgs, env: daemon.env, logLevel: 'warn' })

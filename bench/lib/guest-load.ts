@@ -1,5 +1,8 @@
 import type { StartedProcess } from '../../src/kernel/exec.ts'
-import { LAB_ADDR, LAB_MACS, labRouterConfig, type Lab } from '../../src/lab/lab.ts'
+import { loadavg } from 'node:os'
+import { Lab, LAB_ADDR, LAB_MACS, labRouterConfig } from '../../src/lab/lab.ts'
+import { cleanupOnSignals, onCleanup } from './cleanup.ts'
+import { round } from './stats.ts'
 import type { RouterdApi } from './api.ts'
 
 /**
@@ -120,4 +123,20 @@ export function parseDnsperf(stdout: string): DnsperfReport {
   if (qps === null) throw new Error(`dnsperf printed no rate: ${stdout.slice(-1500)}`)
   const num = (re: RegExp) => Number(re.exec(stdout)?.[1] ?? 0)
   return { qps: Number(qps[1]), sent: num(/Queries sent:\s+(\d+)/), completed: num(/Queries completed:\s+(\d+)/), lost: num(/Queries lost:\s+(\d+)/) }
+}
+
+/**
+ * The lab both guest-service suites (dhcp-dns, soak) start from: root checked, cleanup on
+ * signals, the bench client's address on vm3 and the upstream resolver on the internet side.
+ * The load average says how far to trust the numbers on a shared machine.
+ */
+export async function openGuestLab(suite: string): Promise<{ lab: Lab; loadAverage: { atStart: number[]; atEnd: number[] } }> {
+  if (process.getuid?.() !== 0) throw new Error(`${suite} needs root (network namespaces)`)
+  cleanupOnSignals()
+  const loadAverage = { atStart: loadavg().map((l) => round(l, 2)), atEnd: [] as number[] }
+  const lab = await Lab.create('svmbench')
+  onCleanup(`lab ${lab.id}`, () => lab.destroy())
+  await lab.exec(lab.ns.vm3, 'ip', ['address', 'add', `${NET.client}/${NET.prefix}`, 'dev', 'eth0'])
+  startUpstream(lab)
+  return { lab, loadAverage }
 }
