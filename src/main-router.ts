@@ -6,7 +6,9 @@ import { buildApp } from './api/app.ts'
 import { loadDaemonConfig } from './daemon-config.ts'
 import { createRunner } from './kernel/exec.ts'
 import { createLogger, type Logger } from './log.ts'
+import { MemoryRelease } from './memory-release.ts'
 import { Metrics } from './metrics.ts'
+import { publishProcessMemory } from './process-metrics.ts'
 import { Engine } from './reconcile/engine.ts'
 import { GuestServices } from './services/guest-services.ts'
 import { ConfigStore } from './store/config-store.ts'
@@ -56,13 +58,16 @@ async function main(): Promise<void> {
   if ((statSync(daemon.tokenFile).mode & 0o077) !== 0) log.warn({ tokenFile: daemon.tokenFile }, 'token file is readable by others than its owner')
   const metrics = new Metrics()
   guardProcess(log, metrics)
+  const memory = new MemoryRelease()
+  memory.startIdleWatch()
+  publishProcessMemory(metrics, memory)
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
   const services = new GuestServices(daemon.stateDir, log, metrics)
   await services.open()
   const engine = new Engine({
     runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
-    onConfig: (config, facts, generation) => services.onConfig(config, facts, generation),
+    onConfig: (config, facts, generation) => services.onConfig(config, facts, generation), memory,
   })
   await engine.start()
   const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }
@@ -78,6 +83,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, 'routerd stopping')
     engine.stop()
+    memory.stop()
     Promise.all([app.close(), services.close()]).then(() => process.exit(0), () => process.exit(1))
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))

@@ -75,7 +75,11 @@ export class LeaseTable {
   find(network: string, client: string, mac: string): Lease | undefined {
     const n = this.nets.get(network)
     if (n === undefined) return undefined
-    return n.byClient.get(client) ?? (client !== mac ? n.byClient.get(mac) : n.byMacWithId.get(mac))
+    const own = n.byClient.get(client)
+    if (own !== undefined) return own
+    if (client === mac) return n.byMacWithId.get(mac)
+    const hardware = hardwareIdMac(client)
+    return n.byClient.get(mac) ?? (hardware === undefined ? undefined : n.byClient.get(hardware))
   }
 
   byIp(network: string, ip: number): Lease | undefined {
@@ -247,4 +251,15 @@ function take(pool: Pool | undefined, ip: number): boolean {
   pool.used[i] = 1
   pool.free--
   return true
+}
+
+/**
+ * The MAC a hardware-type identifier (`id:01` and six bytes) names: a lease taken under it is
+ * keyed by that MAC (dhcp/machine.ts clientKey), where a moved NIC sending the same identifier
+ * finds it.
+ */
+function hardwareIdMac(client: string): string | undefined {
+  if (client.length !== 17 || !client.startsWith('id:01')) return undefined
+  const hex = client.slice(5)
+  return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
 }

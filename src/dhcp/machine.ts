@@ -106,10 +106,22 @@ function offerRoom(scope: DhcpScope, leases: LeaseTable, now: number): boolean {
   return oldest !== undefined && oldest.expiresAt <= now
 }
 
-/** RFC 2131 §4.2: the client is its identifier (option 61) when it sends one, else its hardware address. */
+/**
+ * RFC 2131 §4.2: the client is its identifier (option 61) when it sends one, else its hardware
+ * address. An identifier that is only hardware type 1 and the chaddr (what udhcpc and most
+ * Ethernet clients send) names the same client as the MAC, so it is keyed by the MAC: no second
+ * string and no MAC index entry per lease.
+ */
 function clientKey(req: DhcpMessage, mac: string): string {
   const id = req.options.get(Opt.ClientId)
-  return id === undefined || id.length === 0 ? mac : `id:${hexOf(id)}`
+  if (id === undefined || id.length === 0) return mac
+  return isHardwareId(id, req.chaddr) ? mac : `id:${hexOf(id)}`
+}
+
+function isHardwareId(id: Uint8Array, chaddr: Uint8Array): boolean {
+  if (id.length !== 7 || id[0] !== 1) return false
+  for (let i = 0; i < 6; i++) if (id[i + 1] !== chaddr[i]) return false
+  return true
 }
 
 function requestedList(m: DhcpMessage): Uint8Array {

@@ -24,7 +24,8 @@ export function encodeLocalAnswer(answer: ZoneAnswer, name: string, query: Uint8
   } as dnsPacket.Packet)
   // dns-packet does not compress names, so no record points into the question it did not write.
   const question = query.subarray(HEADER, q.questionEnd)
-  const out = new Uint8Array(body.length + question.length)
+  // From node's shared pool: a cached answer is ~100 bytes, and its own ArrayBuffer would cost more than that.
+  const out: Uint8Array = Buffer.allocUnsafe(body.length + question.length)
   out.set(body.subarray(0, HEADER))
   out[4] = 0
   out[5] = 1

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { BusyError, ConflictError, errorCode, InvalidConfigError, NotFoundError, type Diagnostic, type RestoreRejectedError } from '../errors.ts'
 import type { Logger } from '../log.ts'
+import type { MemoryRelease } from '../memory-release.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Runner } from '../kernel/exec.ts'
 import { readFacts } from '../kernel/facts.ts'
@@ -25,13 +26,11 @@ import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from 
  */
 
 /**
- * A large apply leaves tens of MB of garbage (request body, restore text, snapshot JSON). With
- * node started with --expose-gc (the appliance unit does), a full collection shortly after the
- * answer lets V8 give those pages back: the VM has 256 MB. Without the flag this does nothing.
- * A second later, not at once: until the answer is flushed the request still holds its body,
- * and a collection then keeps ~6 MB more pages (measured with bench/memory-probe.ts).
+ * A large apply leaves tens of MB of garbage (request body, restore text, snapshot JSON): the
+ * engine asks for a full collection shortly after the answer (memory-release.ts). A second
+ * later, not at once: until the answer is flushed the request still holds its body, and a
+ * collection then keeps ~6 MB more pages (measured with bench/memory-probe.ts).
  */
-const RELEASE_DELAY_MS = 1000
 const LARGE_APPLY_RULES = 2000
 /** A document this large (items over all collections) leaves as much garbage even when it writes few rules (e.g. 4,096 DHCP hosts). */
 const LARGE_DOCUMENT_ITEMS = 2000
@@ -40,16 +39,6 @@ const SERVICE_COLLECTIONS: ReadonlySet<CollectionName> = new Set(['interfaces', 
 const DEFAULT_MAX_QUEUED_EDITS = 32
 /** The body of a DELETE: distinct from any JSON value a PUT can carry (null included). */
 const DELETE = Symbol('delete')
-let releaseScheduled = false
-function releaseMemorySoon(): void {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc === undefined || releaseScheduled) return
-  releaseScheduled = true
-  setTimeout(() => {
-    releaseScheduled = false
-    gc()
-  }, RELEASE_DELAY_MS).unref()
-}
 
 export interface EngineOptions {
   runner: Runner
@@ -67,6 +56,8 @@ export interface EngineOptions {
    * the facts are read again: the in-process services (DHCP, DNS) follow the config at once.
    */
   onConfig?: (config: RouterConfig, facts: HostFacts, generation: number) => void
+  /** Asked for a full collection after work that leaves much garbage (none: no such requests). */
+  memory?: MemoryRelease
 }
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
@@ -217,7 +208,7 @@ export class Engine {
       this.commit(result.config, generation)
       let items = 0
       for (const name of COLLECTION_NAMES) items += result.config[name].length
-      if (items >= LARGE_DOCUMENT_ITEMS) releaseMemorySoon()
+      if (items >= LARGE_DOCUMENT_ITEMS) this.opts.memory?.soon()
       return { generation, warnings: result.warnings, report }
     })
   }
@@ -358,7 +349,7 @@ export class Engine {
       this.opts.metrics.set('routerd_applied_generation', 'Generation in force in the kernel', generation)
       this.opts.metrics.set('routerd_iptables_rules', 'Rules in owned chains', rendered.tables.reduce((n, t) => n + [...t.chains.values()].reduce((m, r) => m + r.length, 0), 0))
       this.log.info({ generation, reason, kind: report.kind, chains: report.chainsWritten, rules: report.rulesWritten, netOps: report.netOps, ms: Math.round(ms) }, 'applied')
-      if (report.rulesWritten >= LARGE_APPLY_RULES) releaseMemorySoon()
+      if (report.rulesWritten >= LARGE_APPLY_RULES) this.opts.memory?.soon()
       return report
     } catch (err) {
       this.opts.metrics.inc('routerd_apply_failures_total', 'Applies the kernel refused or that failed', { reason })

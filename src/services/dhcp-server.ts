@@ -236,7 +236,9 @@ export class DhcpServer {
 
   private prune(): void {
     const byNetwork = new Map(this.scopes.map((s) => [s.networkId, s]))
-    this.table.prune(this.now(), new Set(byNetwork.keys()))
+    const now = this.now()
+    this.table.prune(now, new Set(byNetwork.keys()))
+    for (const limit of [this.discoverLimit, this.newOfferLimit, this.logLimit]) limit.prune(now)
     for (const lease of [...this.table.leases()]) {
       const scope = byNetwork.get(lease.network)
       if (scope !== undefined && !leaseStillValid(scope, lease)) this.table.remove(lease.network, lease.client)

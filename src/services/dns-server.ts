@@ -148,6 +148,7 @@ export class DnsServer {
     if (l.udp instanceof BatchUdpSocket) this.oversizedClosed += l.udp.oversized
     l.udp.close()
     l.tcp.close()
+    l.state.cache.close()
   }
 
   private async listen(network: DnsNetwork): Promise<Listener> {

@@ -259,6 +259,13 @@ describe.skipIf(!root)('DNS server: dig in guest namespaces, an upstream resolve
     expect((await r.api('PUT', '/v1/config/guestNetworks/net1', config['guestNetworks'][0])).status).toBe(200)
   })
 
+  it('publishes its own memory: RSS and the V8 heap by space', async () => {
+    const rss = await r.metric('routerd_memory_bytes', { kind: 'rss' })
+    expect(rss).toBeGreaterThan(20 * 1024 * 1024)
+    expect(await r.metric('routerd_heap_space_bytes', { space: 'old_space', kind: 'physical' })).toBeGreaterThan(0)
+    expect(await r.metric('routerd_heap_space_bytes', { space: 'old_space', kind: 'physical' })).toBeLessThan(rss)
+  })
+
   it('drops a client beyond its rate and counts it; other clients are unaffected', async () => {
     const before = await r.metric('routerd_dns_dropped_total', { reason: 'ratelimit' })
     await blast(r.lab.ns.vm2, 'for (let i = 0; i < 3000; i++) packets.push(q)')

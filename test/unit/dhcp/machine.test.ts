@@ -323,6 +323,17 @@ describe('DHCP state machine', () => {
       expect(run(scope, table, request(MAC, MessageType.Request, { ciaddr: dotted(addr), clientId: [1, 2, 0, 0, 0, 0x30, 0x01] })).outcome).toBe('ack')
     })
 
+    it('an identifier of hardware type 1 and the chaddr names the MAC: the lease is keyed by the MAC alone', () => {
+      const scope = dynamic()
+      const table = new LeaseTable()
+      const addr = lease(scope, table, MAC, [1, 2, 0, 0, 0, 0x30, 0x01])
+      expect(table.byClient(scope.networkId, MAC)?.ip).toBe(addr)
+      expect(table.byClient(scope.networkId, 'id:01020000003001')).toBeUndefined()
+      // The same identifier behind another chaddr is a real identifier again.
+      const other = lease(scope, table, '02:00:00:00:30:09', [1, 2, 0, 0, 0, 0x30, 0x01])
+      expect(table.byClient(scope.networkId, 'id:01020000003001')?.ip).toBe(other)
+    })
+
     it('static hosts stay matched by MAC whatever identifier they send', () => {
       const scope = scopeOf(config())
       const table = new LeaseTable()

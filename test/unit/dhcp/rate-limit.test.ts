@@ -18,7 +18,7 @@ describe('TokenBuckets', () => {
     })
   }
 
-  it('keeps at most maxKeys keys, forgetting the least recently seen', () => {
+  it('keeps at most maxKeys keys, forgetting the oldest', () => {
     const b = new TokenBuckets<number>(1, 1, 100)
     expect(b.take(-1, 0)).toBe(true)
     expect(b.take(-1, 0)).toBe(false)
@@ -26,5 +26,24 @@ describe('TokenBuckets', () => {
     expect(b.size).toBe(100)
     // -1 was forgotten: it starts again with a full bucket.
     expect(b.take(-1, 0)).toBe(true)
+  })
+
+  it('holds only keys that are limited now: a full bucket is dropped as new keys come, and by prune', () => {
+    const b = new TokenBuckets<number>(20, 40, 16_384)
+    // 4,000 clients one DISCOVER each over 4 s: a key is full again 50 ms after its one pass.
+    for (let i = 0; i < 4000; i++) b.take(i, i)
+    expect(b.size).toBeLessThan(100)
+    b.prune(10_000)
+    expect(b.size).toBe(0)
+  })
+
+  it('a dropped key is limited again from a full bucket, as a key that was kept would be', () => {
+    const b = new TokenBuckets<string>(2, 3, 10)
+    for (let i = 0; i < 3; i++) expect(b.take('k', 0)).toBe(true)
+    expect(b.take('k', 0)).toBe(false)
+    b.prune(1500)
+    expect(b.size).toBe(0)
+    for (let i = 0; i < 3; i++) expect(b.take('k', 1500)).toBe(true)
+    expect(b.take('k', 1500)).toBe(false)
   })
 })

@@ -15,22 +15,47 @@ describe('DNS caches of all networks under one byte budget', () => {
     expect(total).toBe(budget.entries)
   })
 
-  it('one busy network evicts the least recently used entries of any network, its own included; a recently used one stays', () => {
+  it('a busy network past its share evicts its own least recently used entries, not a quiet network\'s', () => {
     const budget = new CacheBudget(20_000)
     const quiet = new ResponseCache(budget)
     const busy = new ResponseCache(budget)
     quiet.set('old', entry(1000))
     quiet.set('used', entry(1000))
     for (let i = 0; i < 10; i++) busy.set(`b${i}`, entry(1000))
-    // Asked again more than a second after it was stored: moved to the young end.
-    expect(quiet.get('used', 2000)).toBeDefined()
-    // About 17 entries fit: 10 more push out the 5 oldest (old, b0..b3), not the one just used.
+    // Asked again more than a second after it was stored: moved to the young end of its cache.
+    expect(busy.get('b1', 2000)).toBeDefined()
+    // About 17 entries fit: 10 more push out busy's own oldest (b0, b2, b3, ...), not b1, just used.
     for (let i = 10; i < 20; i++) busy.set(`b${i}`, entry(1000, 2000))
-    expect(quiet.get('old', 2000)).toBeUndefined()
+    expect(quiet.get('old', 2000)).toBeDefined()
     expect(quiet.get('used', 2000)).toBeDefined()
     expect(busy.get('b0', 2000)).toBeUndefined()
+    expect(busy.get('b1', 2000)).toBeDefined()
     expect(busy.get('b19', 2000)).toBeDefined()
     expect(budget.usedBytes).toBeLessThanOrEqual(20_000)
+  })
+
+  it('a network within its share takes room from the largest cache, oldest entries first', () => {
+    const budget = new CacheBudget(20_000)
+    const big = new ResponseCache(budget)
+    const small = new ResponseCache(budget)
+    for (let i = 0; i < 17; i++) big.set(`g${i}`, entry(1000))
+    for (let i = 0; i < 3; i++) small.set(`s${i}`, entry(1000))
+    expect(small.size).toBe(3)
+    expect(big.get('g0', 0)).toBeUndefined()
+    expect(big.get('g16', 0)).toBeDefined()
+    expect(budget.usedBytes).toBeLessThanOrEqual(20_000)
+  })
+
+  it('a network no longer served gives back its bytes and its share', () => {
+    const budget = new CacheBudget(20_000)
+    const gone = new ResponseCache(budget)
+    const stays = new ResponseCache(budget)
+    for (let i = 0; i < 5; i++) gone.set(`x${i}`, entry(1000))
+    gone.close()
+    expect([budget.entries, budget.usedBytes]).toEqual([0, 0])
+    // Alone under the budget now: it may fill all of it.
+    for (let i = 0; i < 17; i++) stays.set(`y${i}`, entry(1000))
+    expect(stays.size).toBe(17)
   })
 
   it('clearing or expiring entries gives their bytes back to the budget', () => {
