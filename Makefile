@@ -49,7 +49,7 @@ $(UDP_BATCH): native/udp-batch/udp_batch.c native/udp-batch/binding.gyp
 
 build: deps $(UDP_BATCH)
 	npx tsc -p tsconfig.build.json
-	npx esbuild src/main-router.ts --bundle --platform=node --format=esm --target=node20 \
+	npx esbuild src/router/main.ts --bundle --platform=node --format=esm --target=node20 \
 	  --external:sockopt --outfile=dist/routerd.mjs --log-level=warning \
 	  --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 

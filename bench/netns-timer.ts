@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { binary, run } from '../src/kernel/exec.ts'
+import { binary, run } from '../src/core/exec.ts'
 import type { TimedStep } from './lib/scratch.ts'
 
 /**

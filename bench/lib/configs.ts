@@ -1,5 +1,5 @@
 import { LAB_ADDR, LAB_MACS, labRouterConfig } from '../../src/lab/lab.ts'
-import type { HostFacts } from '../../src/model/facts.ts'
+import type { HostFacts } from '../../src/router/model/facts.ts'
 
 /** The documents the suite sends, and the host facts routerd reads in the lab's router namespace. */
 

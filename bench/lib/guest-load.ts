@@ -1,4 +1,4 @@
-import type { StartedProcess } from '../../src/kernel/exec.ts'
+import type { StartedProcess } from '../../src/core/exec.ts'
 import { loadavg } from 'node:os'
 import { Lab, LAB_ADDR, LAB_MACS, labRouterConfig } from '../../src/lab/lab.ts'
 import { cleanupOnSignals, onCleanup } from './cleanup.ts'

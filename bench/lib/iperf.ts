@@ -1,4 +1,4 @@
-import type { StartedProcess } from '../../src/kernel/exec.ts'
+import type { StartedProcess } from '../../src/core/exec.ts'
 import { LAB_ADDR, type Lab } from '../../src/lab/lab.ts'
 import { sleep } from './stats.ts'
 

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus, release } from 'node:os'
 import { dirname } from 'node:path'
-import { binary, run } from '../../src/kernel/exec.ts'
+import { binary, run } from '../../src/core/exec.ts'
 import { runAll } from './cleanup.ts'
 
 /** One benchmark's line in bench/results/<suite>.json and in the printed table. */

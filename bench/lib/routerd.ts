@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
-import type { StartedProcess } from '../../src/kernel/exec.ts'
+import type { StartedProcess } from '../../src/core/exec.ts'
 import type { Lab } from '../../src/lab/lab.ts'
 import { RouterdApi } from './api.ts'
 import { onCleanup } from './cleanup.ts'
@@ -21,10 +21,10 @@ export interface DaemonCommand { script: string; nodeArgs: string[]; env: Record
 /**
  * The daemon as the appliance runs it: ExecStart of appliance/routerd.service (node flags and the
  * script's name, looked up under <root>/dist). With BENCH_ROUTERD=tsc, or when the unit or the
- * bundle is missing, the plain tsc output dist/main-router.js without flags.
+ * bundle is missing, the plain tsc output dist/router/main.js without flags.
  */
 export function daemonCommand(root: string): DaemonCommand {
-  const plain: DaemonCommand = { script: join(root, 'dist', 'main-router.js'), nodeArgs: [], env: {}, source: 'dist/main-router.js (tsc output)' }
+  const plain: DaemonCommand = { script: join(root, 'dist', 'router', 'main.js'), nodeArgs: [], env: {}, source: 'dist/router/main.js (tsc output)' }
   if (process.env['BENCH_ROUTERD'] === 'tsc') return { ...plain, source: `${plain.source}, BENCH_ROUTERD=tsc` }
   const unit = join(root, 'appliance', 'routerd.service')
   if (!existsSync(unit)) return plain

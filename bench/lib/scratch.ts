@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
-import { binary, run } from '../../src/kernel/exec.ts'
+import { binary, run } from '../../src/core/exec.ts'
 import { onCleanup } from './cleanup.ts'
 
 /**

@@ -1,5 +1,5 @@
 import { request } from 'node:http'
-import { ApplianceError } from '../errors.ts'
+import { ApplianceError } from '../core/errors.ts'
 import { describeEndpoint, type Endpoint, type RequestPlan } from './command.ts'
 
 /**

@@ -1,6 +1,6 @@
-import { assertNever, errorCode, type Diagnostic } from '../errors.ts'
-import type { ApplyReport } from '../reconcile/apply.ts'
-import type { EngineStatus } from '../reconcile/engine.ts'
+import { assertNever, errorCode, type Diagnostic } from '../core/errors.ts'
+import type { ApplyReport } from '../router/reconcile/apply.ts'
+import type { EngineStatus } from '../router/reconcile/engine.ts'
 import type { Command } from './command.ts'
 
 /**

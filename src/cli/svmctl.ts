@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
-import { ApplianceError } from '../errors.ts'
+import { ApplianceError } from '../core/errors.ts'
 import { sendRequest } from './client.ts'
 import { parseInvocation, planRequest, USAGE, type BodySource } from './command.ts'
 import { formatLocalError, renderResponse, type Outcome } from './format.ts'

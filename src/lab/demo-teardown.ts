@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { binary, run } from '../kernel/exec.ts'
+import { binary, run } from '../core/exec.ts'
 import { DEMO_NAMESPACE } from './demo-config.ts'
 import { deleteNamespaces, labNamespaces } from './lab.ts'
 
@@ -53,7 +53,7 @@ function alive(pid: number): boolean {
 export async function stopRouterd(pid: number): Promise<void> {
   let cmdline = ''
   try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8') } catch { return }
-  if (!cmdline.includes('routerd.mjs') && !cmdline.includes('main-router')) return
+  if (!cmdline.includes('routerd.mjs') && !cmdline.includes('router/main.js')) return
   try { process.kill(pid, 'SIGTERM') } catch { return }
   for (let i = 0; i < 50 && alive(pid); i++) await new Promise((r) => setTimeout(r, 50))
   try { process.kill(pid, 'SIGKILL') } catch { /* exited */ }

@@ -2,13 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ApplianceError, errorCode, type CommandFailedError } from '../errors.ts'
-import { binary, run, startProcess, type RunResult, type StartedProcess } from '../kernel/exec.ts'
+import { ApplianceError, errorCode, type CommandFailedError } from '../core/errors.ts'
+import { binary, run, startProcess, type RunResult, type StartedProcess } from '../core/exec.ts'
 import {
   DEMO_API_PORT, DEMO_DIR, DEMO_FIREWALL_PORT, DEMO_IPS, DEMO_NET2, DEMO_PREFIX,
   demoDaemonConfig, demoFirewallRule, demoRouterConfig,
 } from './demo-config.ts'
-import { CHAIN_PREFIX } from '../render/names.ts'
+import { CHAIN_PREFIX } from '../router/render/names.ts'
 import { readDemoState, tearDownDemo, writeDemoState } from './demo-teardown.ts'
 import { LAB_ADDR, Lab } from './lab.ts'
 import { routerdArgs, routerdEnv } from './routerd-command.ts'

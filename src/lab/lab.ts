@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { binary, run, startProcess, type RunResult, type StartedProcess } from '../kernel/exec.ts'
+import { binary, run, startProcess, type RunResult, type StartedProcess } from '../core/exec.ts'
 
 /**
  * The namespace lab used by the tests and by `make demo`:

@@ -1,6 +1,6 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RunResult } from '../../src/kernel/exec.ts'
+import type { RunResult } from '../../src/core/exec.ts'
 import type { Lab } from '../../src/lab/lab.ts'
 
 /**

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { StartedProcess } from '../../src/kernel/exec.ts'
+import type { StartedProcess } from '../../src/core/exec.ts'
 import { Lab } from '../../src/lab/lab.ts'
 import { routerdArgs, routerdEnv } from '../../src/lab/routerd-command.ts'
 import { eventually, httpUnix, TOKEN } from './router-harness.ts'

@@ -105,9 +105,9 @@ describe.skipIf(!root)('control API against the kernel', () => {
   it('an ipset name squatted by someone else → 422; their set and our state are untouched', async () => {
     const { config } = (await h.api('GET', '/v1/config')).body
     const rule = { id: 'fw-two', publicIp: '203.0.113.10', protocol: 'tcp', ports: { start: 22 }, sourceCidrs: ['192.0.2.0/24', '198.18.0.0/15'] }
-    const { renderRouter } = await import('../../src/render/index.ts')
-    const { readFacts } = await import('../../src/kernel/facts.ts')
-    const { createRunner } = await import('../../src/kernel/exec.ts')
+    const { renderRouter } = await import('../../src/router/render/index.ts')
+    const { readFacts } = await import('../../src/router/kernel/facts.ts')
+    const { createRunner } = await import('../../src/core/exec.ts')
     const facts = await readFacts(createRunner(h.lab.ns.rtr), [8443])
     const setName = renderRouter({ ...config, firewallRules: [rule] }, facts).ipsets[0]?.name as string
     await h.lab.exec(h.lab.ns.rtr, 'ipset', ['create', setName, 'hash:ip'])

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { binary, run, type RunResult } from '../../src/kernel/exec.ts'
+import { binary, run, type RunResult } from '../../src/core/exec.ts'
 import { LAB_ADDR, LAB_ROLES } from '../../src/lab/lab.ts'
 import { labRouterConfig, startHarness, TOKEN, type Harness } from '../helpers/router-harness.ts'
 

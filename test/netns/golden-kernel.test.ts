@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { binary, run } from '../../src/kernel/exec.ts'
+import { binary, run } from '../../src/core/exec.ts'
 
 const root = process.getuid?.() === 0
 const golden = new URL('../golden/', import.meta.url)

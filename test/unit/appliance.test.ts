@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { loadDaemonConfig } from '../../src/daemon-config.ts'
+import { loadDaemonConfig } from '../../src/router/daemon-config.ts'
 import { ROUTERD_ENV, ROUTERD_NODE_FLAGS } from '../../src/lab/routerd-command.ts'
 
 const appliance = new URL('../../appliance/', import.meta.url)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { restoreError } from '../../src/kernel/restore-error.ts'
+import { restoreError } from '../../src/router/kernel/restore-error.ts'
 
 describe('restoreError', () => {
   const payload = ['*nat', ':A - [0:0]', '-A A -j RETURN', '-A A -p tcp --dport 99999 -j RETURN', 'COMMIT', ''].join('\n')

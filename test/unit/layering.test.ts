@@ -1,13 +1,21 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join, relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
 /**
- * The functional core stays pure: src/model, src/render, src/plan, src/dhcp and src/dns import nothing with side
- * effects and never read `process`; only src/kernel/exec.ts spawns processes.
+ * The layout is the architecture (README "Layout"):
+ * - src/core is shared by every daemon and imports nothing above it;
+ * - src/router and src/storage (each daemon) never import each other;
+ * - src/cli talks to the daemons only through their API contracts;
+ * - nothing in src imports the lab, the benchmarks or the tests (src/lab is the lab);
+ * - the functional core (model, render, plan, the protocol code of each service) imports
+ *   nothing with side effects and never reads `process`;
+ * - only src/core/exec.ts spawns processes.
  */
 const src = new URL('../../src/', import.meta.url).pathname
-const FORBIDDEN = /from '(node:(child_process|fs|net|dgram|http|os)|undici|\.\.\/kernel\/[^']*|\.\.\/\.\.\/kernel\/[^']*)'/
+const SIDE_EFFECTS = /from '(node:(child_process|fs|net|dgram|http|https|os)|undici)'/
+/** In a service folder, the files that do I/O; the rest of the folder is pure protocol code. */
+const SERVICE_SHELL = /\/(server|lease-store|forwarder|tcp|index|routes)\.ts$/
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -16,17 +24,48 @@ function files(dir: string): string[] {
   })
 }
 
+/** Each file's relative imports, as paths under src (or outside it, starting with ../). */
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8')
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((m) => relative(src, resolve(dirname(file), m[1] as string)))
+}
+
+const under = (dir: string) => files(join(src, dir)).map((f) => ({ file: relative(src, f), imports: imports(f) }))
+const breaking = (dir: string, allowed: (target: string) => boolean) =>
+  under(dir).flatMap(({ file, imports: targets }) => targets.filter((t) => !allowed(t)).map((t) => `${file} → ${t}`))
+
 describe('layering', () => {
-  it('model, render, plan, dhcp and dns import nothing with side effects and do not touch process', () => {
-    const offenders = ['model', 'render', 'plan', 'dhcp', 'dns'].flatMap((d) => files(join(src, d))).filter((f) => {
-      const text = readFileSync(f, 'utf8')
-      return FORBIDDEN.test(text) || /\bprocess\./.test(text)
-    })
-    expect(offenders).toEqual([])
+  it('core imports nothing above it', () => {
+    expect(breaking('core', (t) => t.startsWith('core/'))).toEqual([])
   })
 
-  it('only kernel/exec.ts spawns processes', () => {
+  it('router and storage never import each other, and no daemon imports the cli or the lab', () => {
+    expect(breaking('router', (t) => t.startsWith('core/') || t.startsWith('router/'))).toEqual([])
+  })
+
+  it('nothing in src imports the benchmarks or the tests, and only the lab imports the lab', () => {
+    const outside = files(src).flatMap((f) => imports(f).filter((t) => t.startsWith('..')).map((t) => `${relative(src, f)} → ${t}`))
+    expect(outside).toEqual([])
+    const lab = files(src).filter((f) => !relative(src, f).startsWith('lab/'))
+      .flatMap((f) => imports(f).filter((t) => t.startsWith('lab/')).map((t) => `${relative(src, f)} → ${t}`))
+    expect(lab).toEqual([])
+  })
+
+  it('the functional core imports nothing with side effects and does not touch process', () => {
+    const pure = [
+      ...['router/model', 'router/render', 'router/plan'].flatMap((d) => files(join(src, d))),
+      ...files(join(src, 'router/services')).filter((f) => !SERVICE_SHELL.test(f)),
+      join(src, 'core/ipv4.ts'),
+    ]
+    const offenders = pure.filter((f) => {
+      const text = readFileSync(f, 'utf8')
+      return SIDE_EFFECTS.test(text) || /\bprocess\./.test(text) || imports(f).some((t) => t.startsWith('router/kernel/') || t === 'core/exec.ts')
+    })
+    expect(offenders.map((f) => relative(src, f))).toEqual([])
+  })
+
+  it('only core/exec.ts spawns processes', () => {
     const spawning = files(src).filter((f) => /from 'node:child_process'/.test(readFileSync(f, 'utf8')))
-    expect(spawning.map((f) => f.slice(src.length))).toEqual(['kernel/exec.ts'])
+    expect(spawning.map((f) => relative(src, f))).toEqual(['core/exec.ts'])
   })
 })

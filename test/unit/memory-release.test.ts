@@ -1,7 +1,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MemoryRelease } from '../../src/memory-release.ts'
+import { MemoryRelease } from '../../src/core/memory-release.ts'
 
 // The daemon runs with --expose-gc; the test worker does not, so gc is fetched the same way node exposes it.
 setFlagsFromString('--expose-gc')

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LAB_ADDR, labRouterConfig } from '../../../src/lab/lab.ts'
-import type { StartedProcess } from '../../../src/kernel/exec.ts'
+import type { StartedProcess } from '../../../src/core/exec.ts'
 import { dnsExchange } from '../../helpers/dns-guest.ts'
 import { eventually } from '../../helpers/router-harness.ts'
 import { RouterdProcess } from '../../helpers/routerd-process.ts'

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LAB_ADDR, LAB_MACS } from '../../../src/lab/lab.ts'
 import { eventually, labRouterConfig, PEER, startHarness, type Harness } from '../../helpers/router-harness.ts'
-import type { StartedProcess } from '../../../src/kernel/exec.ts'
+import type { StartedProcess } from '../../../src/core/exec.ts'
 
 /**
  * BCP 38 at the router: a guest that sends packets with a source address outside its own

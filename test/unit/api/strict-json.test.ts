@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseStrictJson } from '../../../src/api/strict-json.ts'
+import { parseStrictJson } from '../../../src/core/http/strict-json.ts'
 
 const problem = (text: string): string => {
   try {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { errorCode } from '../../../src/errors.ts'
+import { errorCode } from '../../../src/core/errors.ts'
 import {
   DEFAULT_TOKEN_FILE, describeEndpoint, parseInvocation, parseUrl, planRequest, type Command, type Env, type RequestPlan,
 } from '../../../src/cli/command.ts'

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import { ApplianceError } from '../../../src/errors.ts'
+import { ApplianceError } from '../../../src/core/errors.ts'
 import {
   exitCodeForStatus, formatDiff, formatErrorResponse, formatLocalError, formatStatus, renderResponse,
 } from '../../../src/cli/format.ts'
-import type { EngineStatus } from '../../../src/reconcile/engine.ts'
+import type { EngineStatus } from '../../../src/router/reconcile/engine.ts'
 
 const report = { kind: 'partial' as const, chainsWritten: 3, rulesWritten: 5, ipsetsChanged: 0, netOps: 1, durationsMs: { ipset: 1, iptables: 10, net: 2 } }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, messageType, Opt, optionAddress, type DhcpMessage } from '../../../src/dhcp/codec.ts'
-import { classlessRoutes, domainSearch } from '../../../src/dhcp/options.ts'
+import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, messageType, Opt, optionAddress, type DhcpMessage } from '../../../src/router/services/dhcp/codec.ts'
+import { classlessRoutes, domainSearch } from '../../../src/router/services/dhcp/options.ts'
 
 function message(options: [number, number[]][]): DhcpMessage {
   const chaddr = new Uint8Array(16)

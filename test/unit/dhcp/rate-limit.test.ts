@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { TokenBuckets } from '../../../src/dhcp/rate-limit.ts'
+import { TokenBuckets } from '../../../src/router/services/dhcp/rate-limit.ts'
 
 describe('TokenBuckets', () => {
   const cases = [

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { relayRefusal } from '../../../src/dhcp/relay.ts'
-import { compileScopes, type DhcpScope } from '../../../src/dhcp/scope.ts'
-import { emptyConfig } from '../../../src/model/config.ts'
-import { parseIpv4 } from '../../../src/model/ipv4.ts'
+import { relayRefusal } from '../../../src/router/services/dhcp/relay.ts'
+import { compileScopes, type DhcpScope } from '../../../src/router/services/dhcp/scope.ts'
+import { emptyConfig } from '../../../src/router/model/config.ts'
+import { parseIpv4 } from '../../../src/core/ipv4.ts'
 
 const ip = (t: string) => parseIpv4(t) as number
 const scope = compileScopes({

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ResponseCache } from '../../../src/dns/cache.ts'
-import { CacheBudget } from '../../../src/dns/cache-budget.ts'
+import { ResponseCache } from '../../../src/router/services/dns/cache.ts'
+import { CacheBudget } from '../../../src/router/services/dns/cache-budget.ts'
 
 const entry = (size: number, now = 0, ttlMs = 60_000) => ({ bytes: new Uint8Array(size), ttlOffsets: [], storedAt: now, expiresAt: now + ttlMs, ages: true })
 

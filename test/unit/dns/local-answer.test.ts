@@ -1,9 +1,9 @@
 import dnsPacket from 'dns-packet'
 import { describe, expect, it } from 'vitest'
-import { encodeLocalAnswer } from '../../../src/dns/local-answer.ts'
-import { layoutOf, parseQuery, questionName, replyFrom, type ParsedQuery } from '../../../src/dns/wire.ts'
-import { answerFromZone, compileZones } from '../../../src/dns/zone.ts'
-import type { RouterConfig } from '../../../src/model/config.ts'
+import { encodeLocalAnswer } from '../../../src/router/services/dns/local-answer.ts'
+import { layoutOf, parseQuery, questionName, replyFrom, type ParsedQuery } from '../../../src/router/services/dns/wire.ts'
+import { answerFromZone, compileZones } from '../../../src/router/services/dns/zone.ts'
+import type { RouterConfig } from '../../../src/router/model/config.ts'
 
 const zone = compileZones({
   guestNetworks: [{ id: 'net1', interface: 'guest', cidr: '10.1.1.0/24', routerIp: '10.1.1.1', domain: 'cloud.internal' }],

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { RateLimiter } from '../../../src/dns/rate-limit.ts'
+import { RateLimiter } from '../../../src/router/services/dns/rate-limit.ts'
 
 describe('per-client rate limit', () => {
   it('allows a burst of twice the rate, then the rate', () => {

@@ -3,7 +3,7 @@ import { createSocket, type Socket } from 'node:dgram'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
-import { BatchUdpSocket, loadUdpBatch } from '../../../src/services/udp-batch.ts'
+import { BatchUdpSocket, loadUdpBatch } from '../../../src/core/net/udp-batch.ts'
 
 /** The native addon itself (native/udp-batch), over loopback. Built by `make build`. */
 const native = loadUdpBatch()

@@ -1,7 +1,7 @@
 import dnsPacket from 'dns-packet'
 import { describe, expect, it } from 'vitest'
-import { problemReply, unservedReply } from '../../../src/dns/unserved.ts'
-import { layoutOf, parseQuery, type ParsedQuery } from '../../../src/dns/wire.ts'
+import { problemReply, unservedReply } from '../../../src/router/services/dns/unserved.ts'
+import { layoutOf, parseQuery, type ParsedQuery } from '../../../src/router/services/dns/wire.ts'
 
 const opt = (version: number) => ({ type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0, ednsVersion: version } as unknown as dnsPacket.Answer)
 const query = (type: string, opts: { version?: number; opcode?: number; klass?: string } = {}) => new Uint8Array(dnsPacket.encode({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { UpstreamSlots } from '../../../src/dns/upstream-slots.ts'
+import { UpstreamSlots } from '../../../src/router/services/dns/upstream-slots.ts'
 
 describe('upstream queries in flight', () => {
   it('a network gets at most its own cap', () => {

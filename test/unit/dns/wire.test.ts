@@ -1,6 +1,6 @@
 import dnsPacket from 'dns-packet'
 import { describe, expect, it } from 'vitest'
-import { layoutOf, parseQuery, questionName, replyFrom, truncatedReply, withoutOpt, type ParsedQuery } from '../../../src/dns/wire.ts'
+import { layoutOf, parseQuery, questionName, replyFrom, truncatedReply, withoutOpt, type ParsedQuery } from '../../../src/router/services/dns/wire.ts'
 
 const query = (name: string, type: dnsPacket.RecordType, edns = false, id = 0x1234) => new Uint8Array(dnsPacket.encode({
   type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name, type, class: 'IN' }],

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { answerFromZone as lookup, compileZones, type Zone, type ZoneAnswer } from '../../../src/dns/zone.ts'
-import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
+import { answerFromZone as lookup, compileZones, type Zone, type ZoneAnswer } from '../../../src/router/services/dns/zone.ts'
+import { emptyConfig, type RouterConfig } from '../../../src/router/model/config.ts'
 
 const config: RouterConfig = {
   ...emptyConfig(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { parseRuleCounters } from '../../../src/kernel/rule-counters.ts'
+import { parseRuleCounters } from '../../../src/router/kernel/rule-counters.ts'
 
 describe('parseRuleCounters', () => {
   it('sums the packet counters of the rules commented svm:<kind>:<id>, quoted or not, and ignores other kinds', () => {

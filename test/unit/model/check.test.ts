@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
-import { validateConfig } from '../../../src/model/parse.ts'
-import { checkConfig } from '../../../src/model/check.ts'
+import { emptyConfig, type RouterConfig } from '../../../src/router/model/config.ts'
+import { validateConfig } from '../../../src/router/model/parse.ts'
+import { checkConfig } from '../../../src/router/model/check.ts'
 
 function base(): RouterConfig {
   return {

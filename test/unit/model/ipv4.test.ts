@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { cidrContains, cidrsOverlap, formatIpv4, parseCidr, parseIpv4 } from '../../../src/model/ipv4.ts'
+import { cidrContains, cidrsOverlap, formatIpv4, parseCidr, parseIpv4 } from '../../../src/core/ipv4.ts'
 
 describe('ipv4', () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { planConntrack } from '../../../src/plan/conntrack.ts'
+import { planConntrack } from '../../../src/router/plan/conntrack.ts'
 
 describe('planConntrack', () => {
   it('clears UDP entries of an IP whose UDP forward went, all entries of a removed static NAT, nothing for unchanged IPs', () => {

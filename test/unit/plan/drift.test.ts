@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { CleanChains, normalizeRule, setDrift, splitArgs, tableDrift, type KernelTable } from '../../../src/plan/drift.ts'
-import type { RenderedTable } from '../../../src/render/iptables/table.ts'
+import { CleanChains, normalizeRule, setDrift, splitArgs, tableDrift, type KernelTable } from '../../../src/router/plan/drift.ts'
+import type { RenderedTable } from '../../../src/router/render/iptables/table.ts'
 
 describe('normalizeRule', () => {
   const same: { name: string; rendered: string; kernel: string }[] = [

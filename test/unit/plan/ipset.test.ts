@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { mismatchedSets, planIpsets, setOptions, undoIpsets } from '../../../src/plan/ipset.ts'
+import { mismatchedSets, planIpsets, setOptions, undoIpsets } from '../../../src/router/plan/ipset.ts'
 
 const set = (name: string, entries: string[]) => ({ name, type: 'hash:net' as const, maxelem: 65536, entries: [...entries].sort(), owner: name })
 const owned = (n: string) => n.startsWith('svm-')

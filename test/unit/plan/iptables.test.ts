@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { planIptables, withoutSetReferences } from '../../../src/plan/iptables.ts'
-import { planIpsets } from '../../../src/plan/ipset.ts'
-import { renderRouter } from '../../../src/render/index.ts'
-import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
+import { planIptables, withoutSetReferences } from '../../../src/router/plan/iptables.ts'
+import { planIpsets } from '../../../src/router/plan/ipset.ts'
+import { renderRouter } from '../../../src/router/render/index.ts'
+import { emptyConfig, type RouterConfig } from '../../../src/router/model/config.ts'
 import { checkRestoreConsistency } from '../render/consistency.ts'
 
 const facts = { links: [{ name: 'eth1', mac: '02:00:00:00:00:01' }, { name: 'eth2', mac: '02:00:00:00:00:02' }], controlPorts: [] }

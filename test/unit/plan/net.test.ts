@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { planNet, type CurrentNet } from '../../../src/plan/net.ts'
-import type { DesiredNet } from '../../../src/render/net.ts'
+import { planNet, type CurrentNet } from '../../../src/router/plan/net.ts'
+import type { DesiredNet } from '../../../src/router/render/net.ts'
 
 const current = (over: Partial<CurrentNet> = {}): CurrentNet => ({
   links: [{ dev: 'eth1', mtu: 1500, up: true }, { dev: 'eth2', mtu: 1500, up: false }, { dev: 'eth9', mtu: 1500, up: true }],

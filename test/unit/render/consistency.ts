@@ -1,4 +1,4 @@
-import { MAX_CHAIN_NAME, MAX_IPSET_NAME } from '../../../src/render/names.ts'
+import { MAX_CHAIN_NAME, MAX_IPSET_NAME } from '../../../src/router/render/names.ts'
 
 /**
  * Structural checks on rendered iptables-restore text (kube-proxy's checkIPTablesRuleJumps):

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { describe, expect, test } from 'vitest'
-import { renderFiles, renderRouter } from '../../../src/render/index.ts'
-import { validateConfig } from '../../../src/model/parse.ts'
+import { renderFiles, renderRouter } from '../../../src/router/render/index.ts'
+import { validateConfig } from '../../../src/router/model/parse.ts'
 import { checkRestoreConsistency } from './consistency.ts'
 
 const root = new URL('../../golden/', import.meta.url)

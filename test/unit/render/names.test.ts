@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { MAX_CHAIN_NAME, MAX_IPSET_NAME, IPSET_SWAP_SUFFIX, ownedChain, ownedSet } from '../../../src/render/names.ts'
-import { quoteArg } from '../../../src/render/rule-line.ts'
+import { MAX_CHAIN_NAME, MAX_IPSET_NAME, IPSET_SWAP_SUFFIX, ownedChain, ownedSet } from '../../../src/router/render/names.ts'
+import { quoteArg } from '../../../src/router/render/rule-line.ts'
 
 describe('kernel names', () => {
   it('chain names are exactly 28 characters whatever the key, and differ by key', () => {

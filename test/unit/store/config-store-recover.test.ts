@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { Diagnostic } from '../../../src/errors.ts'
-import { emptyConfig, type RouterConfig } from '../../../src/model/config.ts'
-import type { OpenedStore, StoredState } from '../../../src/store/config-store.ts'
-import { chooseStartState, type Validate } from '../../../src/store/recover.ts'
+import type { Diagnostic } from '../../../src/core/errors.ts'
+import { emptyConfig, type RouterConfig } from '../../../src/router/model/config.ts'
+import type { OpenedStore, StoredState } from '../../../src/router/store/config-store.ts'
+import { chooseStartState, type Validate } from '../../../src/router/store/recover.ts'
 
 const route = (id: string) => ({ id, cidr: '172.16.0.0/12', via: '10.0.0.1' })
 const state = (generation: number, ids: string[]): StoredState => ({ generation, config: { ...emptyConfig(), staticRoutes: ids.map(route) } })

@@ -2,9 +2,9 @@ import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmS
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { emptyConfig } from '../../../src/model/config.ts'
-import { withItem } from '../../../src/model/items.ts'
-import { ConfigStore } from '../../../src/store/config-store.ts'
+import { emptyConfig } from '../../../src/router/model/config.ts'
+import { withItem } from '../../../src/router/model/items.ts'
+import { ConfigStore } from '../../../src/router/store/config-store.ts'
 
 const dirs: string[] = []
 const tempDir = () => { const d = mkdtempSync(join(tmpdir(), 'store-')); dirs.push(d); return d }

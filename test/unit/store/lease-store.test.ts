@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LeaseTable, type Lease } from '../../../src/dhcp/lease-table.ts'
-import type { LeaseChange } from '../../../src/dhcp/machine.ts'
-import { applyChange, LeaseStore } from '../../../src/store/lease-store.ts'
+import { LeaseTable, type Lease } from '../../../src/router/services/dhcp/lease-table.ts'
+import type { LeaseChange } from '../../../src/router/services/dhcp/machine.ts'
+import { applyChange, LeaseStore } from '../../../src/router/services/dhcp/lease-store.ts'
 
 const dirs: string[] = []
 const tempDir = () => { const d = mkdtempSync(join(tmpdir(), 'lease-store-')); dirs.push(d); return d }

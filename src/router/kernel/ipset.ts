@@ -1,0 +1,54 @@
+import { errorCode, type CommandFailedError } from '../../core/errors.ts'
+import type { Runner } from '../../core/exec.ts'
+import { restoreError } from './restore-error.ts'
+
+/** ipset through `ipset restore` batches; reads with `ipset list`. */
+
+export async function restoreIpsets(runner: Runner, payload: string): Promise<void> {
+  if (payload.trim() === '') return
+  try {
+    await runner.run('ipset', ['restore'], { stdin: payload, timeoutMs: 120_000 })
+  } catch (err) {
+    if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError('ipset', payload, (err as CommandFailedError).stderr)
+    throw err
+  }
+}
+
+/** Names of all sets, optionally only those starting with `prefix`. */
+export async function listIpsetNames(runner: Runner, prefix = ''): Promise<string[]> {
+  const out = (await runner.run('ipset', ['list', '-n'])).stdout
+  return out.split('\n').filter((n) => n !== '' && n.startsWith(prefix))
+}
+
+/** Pure. Parses `ipset save` output into set → sorted members. */
+export function parseIpsetSave(text: string): Map<string, string[]> {
+  const sets = new Map<string, string[]>()
+  for (const line of text.split('\n')) {
+    const parts = line.split(' ')
+    if (parts[0] === 'create' && parts[1] !== undefined) sets.set(parts[1], [])
+    else if (parts[0] === 'add' && parts[1] !== undefined && parts[2] !== undefined) sets.get(parts[1])?.push(parts[2])
+  }
+  for (const members of sets.values()) members.sort()
+  return sets
+}
+
+/** Pure. Parses `ipset save` output into set → its `create` line after the name (type and options). */
+export function parseIpsetHeaders(text: string): Map<string, string> {
+  const headers = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('create ')) continue
+    const space = line.indexOf(' ', 7)
+    if (space !== -1) headers.set(line.slice(7, space), line.slice(space + 1))
+  }
+  return headers
+}
+
+export async function saveIpsets(runner: Runner): Promise<Map<string, string[]>> {
+  return parseIpsetSave((await runner.run('ipset', ['save'])).stdout)
+}
+
+/** One `ipset save`: every set's members (sorted) and its create options. */
+export async function readIpsets(runner: Runner): Promise<{ members: Map<string, string[]>; headers: Map<string, string> }> {
+  const text = (await runner.run('ipset', ['save'], { timeoutMs: 60_000 })).stdout
+  return { members: parseIpsetSave(text), headers: parseIpsetHeaders(text) }
+}

@@ -1,0 +1,408 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { BusyError, ConflictError, errorCode, InvalidConfigError, NotFoundError, type Diagnostic, type RestoreRejectedError } from '../../core/errors.ts'
+import type { Logger } from '../../core/log.ts'
+import type { MemoryRelease } from '../../core/memory-release.ts'
+import type { Metrics } from '../../core/metrics.ts'
+import type { Runner } from '../../core/exec.ts'
+import { readFacts } from '../kernel/facts.ts'
+import { readRuleCounters } from '../kernel/rule-counters.ts'
+import { applySysctls } from '../kernel/sysctl.ts'
+import { checkConfig } from '../model/check.ts'
+import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type RouterConfig } from '../model/config.ts'
+import type { HostFacts } from '../model/facts.ts'
+import { findItem, withItem } from '../model/items.ts'
+import { validateConfig, validateItem } from '../model/parse.ts'
+import { renderRouter } from '../render/index.ts'
+import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
+import { chooseStartState } from '../store/recover.ts'
+import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from './apply.ts'
+
+/**
+ * The one place with state. Every change (API edit, start-up apply, drift repair) runs through
+ * one queue, so the kernel has a single writer. An edit is validated, applied and only then
+ * persisted and acknowledged: a document the kernel refuses is never stored, and the state in
+ * force stays the previous one.
+ */
+
+/**
+ * A large apply leaves tens of MB of garbage (request body, restore text, snapshot JSON): the
+ * engine asks for a full collection shortly after the answer (memory-release.ts). A second
+ * later, not at once: until the answer is flushed the request still holds its body, and a
+ * collection then keeps ~6 MB more pages (measured with bench/memory-probe.ts).
+ */
+const LARGE_APPLY_RULES = 2000
+/** A document this large (items over all collections) leaves as much garbage even when it writes few rules (e.g. 4,096 DHCP hosts). */
+const LARGE_DOCUMENT_ITEMS = 2000
+/** The collections the in-process services (DHCP, DNS) read: an edit elsewhere leaves them alone. */
+const SERVICE_COLLECTIONS: ReadonlySet<CollectionName> = new Set(['interfaces', 'guestNetworks', 'dhcpHosts'])
+const DEFAULT_MAX_QUEUED_EDITS = 32
+/** The body of a DELETE: distinct from any JSON value a PUT can carry (null included). */
+const DELETE = Symbol('delete')
+
+export interface EngineOptions {
+  runner: Runner
+  store: ConfigStore
+  log: Logger
+  metrics: Metrics
+  stateDir: string
+  controlPorts: number[]
+  /** Edits (API changes) that may wait in the queue at once; more are refused with ERR_BUSY (default 32). */
+  maxQueuedEdits?: number
+  /** How often the kernel is compared with the applied state (0 = never). */
+  driftCheckMs: number
+  /**
+   * Told the config in force and the host facts at start, after every stored change and after
+   * the facts are read again: the in-process services (DHCP, DNS) follow the config at once.
+   */
+  onConfig?: (config: RouterConfig, facts: HostFacts, generation: number) => void
+  /** Asked for a full collection after work that leaves much garbage (none: no such requests). */
+  memory?: MemoryRelease
+}
+
+export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
+
+export type Subsystem = 'ipset' | 'iptables' | 'net'
+export interface SubsystemStatus {
+  appliedGeneration: number
+  lastError: { code: string; message: string; line?: number | null; at: string } | null
+  lastDurationMs: number | null
+}
+
+/** Which subsystem a failing tool belongs to. */
+function subsystemOf(tool: string): Subsystem | undefined {
+  const name = tool.split('/').pop() ?? tool
+  if (name.startsWith('ipset')) return 'ipset'
+  if (name.startsWith('iptables')) return 'iptables'
+  if (name === 'ip' || name.startsWith('ip ')) return 'net'
+  return undefined
+}
+
+export interface EngineStatus {
+  /**
+   * The desired generation is in the kernel (see Engine.readiness). Optional in the type only:
+   * svmctl may read the status of an older daemon.
+   */
+  ready?: boolean
+  desiredGeneration: number
+  appliedGeneration: number
+  lastError: { code: string; message: string; line?: number | null; at: string } | null
+  lastApply: (ApplyReport & { at: string }) | null
+  /** Per kernel subsystem: the generation it last applied, its last error, its last apply time. */
+  subsystems: Record<Subsystem, SubsystemStatus>
+  drift: { checks: number; repairs: number; lastProblems: string[] }
+  /**
+   * What was wrong with the stored files or the stored state at start (see store/recover.ts).
+   * Optional in the type only: svmctl may read the status of an older daemon.
+   */
+  store?: { problems: StoreProblem[] }
+}
+
+export class Engine {
+  private generation = 0
+  private config!: RouterConfig
+  private applied: AppliedState | undefined
+  private appliedGeneration = 0
+  private facts!: HostFacts
+  private queue: Promise<unknown> = Promise.resolve()
+  private lastError: EngineStatus['lastError'] = null
+  private lastApply: EngineStatus['lastApply'] = null
+  private readonly subsystems: Record<Subsystem, SubsystemStatus> = {
+    ipset: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
+    iptables: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
+    net: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
+  }
+  private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
+  private storeProblems: StoreProblem[] = []
+  private timer: NodeJS.Timeout | undefined
+  private retryMs = 1000
+  private queuedEdits = 0
+  private readonly log: Logger
+
+  constructor(private readonly opts: EngineOptions) {
+    this.log = opts.log.child({ component: 'reconcile' })
+  }
+
+  /** Loads the stored config and applies it (whole tables) before anything is served. */
+  async start(): Promise<void> {
+    // The stored state is validated like a PUT before it can reach the kernel.
+    const opened = this.opts.store.open()
+    this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+    const chosen = chooseStartState(opened, (config) => validateConfig(config, this.facts))
+    if (chosen.rewrite) this.opts.store.replace(chosen.state)
+    this.storeProblems = chosen.problems
+    for (const problem of chosen.problems) {
+      // A cut torn tail is what a crash leaves: nothing acknowledged was lost.
+      if (problem.code === 'ERR_STORE_TORN_TAIL') this.log.warn({ problem }, 'stored config problem')
+      else this.log.error({ problem }, 'stored config problem')
+    }
+    const stored = chosen.state
+    this.generation = stored.generation
+    this.config = stored.config
+    await applySysctls(this.opts.runner)
+    await this.exclusive(() => this.applyFull('start'))
+      .catch((err: unknown) => this.log.error({ err }, 'start-up apply failed; will retry'))
+    // The services serve the stored config even when the kernel refused it for now.
+    this.facts ??= await readFacts(this.opts.runner, this.opts.controlPorts)
+    this.notify()
+    if (this.opts.driftCheckMs > 0) this.scheduleCheck(this.opts.driftCheckMs)
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  getConfig(): { generation: number; config: RouterConfig } {
+    return { generation: this.generation, config: this.config }
+  }
+
+  /**
+   * Readiness, apart from liveness: the desired generation (or a later one an edit is storing)
+   * is in the kernel. False before the first apply, after an apply that failed at start or in
+   * a drift repair (the kernel's state is then not the desired one), until a retry succeeds.
+   */
+  readiness(): { ready: boolean; desiredGeneration: number; appliedGeneration: number } {
+    const ready = this.applied !== undefined && this.appliedGeneration >= this.generation
+    return { ready, desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration }
+  }
+
+  status(): EngineStatus {
+    return {
+      ready: this.readiness().ready,
+      desiredGeneration: this.generation, appliedGeneration: this.appliedGeneration,
+      lastError: this.lastError, lastApply: this.lastApply, drift: { ...this.drift },
+      subsystems: structuredClone(this.subsystems),
+      store: { problems: [...this.storeProblems] },
+    }
+  }
+
+  /** Validates, applies and persists a whole document. */
+  replaceConfig(document: unknown, ifMatch?: number): Promise<EditResult> {
+    return this.admitEdit(async () => {
+      this.checkGeneration(ifMatch)
+      let result = validateConfig(document, this.facts)
+      if (!result.ok && result.diagnostics.some((d) => d.code === 'ERR_INTERFACE_NOT_FOUND')) {
+        // A NIC may have been plugged in since the facts were read: look again before refusing.
+        this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+        result = validateConfig(document, this.facts)
+      }
+      if (!result.ok) throw new InvalidConfigError(result.diagnostics)
+      const generation = this.generation + 1
+      // The snapshot is written while the kernel applies (the disk and the restore process work
+      // at once) and becomes the stored state only once the kernel has it.
+      const applying = this.applyConfig(result.config, generation, 'replace')
+      const staging = this.opts.store.stageSnapshot({ generation, config: result.config })
+      let report: ApplyReport
+      try {
+        report = await applying
+      } catch (err) {
+        await staging.then((s) => s.abort(), () => undefined)
+        throw err
+      }
+      try {
+        (await staging).commit()
+      } catch (err) {
+        return await this.undoUnstored(err, generation)
+      }
+      this.commit(result.config, generation)
+      let items = 0
+      for (const name of COLLECTION_NAMES) items += result.config[name].length
+      if (items >= LARGE_DOCUMENT_ITEMS) this.opts.memory?.soon()
+      return { generation, warnings: result.warnings, report }
+    })
+  }
+
+  /** Validates, applies and persists one item (added or replaced). A body that is not an item (null included) is invalid. */
+  editItem<C extends CollectionName>(collection: C, id: string, item: unknown, ifMatch?: number): Promise<EditResult> {
+    return this.changeItem(collection, id, item, ifMatch)
+  }
+
+  /** Removes one item, applies and persists. */
+  deleteItem<C extends CollectionName>(collection: C, id: string, ifMatch?: number): Promise<EditResult> {
+    return this.changeItem(collection, id, DELETE, ifMatch)
+  }
+
+  private changeItem<C extends CollectionName>(collection: C, id: string, body: unknown, ifMatch?: number): Promise<EditResult> {
+    return this.admitEdit(async () => {
+      this.checkGeneration(ifMatch)
+      const item = body === DELETE ? null : body
+      const deleting = body === DELETE
+      const existing = findItem(this.config, collection, id)
+      if (deleting && existing === undefined) throw new NotFoundError(`${collection}/${id}`)
+      const index = existing === undefined ? this.config[collection].length : this.config[collection].indexOf(existing as never)
+      const path = `/${collection}/${index}`
+      if (!deleting) {
+        const problems = validateItem(collection, item, path)
+        if (problems.length > 0) throw new InvalidConfigError(problems)
+        if ((item as { id: string }).id !== id) {
+          throw new InvalidConfigError([{ severity: 'error', path: `${path}/id`, code: 'ERR_ID_MISMATCH', message: `body id "${(item as { id: string }).id}" differs from the URL's "${id}"` }])
+        }
+      }
+      const next = withItem(this.config, collection, id, item as CollectionItem<C> | null)
+      if (collection === 'interfaces') this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+      // A new or changed leaf item is checked against the rest; a deletion of one cannot break anything.
+      const leaf = collection === 'portForwards' || collection === 'firewallRules' || collection === 'egressRules'
+      const diagnostics = !leaf ? checkConfig(next, this.facts)
+        : deleting ? []
+          : checkConfig(next, this.facts, { collection, index: next[collection].findIndex((x) => x.id === id) })
+      if (diagnostics.some((d) => d.severity === 'error')) throw new InvalidConfigError(diagnostics)
+      const generation = this.generation + 1
+      const report = await this.applyConfig(next, generation, deleting ? 'delete' : 'put')
+      try {
+        this.opts.store.appendItem(generation, collection, id, item, () => ({ generation, config: next }))
+      } catch (err) {
+        return await this.undoUnstored(err, generation)
+      }
+      this.commit(next, generation, collection)
+      return { generation, warnings: diagnostics, report }
+    })
+  }
+
+  /** Compares the kernel with the applied state; repairs with a full apply if they differ. */
+  checkDrift(): Promise<string[]> {
+    return this.exclusive(async () => {
+      this.drift.checks++
+      this.opts.metrics.inc('routerd_drift_checks_total', 'Drift checks run')
+      const problems = this.applied === undefined ? ['nothing applied yet'] : await detectDrift(this.opts.runner, this.applied)
+      this.drift.lastProblems = problems.slice(0, 50)
+      if (problems.length > 0) {
+        this.log.warn({ problems: problems.slice(0, 20), count: problems.length }, 'kernel state drifted; repairing')
+        this.drift.repairs++
+        this.opts.metrics.inc('routerd_drift_repairs_total', 'Full applies forced by drift')
+        await this.applyFull('drift')
+      }
+      return problems
+    })
+  }
+
+  /**
+   * Publishes counters that live in the kernel (packets dropped by source-address validation)
+   * as metrics; read-only, so it does not wait for the edit queue. Called at each scrape.
+   */
+  async publishKernelCounters(): Promise<void> {
+    const dropped = await readRuleCounters(this.opts.runner, 'raw', 'antispoof')
+    for (const [network, packets] of dropped) {
+      this.opts.metrics.setCounter('routerd_spoofed_packets_dropped_total', 'Packets from a guest link whose source is outside its network (BCP 38)', packets, { network })
+    }
+  }
+
+  /** What differs between the desired state and the kernel, without repairing (svmctl diff). */
+  diff(): Promise<string[]> {
+    return this.exclusive(async () => (this.applied === undefined ? ['nothing applied yet'] : detectDrift(this.opts.runner, this.applied)))
+  }
+
+  /** The kernel took a generation the store could not keep: put the stored one back, then fail. */
+  private async undoUnstored(err: unknown, generation: number): Promise<never> {
+    this.log.error({ err, generation }, 'cannot store the config; restoring the previous state in the kernel')
+    await this.applyConfig(this.config, this.generation, 'store-failed').catch(() => undefined)
+    throw err
+  }
+
+  private checkGeneration(ifMatch: number | undefined): void {
+    if (ifMatch !== undefined && ifMatch !== this.generation) {
+      throw new ConflictError(`If-Match generation ${ifMatch} is not the current generation ${this.generation}`)
+    }
+  }
+
+  /** `edited`: the one collection an item edit changed; the services hear only of what they use. */
+  private commit(config: RouterConfig, generation: number, edited?: CollectionName): void {
+    this.config = config
+    this.generation = generation
+    this.opts.metrics.set('routerd_desired_generation', 'Generation of the stored config', generation)
+    if (edited === undefined || SERVICE_COLLECTIONS.has(edited)) this.notify()
+  }
+
+  private notify(): void {
+    try {
+      this.opts.onConfig?.(this.config, this.facts, this.generation)
+    } catch (err) {
+      this.log.error({ err }, 'a service did not take the new config')
+    }
+  }
+
+  private async applyFull(reason: string): Promise<void> {
+    this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+    this.applied = undefined
+    await this.applyConfig(this.config, this.generation, reason)
+    // Links may have been re-created (new interface indexes): the services rebind.
+    if (reason !== 'start') this.notify()
+  }
+
+  private async applyConfig(config: RouterConfig, generation: number, reason: string): Promise<ApplyReport> {
+    if (this.facts === undefined) this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
+    const rendered = renderRouter(config, this.facts)
+    const started = performance.now()
+    try {
+      const { state, report } = await applyRendered(this.opts.runner, this.applied, rendered, this.log)
+      const ms = performance.now() - started
+      this.applied = state
+      this.appliedGeneration = generation
+      this.lastError = null
+      this.retryMs = 1000
+      this.lastApply = { ...report, at: new Date().toISOString() }
+      for (const name of ['ipset', 'iptables', 'net'] as const) {
+        this.subsystems[name] = { appliedGeneration: generation, lastError: null, lastDurationMs: Math.round(report.durationsMs[name]) }
+      }
+      this.opts.metrics.inc('routerd_applies_total', 'Applies to the kernel', { kind: report.kind, reason })
+      this.opts.metrics.observe('routerd_apply_seconds', 'Time to apply a change to the kernel', ms / 1000, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+      this.opts.metrics.set('routerd_applied_generation', 'Generation in force in the kernel', generation)
+      this.opts.metrics.set('routerd_iptables_rules', 'Rules in owned chains', rendered.tables.reduce((n, t) => n + [...t.chains.values()].reduce((m, r) => m + r.length, 0), 0))
+      this.log.info({ generation, reason, kind: report.kind, chains: report.chainsWritten, rules: report.rulesWritten, netOps: report.netOps, ms: Math.round(ms) }, 'applied')
+      if (report.rulesWritten >= LARGE_APPLY_RULES) this.opts.memory?.soon()
+      return report
+    } catch (err) {
+      this.opts.metrics.inc('routerd_apply_failures_total', 'Applies the kernel refused or that failed', { reason })
+      const rejected = errorCode(err) === 'ERR_KERNEL_REJECTED' ? (err as RestoreRejectedError) : undefined
+      this.lastError = {
+        code: errorCode(err) ?? 'ERR_INTERNAL', message: (err as Error).message, at: new Date().toISOString(),
+        ...(rejected ? { line: rejected.line } : {}),
+      }
+      const failed = subsystemOf(rejected?.tool ?? (err as { file?: string }).file ?? '')
+      if (failed !== undefined) this.subsystems[failed].lastError = this.lastError
+      this.log.error({ err, generation, reason }, 'apply failed; previous state kept')
+      if (rejected) {
+        const payload = `# ${rejected.message}\n${rejected.payload}`
+        try { writeFileSync(join(this.opts.stateDir, `last-failed-${rejected.tool.replace(/\W+/g, '-')}.txt`), payload) } catch { /* post-mortem only */ }
+      } else {
+        // The kernel's state is unknown (e.g. a tool crashed): the next apply replaces whole tables.
+        this.applied = undefined
+        this.scheduleCheck(this.retryMs)
+        this.retryMs = Math.min(this.retryMs * 2, 60_000)
+      }
+      throw err
+    }
+  }
+
+  private scheduleCheck(ms: number): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.checkDrift()
+        .catch((err: unknown) => this.log.error({ err }, 'drift check failed'))
+        .finally(() => { if (this.opts.driftCheckMs > 0 && this.timer === undefined) this.scheduleCheck(this.opts.driftCheckMs) })
+    }, ms)
+    this.timer.unref()
+  }
+
+  /**
+   * Queues an edit from the API, or refuses it at once (ERR_BUSY, 429) when `maxQueuedEdits`
+   * edits are already waiting: a client that pushes faster than the kernel takes changes gets
+   * told so, instead of growing the queue (and the bodies it holds) without bound.
+   */
+  private admitEdit<T>(task: () => Promise<T>): Promise<T> {
+    const bound = this.opts.maxQueuedEdits ?? DEFAULT_MAX_QUEUED_EDITS
+    if (this.queuedEdits >= bound) {
+      this.opts.metrics.inc('routerd_api_busy_total', 'Edits refused because the edit queue was full')
+      return Promise.reject(new BusyError(`${this.queuedEdits} edits are already queued; retry later`))
+    }
+    this.queuedEdits++
+    return this.exclusive(task).finally(() => { this.queuedEdits-- })
+  }
+
+  private exclusive<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task)
+    this.queue = run.catch(() => undefined)
+    return run
+  }
+}

@@ -1,0 +1,64 @@
+import type { Diagnostic } from '../../core/errors.ts'
+import type { RouterConfig } from '../model/config.ts'
+import type { HostFacts } from '../model/facts.ts'
+import { normalizeConfig } from '../model/normalize.ts'
+import { natKeys } from './nat-state.ts'
+import { buildContext } from './context.ts'
+import { renderFilter } from './iptables/filter.ts'
+import { renderMangle } from './iptables/mangle.ts'
+import type { IpSetSpec } from './iptables/match.ts'
+import { renderNat } from './iptables/nat.ts'
+import { renderRaw } from './iptables/raw.ts'
+import { formatTable, type RenderedTable } from './iptables/table.ts'
+import { renderNet, type DesiredNet } from './net.ts'
+
+/** Everything the router wants in the kernel, as data. */
+export interface RenderedRouter {
+  tables: RenderedTable[]
+  ipsets: IpSetSpec[]
+  net: DesiredNet
+  /** NAT state per public IP, compared across applies to clear stale conntrack entries (plan/conntrack.ts). */
+  nat: Map<string, string[]>
+  warnings: Diagnostic[]
+}
+
+/**
+ * Pure. Renders a checked config for this host. Same input, same bytes.
+ * @example renderRouter(config, { links: [{ name: 'eth0', mac: '02:00:00:00:00:01' }], controlPorts: [8443] })
+ */
+export function renderRouter(config: RouterConfig, facts: HostFacts): RenderedRouter {
+  const normalized = normalizeConfig(config)
+  const ctx = buildContext(normalized, facts)
+  const sets: IpSetSpec[] = []
+  const tables = [renderRaw(ctx), renderMangle(ctx, sets), renderNat(ctx, sets), renderFilter(ctx, sets)]
+  const unique = new Map(sets.map((s) => [s.name, s]))
+  const ipsets = [...unique.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
+  const warnings: Diagnostic[] = []
+  config.interfaces.forEach((iface, i) => {
+    if (!ctx.devOf.has(iface.id)) {
+      warnings.push({ severity: 'warning', path: `/interfaces/${i}`, code: 'WARN_INTERFACE_ABSENT', message: `interface "${iface.id}" is not on this host; its rules are left out` })
+    }
+  })
+  return { tables, ipsets, net: renderNet(ctx), nat: natKeys(normalized), warnings }
+}
+
+/** Pure. `ipset restore` text creating every set from scratch (used in goldens and full applies). */
+export function formatIpsets(sets: readonly IpSetSpec[]): string {
+  const out: string[] = []
+  for (const s of sets) {
+    out.push(`# ${s.owner}`)
+    out.push(`create ${s.name} ${s.type} family inet hashsize 1024 maxelem ${s.maxelem}`)
+    for (const e of [...s.entries].sort()) out.push(`add ${s.name} ${e}`)
+  }
+  return out.join('\n') + (out.length > 0 ? '\n' : '')
+}
+
+/** Pure. The text files a golden test compares byte for byte. */
+export function renderFiles(r: RenderedRouter): Record<string, string> {
+  return {
+    'iptables.rules': r.tables.map(formatTable).join(''),
+    'ipset.restore': formatIpsets(r.ipsets),
+    'net.json': JSON.stringify(r.net, null, 2) + '\n',
+    'warnings.txt': r.warnings.map((w) => `${w.severity} ${w.path} ${w.code}: ${w.message}`).join('\n') + (r.warnings.length ? '\n' : ''),
+  }
+}
