@@ -1,13 +1,14 @@
 import { pino, type Logger, type DestinationStream } from 'pino'
 
 /**
- * The one root logger. Components take `log.child({ component })`; messages are constant
- * strings and data goes in fields. Secrets never reach the log (redact).
+ * The one root logger of a daemon (its name is in every line). Components take
+ * `log.child({ component })`; messages are constant strings and data goes in fields. Secrets
+ * never reach the log (redact).
  */
-export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
+export function createLogger(daemon: string, options: { level?: string; destination?: DestinationStream } = {}): Logger {
   const opts = {
     level: options.level ?? process.env['SVM_LOG_LEVEL'] ?? 'info',
-    base: { daemon: 'routerd' },
+    base: { daemon },
     redact: { paths: ['token', 'headers.authorization', 'req.headers.authorization'], censor: '[redacted]' },
   }
   return options.destination ? pino(opts, options.destination) : pino(opts)

@@ -1,6 +1,8 @@
 /**
  * A minimal Prometheus registry: counters and gauges with labels, and histograms with fixed
  * buckets, rendered in the text exposition format. Enough for a daemon with a handful of series.
+ * Every series is named `<daemon>_<name>` (routerd_dhcp_leases, storaged_…): callers give the
+ * name without the prefix, so shared code publishes under whichever daemon runs it.
  */
 
 type Labels = Record<string, string>
@@ -15,6 +17,8 @@ interface Series { help: string; type: 'counter' | 'gauge' | 'histogram'; values
 export class Metrics {
   private readonly series = new Map<string, Series>()
   private readonly collectors: (() => void)[] = []
+
+  constructor(readonly prefix: string) {}
 
   /**
    * Runs `fn` before every render: hot paths (tens of thousands of DNS queries a second) count
@@ -33,6 +37,11 @@ export class Metrics {
     let s = this.series.get(name)
     if (s === undefined) this.series.set(name, (s = { help, type, values: new Map() }))
     return s
+  }
+
+  /** The exposed name of a series. */
+  fullName(name: string): string {
+    return `${this.prefix}_${name}`
   }
 
   inc(name: string, help: string, labels: Labels = {}, by = 1): void {
@@ -58,7 +67,8 @@ export class Metrics {
   render(): string {
     for (const fn of this.collectors) fn()
     const out: string[] = []
-    for (const [name, s] of this.series) {
+    for (const [short, s] of this.series) {
+      const name = this.fullName(short)
       out.push(`# HELP ${name} ${s.help}`, `# TYPE ${name} ${s.type}`)
       if (s.type === 'histogram') {
         for (const b of [...(s.buckets ?? []).map(String), '+Inf']) out.push(`${name}_bucket{le="${b}"} ${s.values.get(`le|${b}`) ?? 0}`)

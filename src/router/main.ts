@@ -3,7 +3,7 @@ import { existsSync, lstatSync, readFileSync, statSync, unlinkSync } from 'node:
 import { connect } from 'node:net'
 import { parseArgs } from 'node:util'
 import { buildApp } from './api/app.ts'
-import { loadDaemonConfig } from './daemon-config.ts'
+import { loadRouterdConfig } from './daemon-config.ts'
 import { createRunner } from '../core/exec.ts'
 import { createLogger, type Logger } from '../core/log.ts'
 import { MemoryRelease } from '../core/memory-release.ts'
@@ -36,11 +36,11 @@ function guardProcess(log: Logger, metrics: Metrics): void {
     log.warn({ warning: { name: warning.name, code: (warning as { code?: string }).code, message: warning.message } }, 'node warning')
   })
   process.on('uncaughtException', (err, origin) => {
-    metrics.inc('routerd_uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin })
+    metrics.inc('uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin })
     log.error({ err, origin }, 'uncaught exception; routerd keeps running')
   })
   process.on('unhandledRejection', (reason) => {
-    metrics.inc('routerd_uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin: 'unhandledRejection' })
+    metrics.inc('uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin: 'unhandledRejection' })
     log.error({ err: reason }, 'unhandled rejection; routerd keeps running')
   })
 }
@@ -51,12 +51,12 @@ function guardProcess(log: Logger, metrics: Metrics): void {
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', default: '/etc/systemvm/routerd.json' } } })
-  const daemon = loadDaemonConfig(values.config as string)
-  const log = createLogger(daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
+  const daemon = loadRouterdConfig(values.config as string)
+  const log = createLogger('routerd', daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
   const token = readFileSync(daemon.tokenFile, 'utf8').trim()
   if (token.length < 16) throw new Error(`token in ${daemon.tokenFile} is shorter than 16 characters`)
   if ((statSync(daemon.tokenFile).mode & 0o077) !== 0) log.warn({ tokenFile: daemon.tokenFile }, 'token file is readable by others than its owner')
-  const metrics = new Metrics()
+  const metrics = new Metrics('routerd')
   guardProcess(log, metrics)
   const memory = new MemoryRelease()
   memory.startIdleWatch()

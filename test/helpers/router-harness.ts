@@ -32,8 +32,8 @@ export async function startHarness(opts: { driftCheckMs?: number; maxQueuedEdits
   const lab = await Lab.create()
   const stateDir = mkdtempSync(join(tmpdir(), 'routerd-test-'))
   try {
-    const log = createLogger({ level: process.env['SVM_TEST_LOG'] ?? 'silent' })
-    const metrics = new Metrics()
+    const log = createLogger('routerd', { level: process.env['SVM_TEST_LOG'] ?? 'silent' })
+    const metrics = new Metrics('routerd')
     const engine = new Engine({
       runner: createRunner(lab.ns.rtr), store: new ConfigStore(stateDir), log, metrics,
       stateDir, controlPorts: [8443], driftCheckMs: opts.driftCheckMs ?? 0,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
-import { loadDaemonConfig } from '../../src/router/daemon-config.ts'
+import { loadRouterdConfig } from '../../src/router/daemon-config.ts'
 import { ROUTERD_ENV, ROUTERD_NODE_FLAGS } from '../../src/lab/routerd-command.ts'
 
 const appliance = new URL('../../appliance/', import.meta.url)
@@ -20,6 +20,6 @@ describe('appliance files', () => {
   })
 
   it('the default daemon config is valid', () => {
-    expect(loadDaemonConfig(new URL('routerd.json', appliance).pathname).listen).toEqual({ host: '169.254.0.10', port: 8443 })
+    expect(loadRouterdConfig(new URL('routerd.json', appliance).pathname).listen).toEqual({ host: '169.254.0.10', port: 8443 })
   })
 })

@@ -263,13 +263,13 @@ export class Engine {
   checkDrift(): Promise<string[]> {
     return this.exclusive(async () => {
       this.drift.checks++
-      this.opts.metrics.inc('routerd_drift_checks_total', 'Drift checks run')
+      this.opts.metrics.inc('drift_checks_total', 'Drift checks run')
       const problems = this.applied === undefined ? ['nothing applied yet'] : await detectDrift(this.opts.runner, this.applied)
       this.drift.lastProblems = problems.slice(0, 50)
       if (problems.length > 0) {
         this.log.warn({ problems: problems.slice(0, 20), count: problems.length }, 'kernel state drifted; repairing')
         this.drift.repairs++
-        this.opts.metrics.inc('routerd_drift_repairs_total', 'Full applies forced by drift')
+        this.opts.metrics.inc('drift_repairs_total', 'Full applies forced by drift')
         await this.applyFull('drift')
       }
       return problems
@@ -283,7 +283,7 @@ export class Engine {
   async publishKernelCounters(): Promise<void> {
     const dropped = await readRuleCounters(this.opts.runner, 'raw', 'antispoof')
     for (const [network, packets] of dropped) {
-      this.opts.metrics.setCounter('routerd_spoofed_packets_dropped_total', 'Packets from a guest link whose source is outside its network (BCP 38)', packets, { network })
+      this.opts.metrics.setCounter('spoofed_packets_dropped_total', 'Packets from a guest link whose source is outside its network (BCP 38)', packets, { network })
     }
   }
 
@@ -309,7 +309,7 @@ export class Engine {
   private commit(config: RouterConfig, generation: number, edited?: CollectionName): void {
     this.config = config
     this.generation = generation
-    this.opts.metrics.set('routerd_desired_generation', 'Generation of the stored config', generation)
+    this.opts.metrics.set('desired_generation', 'Generation of the stored config', generation)
     if (edited === undefined || SERVICE_COLLECTIONS.has(edited)) this.notify()
   }
 
@@ -344,15 +344,15 @@ export class Engine {
       for (const name of ['ipset', 'iptables', 'net'] as const) {
         this.subsystems[name] = { appliedGeneration: generation, lastError: null, lastDurationMs: Math.round(report.durationsMs[name]) }
       }
-      this.opts.metrics.inc('routerd_applies_total', 'Applies to the kernel', { kind: report.kind, reason })
-      this.opts.metrics.observe('routerd_apply_seconds', 'Time to apply a change to the kernel', ms / 1000, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
-      this.opts.metrics.set('routerd_applied_generation', 'Generation in force in the kernel', generation)
-      this.opts.metrics.set('routerd_iptables_rules', 'Rules in owned chains', rendered.tables.reduce((n, t) => n + [...t.chains.values()].reduce((m, r) => m + r.length, 0), 0))
+      this.opts.metrics.inc('applies_total', 'Applies to the kernel', { kind: report.kind, reason })
+      this.opts.metrics.observe('apply_seconds', 'Time to apply a change to the kernel', ms / 1000, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+      this.opts.metrics.set('applied_generation', 'Generation in force in the kernel', generation)
+      this.opts.metrics.set('iptables_rules', 'Rules in owned chains', rendered.tables.reduce((n, t) => n + [...t.chains.values()].reduce((m, r) => m + r.length, 0), 0))
       this.log.info({ generation, reason, kind: report.kind, chains: report.chainsWritten, rules: report.rulesWritten, netOps: report.netOps, ms: Math.round(ms) }, 'applied')
       if (report.rulesWritten >= LARGE_APPLY_RULES) this.opts.memory?.soon()
       return report
     } catch (err) {
-      this.opts.metrics.inc('routerd_apply_failures_total', 'Applies the kernel refused or that failed', { reason })
+      this.opts.metrics.inc('apply_failures_total', 'Applies the kernel refused or that failed', { reason })
       const rejected = errorCode(err) === 'ERR_KERNEL_REJECTED' ? (err as RestoreRejectedError) : undefined
       this.lastError = {
         code: errorCode(err) ?? 'ERR_INTERNAL', message: (err as Error).message, at: new Date().toISOString(),
@@ -393,7 +393,7 @@ export class Engine {
   private admitEdit<T>(task: () => Promise<T>): Promise<T> {
     const bound = this.opts.maxQueuedEdits ?? DEFAULT_MAX_QUEUED_EDITS
     if (this.queuedEdits >= bound) {
-      this.opts.metrics.inc('routerd_api_busy_total', 'Edits refused because the edit queue was full')
+      this.opts.metrics.inc('api_busy_total', 'Edits refused because the edit queue was full')
       return Promise.reject(new BusyError(`${this.queuedEdits} edits are already queued; retry later`))
     }
     this.queuedEdits++

@@ -1,10 +1,11 @@
-import { appendFileSync, closeSync, existsSync, fsyncSync, ftruncateSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs'
+import { appendFileSync, closeSync, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs'
 import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StoreError } from '../../core/errors.ts'
+import { fsyncDir, truncateFile, writeFileAtomic } from '../../core/files/atomic.ts'
+import { readJournal } from '../../core/files/json-lines.ts'
 import { COLLECTION_NAMES, emptyConfig, type CollectionName, type RouterConfig } from '../model/config.ts'
 import { withItem } from '../model/items.ts'
-import { readJournal } from '../../core/files/json-lines.ts'
 
 /**
  * The persisted desired state: a snapshot (`config.json`: generation + document), written
@@ -51,11 +52,6 @@ const PREVIOUS = 'config.prev.json'
 const JOURNAL = 'journal.ndjson'
 const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r')
-  try { fsyncSync(fd) } finally { closeSync(fd) }
-}
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -96,26 +92,6 @@ function readSnapshot(path: string): { ok: true; state: StoredState } | { ok: fa
   }
   // A snapshot written before a collection existed lacks it: the collection was empty then.
   return { ok: true, state: { generation, config: { ...emptyConfig(), ...config } as RouterConfig } }
-}
-
-/** Cuts a file to `bytes` and makes the cut durable before anything is appended. */
-function truncateFile(path: string, bytes: number): void {
-  const fd = openSync(path, 'r+')
-  try {
-    ftruncateSync(fd, bytes)
-    fsyncSync(fd)
-  } finally { closeSync(fd) }
-}
-
-export function writeFileAtomic(path: string, text: string): void {
-  const tmp = `${path}.tmp-${process.pid}`
-  const fd = openSync(tmp, 'w', 0o600)
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally { closeSync(fd) }
-  renameSync(tmp, path)
-  fsyncDir(join(path, '..'))
 }
 
 export class ConfigStore {

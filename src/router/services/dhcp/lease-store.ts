@@ -5,7 +5,7 @@ import type { LeaseTable } from './lease-table.ts'
 import type { LeaseChange } from './machine.ts'
 import { StoreError } from '../../../core/errors.ts'
 import { formatIpv4, parseIpv4 } from '../../../core/ipv4.ts'
-import { writeFileAtomic } from '../../store/config-store.ts'
+import { writeFileAtomic } from '../../../core/files/atomic.ts'
 import { readJsonLines } from '../../../core/files/json-lines.ts'
 
 /**

@@ -75,11 +75,11 @@ export class DhcpServer {
       },
     })
     metrics.collect(() => {
-      for (const [type, n] of this.received) metrics.setCounter('routerd_dhcp_received_total', 'DHCP messages received', n, { type })
-      for (const [outcome, n] of this.outcomes) metrics.setCounter('routerd_dhcp_outcomes_total', 'DHCP requests by outcome', n, { outcome })
-      for (const [reason, n] of this.malformed) metrics.setCounter('routerd_dhcp_malformed_total', 'DHCP datagrams dropped as malformed', n, { reason })
-      metrics.setCounter('routerd_dhcp_relayed_total', 'DHCP messages received through a relay agent (giaddr set)', this.relayed)
-      for (const [reason, n] of this.dropped) metrics.setCounter('routerd_dhcp_dropped_total', 'DHCP messages dropped unanswered: relay not accepted, rate limits', n, { reason })
+      for (const [type, n] of this.received) metrics.setCounter('dhcp_received_total', 'DHCP messages received', n, { type })
+      for (const [outcome, n] of this.outcomes) metrics.setCounter('dhcp_outcomes_total', 'DHCP requests by outcome', n, { outcome })
+      for (const [reason, n] of this.malformed) metrics.setCounter('dhcp_malformed_total', 'DHCP datagrams dropped as malformed', n, { reason })
+      metrics.setCounter('dhcp_relayed_total', 'DHCP messages received through a relay agent (giaddr set)', this.relayed)
+      for (const [reason, n] of this.dropped) metrics.setCounter('dhcp_dropped_total', 'DHCP messages dropped unanswered: relay not accepted, rate limits', n, { reason })
     })
   }
 
@@ -110,7 +110,7 @@ export class DhcpServer {
       }
     }
     this.prune()
-    this.metrics.set('routerd_dhcp_links', 'Links the DHCP server listens on', this.listeners.size)
+    this.metrics.set('dhcp_links', 'Links the DHCP server listens on', this.listeners.size)
   }
 
   async close(): Promise<void> {
@@ -245,6 +245,6 @@ export class DhcpServer {
     }
     let bound = 0
     for (const l of this.table.leases()) if (l.bound) bound++
-    this.metrics.set('routerd_dhcp_leases', 'Bound DHCP leases', bound)
+    this.metrics.set('dhcp_leases', 'Bound DHCP leases', bound)
   }
 }

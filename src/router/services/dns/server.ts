@@ -94,21 +94,21 @@ export class DnsServer {
   constructor(log: Logger, metrics: Metrics, private readonly now: () => number = Date.now) {
     this.log = log.child({ component: 'dns' })
     metrics.collect(() => {
-      for (const [answer, n] of Object.entries(this.answered)) metrics.setCounter('routerd_dns_answers_total', 'DNS answers by source', n, { answer })
-      for (const [reason, n] of Object.entries(this.dropped)) metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', n, { reason })
+      for (const [answer, n] of Object.entries(this.answered)) metrics.setCounter('dns_answers_total', 'DNS answers by source', n, { answer })
+      for (const [reason, n] of Object.entries(this.dropped)) metrics.setCounter('dns_dropped_total', 'DNS datagrams dropped unanswered', n, { reason })
       let oversized = this.oversizedClosed
       for (const l of this.listeners.values()) if (l.udp instanceof BatchUdpSocket) oversized += l.udp.oversized
-      metrics.setCounter('routerd_dns_dropped_total', 'DNS datagrams dropped unanswered', oversized, { reason: 'oversize' })
-      metrics.setCounter('routerd_dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
-      metrics.set('routerd_dns_cache_entries', 'Stored DNS responses', this.cacheBudget.entries)
-      metrics.set('routerd_dns_cache_bytes', 'Bytes the DNS caches of all networks hold (responses, keys, overhead), against one budget', this.cacheBudget.usedBytes)
-      metrics.set('routerd_dns_ratelimit_clients', 'Clients in the DNS rate-limit table', this.limiter.size)
-      metrics.set('routerd_dns_upstream_inflight', 'Upstream DNS questions in flight', this.upstreamSlots.inFlight)
-      metrics.setCounter('routerd_dns_upstream_capped_total', 'DNS questions answered SERVFAIL because too many upstream questions were in flight', this.upstreamCapped)
+      metrics.setCounter('dns_dropped_total', 'DNS datagrams dropped unanswered', oversized, { reason: 'oversize' })
+      metrics.setCounter('dns_malformed_total', 'DNS messages that were not a well-formed query (answered FORMERR/NOTIMP or dropped)', this.malformed)
+      metrics.set('dns_cache_entries', 'Stored DNS responses', this.cacheBudget.entries)
+      metrics.set('dns_cache_bytes', 'Bytes the DNS caches of all networks hold (responses, keys, overhead), against one budget', this.cacheBudget.usedBytes)
+      metrics.set('dns_ratelimit_clients', 'Clients in the DNS rate-limit table', this.limiter.size)
+      metrics.set('dns_upstream_inflight', 'Upstream DNS questions in flight', this.upstreamSlots.inFlight)
+      metrics.setCounter('dns_upstream_capped_total', 'DNS questions answered SERVFAIL because too many upstream questions were in flight', this.upstreamCapped)
       let queued = 0
       for (const c of this.tcpConnections) queued += c.queuedBytes
-      metrics.set('routerd_dns_tcp_connections', 'Open DNS-over-TCP connections', this.tcpConnections.size)
-      metrics.set('routerd_dns_tcp_queued_bytes', 'Bytes DNS-over-TCP connections hold in user space (answers not yet written, input not yet parsed)', queued)
+      metrics.set('dns_tcp_connections', 'Open DNS-over-TCP connections', this.tcpConnections.size)
+      metrics.set('dns_tcp_queued_bytes', 'Bytes DNS-over-TCP connections hold in user space (answers not yet written, input not yet parsed)', queued)
     })
     this.sweepTimer = setInterval(() => this.limiter.sweep(this.now()), 60_000)
     this.sweepTimer.unref()
