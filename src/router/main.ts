@@ -62,12 +62,12 @@ async function main(): Promise<void> {
   memory.startIdleWatch()
   publishProcessMemory(metrics, memory)
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
-  const services = new GuestServices(daemon.stateDir, log, metrics)
+  const services = new GuestServices({ stateDir: daemon.stateDir, log, metrics })
   await services.open()
   const engine = new Engine({
     runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
-    onConfig: (config, facts, generation) => services.onConfig(config, facts, generation), memory,
+    onConfig: (config, facts, generation, edited) => services.onConfig(config, facts, generation, edited), memory,
   })
   await engine.start()
   const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }

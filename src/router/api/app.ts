@@ -58,7 +58,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/v1/status', async () => engine.status())
   app.get('/v1/diff', async () => ({ differences: await engine.diff() }))
   app.post('/v1/resync', async () => ({ problems: await engine.checkDrift() }))
-  app.get('/v1/dhcp/leases', async () => ({ leases: deps.services?.dhcp.leases() ?? [] }))
+  deps.services?.routes(app)
 
   app.get('/v1/config', async (_req, reply) => {
     const { generation, config } = engine.getConfig()

@@ -34,8 +34,6 @@ import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from 
 const LARGE_APPLY_RULES = 2000
 /** A document this large (items over all collections) leaves as much garbage even when it writes few rules (e.g. 4,096 DHCP hosts). */
 const LARGE_DOCUMENT_ITEMS = 2000
-/** The collections the in-process services (DHCP, DNS) read: an edit elsewhere leaves them alone. */
-const SERVICE_COLLECTIONS: ReadonlySet<CollectionName> = new Set(['interfaces', 'guestNetworks', 'dhcpHosts'])
 const DEFAULT_MAX_QUEUED_EDITS = 32
 /** The body of a DELETE: distinct from any JSON value a PUT can carry (null included). */
 const DELETE = Symbol('delete')
@@ -54,8 +52,9 @@ export interface EngineOptions {
   /**
    * Told the config in force and the host facts at start, after every stored change and after
    * the facts are read again: the in-process services (DHCP, DNS) follow the config at once.
+   * `edited` is the one collection an item edit changed (none: anything may have).
    */
-  onConfig?: (config: RouterConfig, facts: HostFacts, generation: number) => void
+  onConfig?: (config: RouterConfig, facts: HostFacts, generation: number, edited?: CollectionName) => void
   /** Asked for a full collection after work that leaves much garbage (none: no such requests). */
   memory?: MemoryRelease
 }
@@ -305,17 +304,17 @@ export class Engine {
     }
   }
 
-  /** `edited`: the one collection an item edit changed; the services hear only of what they use. */
+  /** `edited`: the one collection an item edit changed (the services hear only of what they read). */
   private commit(config: RouterConfig, generation: number, edited?: CollectionName): void {
     this.config = config
     this.generation = generation
     this.opts.metrics.set('desired_generation', 'Generation of the stored config', generation)
-    if (edited === undefined || SERVICE_COLLECTIONS.has(edited)) this.notify()
+    this.notify(edited)
   }
 
-  private notify(): void {
+  private notify(edited?: CollectionName): void {
     try {
-      this.opts.onConfig?.(this.config, this.facts, this.generation)
+      this.opts.onConfig?.(this.config, this.facts, this.generation, edited)
     } catch (err) {
       this.log.error({ err }, 'a service did not take the new config')
     }

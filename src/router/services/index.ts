@@ -1,48 +1,49 @@
-import type { Logger } from 'pino'
-import { compileScopes } from './dhcp/scope.ts'
-import { compileZones } from './dns/zone.ts'
-import type { Metrics } from '../../core/metrics.ts'
-import type { RouterConfig } from '../model/config.ts'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from '../../core/log.ts'
+import type { CollectionName, RouterConfig } from '../model/config.ts'
 import type { HostFacts } from '../model/facts.ts'
-import { DhcpServer, type DhcpLink } from './dhcp/server.ts'
-import { DEFAULT_RATE_QPS, DnsServer, type DnsNetwork } from './dns/server.ts'
+import { dhcpService } from './dhcp/service.ts'
+import { dnsService } from './dns/service.ts'
+import type { RouterService, ServiceContext, ServiceEntry } from './service.ts'
+
+/** Every in-process service routerd has, in the order they are updated. */
+export const SERVICES: readonly ServiceEntry[] = [dhcpService, dnsService]
 
 /**
- * The services routerd runs in-process for its guest networks. They follow the config in force:
- * the engine calls onConfig after every change, and updates run one after another.
+ * The services routerd runs for its guest networks. They follow the config in force: the
+ * engine calls onConfig after every change, and updates run one after another.
  */
 export class GuestServices {
-  readonly dhcp: DhcpServer
-  readonly dns: DnsServer
+  private readonly running: { entry: ServiceEntry; service: RouterService }[]
   private updating: Promise<void> = Promise.resolve()
   private readonly log: Logger
 
-  constructor(stateDir: string, log: Logger, metrics: Metrics) {
-    this.log = log.child({ component: 'services' })
-    this.dhcp = new DhcpServer(stateDir, log, metrics)
-    this.dns = new DnsServer(log, metrics)
+  constructor(ctx: ServiceContext, entries: readonly ServiceEntry[] = SERVICES) {
+    this.log = ctx.log.child({ component: 'services' })
+    this.running = entries.map((entry) => ({ entry, service: entry.create(ctx) }))
   }
 
   async open(): Promise<void> {
-    await this.dhcp.open()
+    for (const { service } of this.running) await service.open?.()
   }
 
-  onConfig(config: RouterConfig, facts: HostFacts, generation: number): void {
-    const links: DhcpLink[] = []
-    for (const scope of compileScopes(config, facts)) {
-      const ifindex = facts.links.find((l) => l.name === scope.link)?.ifindex
-      if (ifindex !== undefined) links.push({ scope, ifindex })
+  /** The collections some service reads: an item edit of another one changes no service. */
+  get collections(): ReadonlySet<CollectionName> {
+    return new Set(this.running.flatMap(({ entry }) => entry.collections))
+  }
+
+  /** `edited`: the one collection an item edit changed (none: anything may have changed). */
+  onConfig(config: RouterConfig, facts: HostFacts, generation: number, edited?: CollectionName): void {
+    for (const { entry, service } of this.running) {
+      if (edited !== undefined && !entry.collections.includes(edited)) continue
+      this.updating = this.updating
+        .then(() => service.update(config, facts, generation))
+        .catch((err: unknown) => this.log.error({ err, service: entry.name }, 'service update failed'))
     }
-    const networks = new Map(config.guestNetworks.map((n) => [n.id, n]))
-    const dns: DnsNetwork[] = compileZones(config, generation).map((zone) => {
-      const n = networks.get(zone.networkId)
-      return { zone, upstreams: [...(n?.dnsServers ?? [])], rateQps: n?.dns?.rateLimitQps ?? DEFAULT_RATE_QPS }
-    })
-    this.updating = this.updating
-      .then(() => this.dhcp.update(links))
-      .catch((err: unknown) => this.log.error({ err }, 'DHCP update failed'))
-      .then(() => this.dns.update(dns))
-      .catch((err: unknown) => this.log.error({ err }, 'DNS update failed'))
+  }
+
+  routes(app: FastifyInstance): void {
+    for (const { service } of this.running) service.routes?.(app)
   }
 
   /** Resolves once every update asked for so far has run. */
@@ -52,6 +53,6 @@ export class GuestServices {
 
   async close(): Promise<void> {
     await this.updating
-    await Promise.all([this.dhcp.close(), this.dns.close()])
+    await Promise.all(this.running.map(({ service }) => service.close()))
   }
 }
