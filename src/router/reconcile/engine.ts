@@ -17,6 +17,8 @@ import { renderRouter } from '../render/index.ts'
 import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
 import { chooseStartState } from '../store/recover.ts'
 import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from './apply.ts'
+import { routerStages } from './stages/index.ts'
+import type { StageContext } from './stages/stage.ts'
 
 /**
  * The one place with state. Every change (API edit, start-up apply, drift repair) runs through
@@ -61,20 +63,10 @@ export interface EngineOptions {
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
 
-export type Subsystem = 'ipset' | 'iptables' | 'net'
 export interface SubsystemStatus {
   appliedGeneration: number
   lastError: { code: string; message: string; line?: number | null; at: string } | null
   lastDurationMs: number | null
-}
-
-/** Which subsystem a failing tool belongs to. */
-function subsystemOf(tool: string): Subsystem | undefined {
-  const name = tool.split('/').pop() ?? tool
-  if (name.startsWith('ipset')) return 'ipset'
-  if (name.startsWith('iptables')) return 'iptables'
-  if (name === 'ip' || name.startsWith('ip ')) return 'net'
-  return undefined
 }
 
 export interface EngineStatus {
@@ -87,8 +79,8 @@ export interface EngineStatus {
   appliedGeneration: number
   lastError: { code: string; message: string; line?: number | null; at: string } | null
   lastApply: (ApplyReport & { at: string }) | null
-  /** Per kernel subsystem: the generation it last applied, its last error, its last apply time. */
-  subsystems: Record<Subsystem, SubsystemStatus>
+  /** Per kernel stage (ipset, iptables, net): the generation it last applied, its last error, its last apply time. */
+  subsystems: Record<string, SubsystemStatus>
   drift: { checks: number; repairs: number; lastProblems: string[] }
   /**
    * What was wrong with the stored files or the stored state at start (see store/recover.ts).
@@ -106,11 +98,9 @@ export class Engine {
   private queue: Promise<unknown> = Promise.resolve()
   private lastError: EngineStatus['lastError'] = null
   private lastApply: EngineStatus['lastApply'] = null
-  private readonly subsystems: Record<Subsystem, SubsystemStatus> = {
-    ipset: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
-    iptables: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
-    net: { appliedGeneration: 0, lastError: null, lastDurationMs: null },
-  }
+  private readonly stages = routerStages()
+  private readonly subsystems: Record<string, SubsystemStatus> = Object.fromEntries(this.stages.filter((s) => s.status)
+    .map((s) => [s.name, { appliedGeneration: 0, lastError: null, lastDurationMs: null }]))
   private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
   private storeProblems: StoreProblem[] = []
   private timer: NodeJS.Timeout | undefined
@@ -263,7 +253,7 @@ export class Engine {
     return this.exclusive(async () => {
       this.drift.checks++
       this.opts.metrics.inc('drift_checks_total', 'Drift checks run')
-      const problems = this.applied === undefined ? ['nothing applied yet'] : await detectDrift(this.opts.runner, this.applied)
+      const problems = this.applied === undefined ? ['nothing applied yet'] : await detectDrift(this.stages, this.stageContext(), this.applied)
       this.drift.lastProblems = problems.slice(0, 50)
       if (problems.length > 0) {
         this.log.warn({ problems: problems.slice(0, 20), count: problems.length }, 'kernel state drifted; repairing')
@@ -288,7 +278,7 @@ export class Engine {
 
   /** What differs between the desired state and the kernel, without repairing (svmctl diff). */
   diff(): Promise<string[]> {
-    return this.exclusive(async () => (this.applied === undefined ? ['nothing applied yet'] : detectDrift(this.opts.runner, this.applied)))
+    return this.exclusive(async () => (this.applied === undefined ? ['nothing applied yet'] : detectDrift(this.stages, this.stageContext(), this.applied)))
   }
 
   /** The kernel took a generation the store could not keep: put the stored one back, then fail. */
@@ -333,15 +323,15 @@ export class Engine {
     const rendered = renderRouter(config, this.facts)
     const started = performance.now()
     try {
-      const { state, report } = await applyRendered(this.opts.runner, this.applied, rendered, this.log)
+      const { state, report } = await applyRendered(this.stages, this.stageContext(), this.applied, rendered)
       const ms = performance.now() - started
       this.applied = state
       this.appliedGeneration = generation
       this.lastError = null
       this.retryMs = 1000
       this.lastApply = { ...report, at: new Date().toISOString() }
-      for (const name of ['ipset', 'iptables', 'net'] as const) {
-        this.subsystems[name] = { appliedGeneration: generation, lastError: null, lastDurationMs: Math.round(report.durationsMs[name]) }
+      for (const [name, ms] of Object.entries(report.durationsMs)) {
+        this.subsystems[name] = { appliedGeneration: generation, lastError: null, lastDurationMs: Math.round(ms) }
       }
       this.opts.metrics.inc('applies_total', 'Applies to the kernel', { kind: report.kind, reason })
       this.opts.metrics.observe('apply_seconds', 'Time to apply a change to the kernel', ms / 1000, [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
@@ -357,8 +347,9 @@ export class Engine {
         code: errorCode(err) ?? 'ERR_INTERNAL', message: (err as Error).message, at: new Date().toISOString(),
         ...(rejected ? { line: rejected.line } : {}),
       }
-      const failed = subsystemOf(rejected?.tool ?? (err as { file?: string }).file ?? '')
-      if (failed !== undefined) this.subsystems[failed].lastError = this.lastError
+      const tool = rejected?.tool ?? (err as { file?: string }).file ?? ''
+      const failed = this.stages.find((stage) => stage.status && stage.owns(tool))
+      if (failed !== undefined) (this.subsystems[failed.name] as SubsystemStatus).lastError = this.lastError
       this.log.error({ err, generation, reason }, 'apply failed; previous state kept')
       if (rejected) {
         const payload = `# ${rejected.message}\n${rejected.payload}`
@@ -371,6 +362,10 @@ export class Engine {
       }
       throw err
     }
+  }
+
+  private stageContext(): StageContext {
+    return { runner: this.opts.runner, log: this.log }
   }
 
   private scheduleCheck(ms: number): void {
