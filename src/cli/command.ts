@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { ApplianceError, assertNever } from '../core/errors.ts'
-import { COLLECTION_NAMES, type CollectionName } from '../router/model/config.ts'
+import { COLLECTION_NAMES, type CollectionName } from '../router/api/contract.ts'
 
 /**
  * svmctl's command line, turned into data: argv + environment → an Invocation (where the API is,

@@ -1,6 +1,5 @@
 import { assertNever, errorCode, type Diagnostic } from '../core/errors.ts'
-import type { ApplyReport } from '../router/reconcile/apply.ts'
-import type { EngineStatus } from '../router/reconcile/engine.ts'
+import type { ApplyReport, EngineStatus } from '../router/api/contract.ts'
 import type { Command } from './command.ts'
 
 /**

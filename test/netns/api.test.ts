@@ -126,6 +126,20 @@ describe.skipIf(!root)('control API against the kernel', () => {
     expect(Object.keys(res.body.paths)).toEqual(expect.arrayContaining(['/v1/config', '/v1/config/portForwards/{id}', '/v1/config/staticRoutes/{id}', '/v1/status']))
   })
 
+  it('describes every response body of the router routes in its OpenAPI document, the apply report included', async () => {
+    const { paths } = (await h.api('GET', '/openapi.json')).body as { paths: Record<string, Record<string, { responses?: Record<string, { content?: unknown }> }>> }
+    const undescribed: string[] = []
+    for (const [path, methods] of Object.entries(paths)) {
+      if (!path.startsWith('/v1/')) continue
+      for (const [method, op] of Object.entries(methods)) if (op.responses?.['200']?.content === undefined) undescribed.push(`${method} ${path}`)
+    }
+    expect(undescribed).toEqual([])
+    const report = (paths['/v1/config/portForwards/{id}'] as any).put.responses['200'].content['application/json'].schema.properties.report
+    expect(Object.keys(report.properties)).toEqual(['kind', 'chainsWritten', 'rulesWritten', 'ipsetsChanged', 'netOps', 'durationsMs'])
+    const status = (paths['/v1/status'] as any).get.responses['200'].content['application/json'].schema
+    expect(Object.keys(status.properties)).toEqual(expect.arrayContaining(['desiredGeneration', 'appliedGeneration', 'subsystems', 'drift', 'store']))
+  })
+
   it('a NIC plugged in after start is found when a config names it', async () => {
     const { config } = (await h.api('GET', '/v1/config')).body
     await h.lab.exec(h.lab.ns.rtr, 'ip', ['link', 'add', 'eth9', 'address', '02:5e:00:00:00:09', 'type', 'veth', 'peer', 'name', 'eth9-peer'])

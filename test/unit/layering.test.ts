@@ -43,6 +43,10 @@ describe('layering', () => {
     expect(breaking('router', (t) => t.startsWith('core/') || t.startsWith('router/'))).toEqual([])
   })
 
+  it('the cli talks to the daemons only through their API contracts', () => {
+    expect(breaking('cli', (t) => t.startsWith('core/') || t.startsWith('cli/') || /^(router|storage)\/api\/contract\.ts$/.test(t))).toEqual([])
+  })
+
   it('nothing in src imports the benchmarks or the tests, and only the lab imports the lab', () => {
     const outside = files(src).flatMap((f) => imports(f).filter((t) => t.startsWith('..')).map((t) => `${relative(src, f)} → ${t}`))
     expect(outside).toEqual([])

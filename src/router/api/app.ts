@@ -8,6 +8,7 @@ import { COLLECTION_NAMES, COLLECTIONS, RouterConfig, type CollectionName } from
 import { findItem } from '../model/items.ts'
 import type { Engine } from '../reconcile/engine.ts'
 import type { GuestServices } from '../services/index.ts'
+import { DiffResponse, EditResponse, EngineStatus, ErrorResponse, ResyncResponse } from './contract.ts'
 
 /**
  * The control API. It validates, hands edits to the engine (which applies, persists and only
@@ -28,15 +29,9 @@ export interface AppDeps {
   tls?: { cert: Buffer; key: Buffer }
 }
 
-const ErrorBody = Type.Object({ error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true }) })
-const EditResponse = Type.Object({
-  generation: Type.Integer(),
-  applied: Type.Boolean(),
-  diagnostics: Type.Array(Type.Object({ severity: Type.String(), path: Type.String(), code: Type.String(), message: Type.String() })),
-  report: Type.Object({}, { additionalProperties: true }),
-})
 const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String({ pattern: '^(W/)?"?[0-9]+"?$' })) })
-const errors = { 400: ErrorBody, 401: ErrorBody, 404: ErrorBody, 412: ErrorBody, 422: ErrorBody, 429: ErrorBody }
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse }
+const ConfigResponse = Type.Object({ generation: Type.Integer(), config: RouterConfig })
 
 function ifMatch(headers: Record<string, unknown>): number | undefined {
   const raw = headers['if-match']
@@ -55,12 +50,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: deps.requestTimeoutMs }),
     ...(deps.tls === undefined ? {} : { tls: deps.tls }),
   })
-  app.get('/v1/status', async () => engine.status())
-  app.get('/v1/diff', async () => ({ differences: await engine.diff() }))
-  app.post('/v1/resync', async () => ({ problems: await engine.checkDrift() }))
+  app.get('/v1/status', { schema: { response: { 200: EngineStatus, 401: ErrorResponse } } }, async () => engine.status())
+  app.get('/v1/diff', { schema: { response: { 200: DiffResponse, 401: ErrorResponse } } }, async () => ({ differences: await engine.diff() }))
+  app.post('/v1/resync', { schema: { response: { 200: ResyncResponse, 401: ErrorResponse } } }, async () => ({ problems: await engine.checkDrift() }))
   deps.services?.routes(app)
 
-  app.get('/v1/config', async (_req, reply) => {
+  app.get('/v1/config', { schema: { response: { 200: ConfigResponse, 401: ErrorResponse } } }, async (_req, reply) => {
     const { generation, config } = engine.getConfig()
     return reply.header('etag', `"${generation}"`).send({ generation, config })
   })
@@ -77,11 +72,11 @@ function registerCollection(app: FastifyInstance, engine: Engine, collection: Co
   const schema = COLLECTIONS[collection]
   const params = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
   const base = `/v1/config/${collection}`
-  app.get(base, async () => {
+  app.get(base, { schema: { response: { 200: Type.Object({ generation: Type.Integer(), items: Type.Array(schema) }), 401: ErrorResponse } } }, async () => {
     const { generation, config } = engine.getConfig()
     return { generation, items: config[collection] }
   })
-  app.get(`${base}/:id`, { schema: { params } }, async (req) => {
+  app.get(`${base}/:id`, { schema: { params, response: { 200: schema, 401: ErrorResponse, 404: ErrorResponse } } }, async (req) => {
     const { id } = req.params as { id: string }
     const item = findItem(engine.getConfig().config, collection, id)
     if (item === undefined) throw new ApplianceError('ERR_NOT_FOUND', `${collection}/${id} not found`)

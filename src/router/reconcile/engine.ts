@@ -1,5 +1,3 @@
-import { writeFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { BusyError, ConflictError, errorCode, InvalidConfigError, NotFoundError, type Diagnostic, type RestoreRejectedError } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
 import type { MemoryRelease } from '../../core/memory-release.ts'
@@ -15,8 +13,10 @@ import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
 import { renderRouter } from '../render/index.ts'
 import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
+import type { EngineStatus, SubsystemStatus } from '../api/contract.ts'
 import { chooseStartState } from '../store/recover.ts'
 import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from './apply.ts'
+import { writePostMortem } from './post-mortem.ts'
 import { routerStages } from './stages/index.ts'
 import type { StageContext } from './stages/stage.ts'
 
@@ -63,31 +63,7 @@ export interface EngineOptions {
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
 
-export interface SubsystemStatus {
-  appliedGeneration: number
-  lastError: { code: string; message: string; line?: number | null; at: string } | null
-  lastDurationMs: number | null
-}
-
-export interface EngineStatus {
-  /**
-   * The desired generation is in the kernel (see Engine.readiness). Optional in the type only:
-   * svmctl may read the status of an older daemon.
-   */
-  ready?: boolean
-  desiredGeneration: number
-  appliedGeneration: number
-  lastError: { code: string; message: string; line?: number | null; at: string } | null
-  lastApply: (ApplyReport & { at: string }) | null
-  /** Per kernel stage (ipset, iptables, net): the generation it last applied, its last error, its last apply time. */
-  subsystems: Record<string, SubsystemStatus>
-  drift: { checks: number; repairs: number; lastProblems: string[] }
-  /**
-   * What was wrong with the stored files or the stored state at start (see store/recover.ts).
-   * Optional in the type only: svmctl may read the status of an older daemon.
-   */
-  store?: { problems: StoreProblem[] }
-}
+export type { EngineStatus, SubsystemStatus }
 
 export class Engine {
   private generation = 0
@@ -352,8 +328,7 @@ export class Engine {
       if (failed !== undefined) (this.subsystems[failed.name] as SubsystemStatus).lastError = this.lastError
       this.log.error({ err, generation, reason }, 'apply failed; previous state kept')
       if (rejected) {
-        const payload = `# ${rejected.message}\n${rejected.payload}`
-        try { writeFileSync(join(this.opts.stateDir, `last-failed-${rejected.tool.replace(/\W+/g, '-')}.txt`), payload) } catch { /* post-mortem only */ }
+        writePostMortem(this.opts.stateDir, rejected)
       } else {
         // The kernel's state is unknown (e.g. a tool crashed): the next apply replaces whole tables.
         this.applied = undefined

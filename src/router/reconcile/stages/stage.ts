@@ -1,5 +1,6 @@
 import type { Logger } from '../../../core/log.ts'
 import type { Runner } from '../../../core/exec.ts'
+import type { ApplyReport } from '../../api/contract.ts'
 import type { RenderedRouter } from '../../render/index.ts'
 
 /**
@@ -18,18 +19,6 @@ import type { RenderedRouter } from '../../render/index.ts'
 export interface StageContext {
   runner: Runner
   log: Logger
-}
-
-/** What an apply did, merged over the stages (the `report` of every edit). */
-export interface ApplyReport {
-  kind: 'full' | 'partial' | 'none'
-  chainsWritten: number
-  rulesWritten: number
-  /** ipset restore lines run (members added or removed, sets created or swapped). */
-  ipsetsChanged: number
-  netOps: number
-  /** Wall time per status stage; a stage run alongside the previous one is counted in the latter (ipset 0 then: counted under iptables). */
-  durationsMs: { ipset: number; iptables: number; net: number }
 }
 
 /** The state routerd believes the kernel holds: the rendering applied, and what stages keep besides. */
@@ -65,3 +54,5 @@ export interface KernelStage<Plan = unknown> {
 export function lines(list: readonly string[]): string {
   return list.length === 0 ? '' : list.join('\n') + '\n'
 }
+
+export type { ApplyReport }

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { ErrorResponse, LeasesResponse } from '../../api/contract.ts'
 import type { RouterConfig } from '../../model/config.ts'
 import type { HostFacts } from '../../model/facts.ts'
 import type { RouterService, ServiceContext, ServiceEntry } from '../service.ts'
@@ -27,7 +28,7 @@ class DhcpService implements RouterService {
   }
 
   routes(app: FastifyInstance): void {
-    app.get('/v1/dhcp/leases', async () => ({ leases: this.server.leases() }))
+    app.get('/v1/dhcp/leases', { schema: { response: { 200: LeasesResponse, 401: ErrorResponse } } }, async () => ({ leases: this.server.leases() }))
   }
 
   close(): Promise<void> {

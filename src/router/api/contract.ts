@@ -1,0 +1,92 @@
+import Type, { type Static } from 'typebox'
+
+/**
+ * What routerd's API answers, as TypeBox schemas: the one source of the response types, of the
+ * OpenAPI document's response bodies and of fastify's serializers. svmctl imports only this
+ * file (and core), so the CLI and the daemon cannot disagree on a shape.
+ */
+
+export const Diagnostic = Type.Object({
+  severity: Type.Union([Type.Literal('error'), Type.Literal('warning')]),
+  path: Type.String(),
+  code: Type.String(),
+  message: Type.String(),
+})
+
+export const ApplyReport = Type.Object({
+  kind: Type.Union([Type.Literal('full'), Type.Literal('partial'), Type.Literal('none')], { description: 'full: whole tables replaced; partial: changed chains only (--noflush); none: nothing to write' }),
+  chainsWritten: Type.Integer(),
+  rulesWritten: Type.Integer(),
+  ipsetsChanged: Type.Integer({ description: 'ipset restore lines run (members added or removed, sets created or swapped)' }),
+  netOps: Type.Integer({ description: 'ip -batch lines run (links, addresses, routes, rules)' }),
+  durationsMs: Type.Object({ ipset: Type.Number(), iptables: Type.Number(), net: Type.Number() }, {
+    description: 'Wall time per kernel stage; the ipset edits run alongside iptables-restore and are counted under iptables',
+  }),
+})
+export type ApplyReport = Static<typeof ApplyReport>
+
+export const EditResponse = Type.Object({
+  generation: Type.Integer({ description: 'The generation now in force' }),
+  applied: Type.Boolean(),
+  diagnostics: Type.Array(Diagnostic, { description: 'Warnings (an accepted edit has no errors)' }),
+  report: ApplyReport,
+})
+
+export const KernelError = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  line: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+  at: Type.String({ description: 'ISO 8601' }),
+})
+export type KernelError = Static<typeof KernelError>
+
+export const SubsystemStatus = Type.Object({
+  appliedGeneration: Type.Integer(),
+  lastError: Type.Union([KernelError, Type.Null()]),
+  lastDurationMs: Type.Union([Type.Number(), Type.Null()]),
+})
+export type SubsystemStatus = Static<typeof SubsystemStatus>
+
+export const StoreProblem = Type.Object({
+  code: Type.String(),
+  message: Type.String(),
+  file: Type.Optional(Type.String()),
+  line: Type.Optional(Type.Integer()),
+  generation: Type.Optional(Type.Integer()),
+})
+export type StoreProblem = Static<typeof StoreProblem>
+
+export const EngineStatus = Type.Object({
+  /** Optional in the type only: svmctl may read the status of an older daemon. */
+  ready: Type.Optional(Type.Boolean({ description: 'The desired generation is in the kernel (as /readyz)' })),
+  desiredGeneration: Type.Integer(),
+  appliedGeneration: Type.Integer(),
+  lastError: Type.Union([KernelError, Type.Null()]),
+  lastApply: Type.Union([Type.Object({ ...ApplyReport.properties, at: Type.String() }), Type.Null()]),
+  subsystems: Type.Record(Type.String(), SubsystemStatus, { description: 'Per kernel stage (ipset, iptables, net)' }),
+  drift: Type.Object({ checks: Type.Integer(), repairs: Type.Integer(), lastProblems: Type.Array(Type.String()) }),
+  /** Optional in the type only: svmctl may read the status of an older daemon. */
+  store: Type.Optional(Type.Object({ problems: Type.Array(StoreProblem, { description: 'What was wrong with the stored files or state at start' }) })),
+})
+export type EngineStatus = Static<typeof EngineStatus>
+
+export const Readiness = Type.Object({ ready: Type.Boolean(), desiredGeneration: Type.Integer(), appliedGeneration: Type.Integer() })
+export const DiffResponse = Type.Object({ differences: Type.Array(Type.String()) })
+export const ResyncResponse = Type.Object({ problems: Type.Array(Type.String(), { description: 'What differed before the repair (empty: in sync)' }) })
+
+export const DhcpLease = Type.Object({
+  network: Type.String(),
+  mac: Type.String(),
+  ip: Type.String(),
+  expiresAt: Type.Union([Type.String({ description: 'ISO 8601' }), Type.Null()], { description: 'null: an infinite lease' }),
+  bound: Type.Boolean({ description: 'false: offered, not yet requested' }),
+})
+export type DhcpLease = Static<typeof DhcpLease>
+export const LeasesResponse = Type.Object({ leases: Type.Array(DhcpLease) })
+
+export const ErrorResponse = Type.Object({
+  error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true, description: 'Also `diagnostics` (ERR_CONFIG_INVALID, ERR_BAD_REQUEST) or tool, line, lineText, context (ERR_KERNEL_REJECTED)' }),
+})
+
+/** The collections addressable by id (`/v1/config/<collection>/<id>`). */
+export { COLLECTION_NAMES, type CollectionName } from '../model/config.ts'
