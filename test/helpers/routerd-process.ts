@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { StartedProcess } from '../../src/core/exec.ts'
+import type { ApiMethod } from '../../src/core/http/client.ts'
 import { Lab } from '../../src/lab/lab.ts'
 import { routerdArgs, routerdEnv } from '../../src/lab/routerd-command.ts'
 import { eventually, httpUnix, TOKEN } from './router-harness.ts'
@@ -58,7 +59,7 @@ export class RouterdProcess {
     await this.daemon?.exited
   }
 
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  api(method: ApiMethod, path: string, body?: unknown): Promise<{ status: number; body: any }> {
     return httpUnix(this.socket, method, path, body)
   }
 

@@ -15,8 +15,10 @@ import { ApplianceError } from '../errors.ts'
 
 export type Endpoint = { kind: 'socket'; path: string } | { kind: 'tcp'; host: string; port: number }
 
+export type ApiMethod = 'GET' | 'PUT' | 'DELETE' | 'POST'
+
 export interface ApiRequest {
-  method: 'GET' | 'PUT' | 'DELETE' | 'POST'
+  method: ApiMethod
   path: string
   /** Sent as `Authorization: Bearer <token>` when given (even empty: tests send a wrong one on purpose). */
   token?: string | undefined
