@@ -16,7 +16,7 @@ import { daemonArgv, readDaemonCommand, type DaemonCommand, type DaemonName } fr
  * The namespace is entered with `ip netns exec`, which execs: the pid is node's own, so
  * /proc/<pid> (RSS, CPU) and signals reach the daemon itself.
  *
- * Failures: ERR_DAEMON_EXITED (it exited before answering), ERR_DAEMON_TIMEOUT (no answer in
+ * Failures: ERR_DAEMON_NOT_BUILT (no bundle), ERR_DAEMON_EXITED (it exited before answering), ERR_DAEMON_TIMEOUT (no answer in
  * time; it is killed), ERR_DAEMON_RUNNING (start while the last one still runs). Both start
  * failures carry the tail of the daemon's output in the message.
  */
@@ -88,6 +88,7 @@ export class Daemon {
   /** Writes the config and token, without starting anything yet (the demo shows the command line first). */
   static prepare(options: DaemonOptions): Daemon {
     const command = options.command ?? readDaemonCommand(options.name)
+    if (!existsSync(command.script)) throw new ApplianceError('ERR_DAEMON_NOT_BUILT', `${command.script} is missing: build first (make build)`)
     const ownsDir = options.dir === undefined
     const dir = options.dir ?? mkdtempSync(join(tmpdir(), `${options.name}-lab-`))
     mkdirSync(dir, { recursive: true, mode: 0o700 })
