@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../../src/router/api/app.ts'
 import { createRunner } from '../../src/core/exec.ts'
 import { sendApiRequest, type ApiMethod } from '../../src/core/http/client.ts'
+import { peerScript } from '../../src/lab/checkout.ts'
 import { Lab, labRouterConfig } from '../../src/lab/lab.ts'
 import { createLogger } from '../../src/core/log.ts'
 import { Metrics } from '../../src/core/metrics.ts'
@@ -17,7 +18,8 @@ import { ConfigStore } from '../../src/router/store/config-store.ts'
  */
 
 export const TOKEN = 'test-token-0123456789abcdef'
-export const PEER = new URL('./peer.mjs', import.meta.url).pathname
+/** The lab's guest-side helper (src/lab/peer.mjs). */
+export const PEER = peerScript()
 
 export interface Harness {
   lab: Lab
