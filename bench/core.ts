@@ -546,7 +546,7 @@ async function main(): Promise<void> {
   const daemon = daemonCommand(ROOT)
   log(`routerd: ${daemon.source}`)
   const profiling = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
-  const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: [...daemon.nodeArgs, ...profiling], env: daemon.env })
+  const routerd = await Routerd.start(lab, daemon.command, { nodeArgs: profiling })
   await benchApply(lab, routerd)
   await benchAddOne(lab, routerd)
   await benchThroughput(lab, routerd)

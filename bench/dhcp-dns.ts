@@ -349,7 +349,7 @@ async function main(): Promise<void> {
   const daemon = daemonCommand(ROOT)
   log(`lab ${lab.id}; routerd: ${daemon.source}`)
   const profiling = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]
-  const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: [...daemon.nodeArgs, ...profiling], env: daemon.env, logLevel: 'warn' })
+  const routerd = await Routerd.start(lab, daemon.command, { nodeArgs: profiling, logLevel: 'warn' })
   const b = new Bench(lab, routerd, await perfdhcpRelays(routerd.api))
   await b.services(N_HOSTS, true)
   if (ONLY === undefined || ONLY.includes('dhcp')) await benchDhcp(b)

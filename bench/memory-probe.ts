@@ -44,10 +44,10 @@ async function main(): Promise<void> {
   onCleanup(`lab ${lab.id}`, () => lab.destroy())
   const daemon = daemonCommand(ROOT)
   const extra = (process.env['PROBE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '')
-  const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: [...daemon.nodeArgs, ...extra], env: daemon.env })
+  const routerd = await Routerd.start(lab, daemon.command, { nodeArgs: extra })
   const pid = routerd.process.pid
   await sleep(1000)
-  process.stdout.write(`flags ${[...daemon.nodeArgs, ...extra].join(' ')}\nstart     ${rollup(pid)}\n`)
+  process.stdout.write(`flags ${[...daemon.command.nodeArgs, ...extra].join(' ')}\nstart     ${rollup(pid)}\n`)
   const baseBody = JSON.stringify(baseConfig())
   const bigBody = JSON.stringify(withForwards(10_000))
   await routerd.api.ok('PUT', '/v1/config', baseBody)

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { StartedProcess } from '../src/core/exec.ts'
 import { Lab, LAB_ADDR } from '../src/lab/lab.ts'
+import { parseUnitFile, unitValue } from '../src/lab/unit-file.ts'
 import { onCleanup } from './lib/cleanup.ts'
 import { benchConfig, FORWARD_DOMAIN, hostMac, hostName, NET, parseDnsperf, parsePerfdhcp, perfdhcpRelays, openGuestLab, type DnsperfReport, type PerfdhcpReport } from './lib/guest-load.ts'
 import { memory } from './lib/proc.ts'
@@ -80,10 +81,10 @@ function log(message: string): void {
  * SOAK_MEMORY_MAX_MB overrides MemoryMax: diagnosis only (it exercises the kill and restart path).
  */
 function unitLimits(): { memoryMaxMb: number; restartSec: number } {
-  const text = readFileSync(join(ROOT, 'appliance', 'routerd.service'), 'utf8')
-  const mem = /^MemoryMax=(\d+)([KMG]?)$/m.exec(text)
+  const unit = parseUnitFile(readFileSync(join(ROOT, 'appliance', 'routerd.service'), 'utf8'))
+  const mem = /^(\d+)([KMG]?)$/.exec(unitValue(unit, 'Service', 'MemoryMax') ?? '')
   const factor = { '': 1 / (1024 * 1024), K: 1 / 1024, M: 1, G: 1024 }[(mem?.[2] ?? 'M') as '' | 'K' | 'M' | 'G']
-  const restart = /^RestartSec=(\d+)$/m.exec(text)
+  const restart = /^(\d+)$/.exec(unitValue(unit, 'Service', 'RestartSec') ?? '')
   const override = Number(process.env['SOAK_MEMORY_MAX_MB'] ?? NaN)
   return {
     memoryMaxMb: Number.isFinite(override) && override > 0 ? override : mem === null ? 192 : Number(mem[1]) * factor,
@@ -228,7 +229,7 @@ async function main(): Promise<void> {
   const { lab, loadAverage } = await openGuestLab('bench-soak')
   const daemon = daemonCommand(ROOT)
   log(`lab ${lab.id}; ${SECONDS} s; routerd: ${daemon.source}`)
-  const routerd = await Routerd.start(lab, daemon.script, { nodeArgs: daemon.nodeArgs, env: daemon.env, logLevel: 'warn' })
+  const routerd = await Routerd.start(lab, daemon.command, { logLevel: 'warn' })
   // The appliance's defaults (DNS rate limit included); the lab network serves DHCP and DNS too, for the bad guests.
   await routerd.api.ok('PUT', '/v1/config', JSON.stringify(benchConfig(N_HOSTS, { dhcp: true, dns: true, leaseSeconds: 3600, labServices: true, relays: await perfdhcpRelays(routerd.api) })))
   const soak = new Soak(lab, routerd)

@@ -1,9 +1,10 @@
-import { request } from 'node:http'
-import { ApplianceError } from '../core/errors.ts'
-import { describeEndpoint, type Endpoint, type RequestPlan } from './command.ts'
+import { ApplianceError, errorCode } from '../core/errors.ts'
+import { describeEndpoint, sendApiRequest, type Endpoint } from '../core/http/client.ts'
+import type { RequestPlan } from './command.ts'
 
 /**
- * svmctl's HTTP client: one request to routerd over a unix socket or TCP, with node:http only.
+ * svmctl's request: the control API client of src/core with svmctl's timeout, and its failures
+ * worded for a person and coded ERR_CLI_CONNECT (svmctl's catalogue in README.md).
  */
 
 export interface ApiResponse {
@@ -12,40 +13,21 @@ export interface ApiResponse {
   body: unknown
 }
 
-const MAX_ANSWER = 64 * 1024 * 1024
-
 /**
  * Sends `plan` with the bearer `token` and an optional JSON `body`. Resolves with any HTTP answer
  * (error statuses included); rejects with ERR_CLI_CONNECT when routerd cannot be reached or does
  * not answer within `timeoutMs` (an apply of a large config can take a while).
  */
-export function sendRequest(endpoint: Endpoint, plan: RequestPlan, token: string, body?: string, timeoutMs = 300_000): Promise<ApiResponse> {
-  const where = endpoint.kind === 'socket' ? { socketPath: endpoint.path } : { host: endpoint.host, port: endpoint.port }
-  const headers: Record<string, string> = { ...plan.headers, authorization: `Bearer ${token}`, accept: 'application/json' }
-  if (body !== undefined) {
-    headers['content-type'] = 'application/json'
-    headers['content-length'] = String(Buffer.byteLength(body))
+export async function sendRequest(endpoint: Endpoint, plan: RequestPlan, token: string, body?: string, timeoutMs = 300_000): Promise<ApiResponse> {
+  const headers = { ...plan.headers, accept: 'application/json' }
+  try {
+    const answer = await sendApiRequest(endpoint, { method: plan.method, path: plan.path, headers, token, body, timeoutMs })
+    return { status: answer.status, body: answer.body }
+  } catch (err) {
+    const detail = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err)
+    const message = errorCode(err) === 'ERR_HTTP_ANSWER'
+      ? `answer from ${describeEndpoint(endpoint)} broke off: ${detail}`
+      : `cannot reach routerd at ${describeEndpoint(endpoint)}: ${detail}`
+    throw new ApplianceError('ERR_CLI_CONNECT', message, { cause: err })
   }
-  return new Promise((resolve, reject) => {
-    const req = request({ ...where, method: plan.method, path: plan.path, headers, timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = []
-      let size = 0
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length
-        if (size <= MAX_ANSWER) chunks.push(chunk)
-      })
-      res.on('error', (err) => reject(new ApplianceError('ERR_CLI_CONNECT', `answer from ${describeEndpoint(endpoint)} broke off: ${err.message}`, { cause: err })))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let parsed: unknown = text
-        if (String(res.headers['content-type'] ?? '').includes('json')) {
-          try { parsed = JSON.parse(text) } catch { /* shown as text */ }
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed })
-      })
-    })
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
-    req.on('error', (err) => reject(new ApplianceError('ERR_CLI_CONNECT', `cannot reach routerd at ${describeEndpoint(endpoint)}: ${err.message}`, { cause: err })))
-    req.end(body)
-  })
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util'
 import { ApplianceError, assertNever } from '../core/errors.ts'
+import type { Endpoint } from '../core/http/client.ts'
 import { COLLECTION_NAMES, type CollectionName } from '../router/api/contract.ts'
 
 /**
@@ -34,7 +35,8 @@ collections: ${COLLECTION_NAMES.join(', ')}
 exit status: 0 ok, 1 failure (or differences for diff), 2 bad usage or request rejected (4xx)
 `
 
-export type Endpoint = { kind: 'socket'; path: string } | { kind: 'tcp'; host: string; port: number }
+export type { Endpoint }
+export { describeEndpoint } from '../core/http/client.ts'
 
 /** Where a request body comes from: a file, or stdin for `-`. */
 export type BodySource = { kind: 'file'; path: string } | { kind: 'stdin' }
@@ -213,9 +215,4 @@ export function planRequest(command: Command): RequestPlan | undefined {
     default:
       return assertNever(command)
   }
-}
-
-/** Pure. A short description of an endpoint for messages. */
-export function describeEndpoint(endpoint: Endpoint): string {
-  return endpoint.kind === 'socket' ? `unix:${endpoint.path}` : `http://${endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host}:${endpoint.port}`
 }

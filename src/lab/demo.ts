@@ -1,9 +1,10 @@
-import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { basename, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ApplianceError, errorCode, type CommandFailedError } from '../core/errors.ts'
-import { binary, run, startProcess, type RunResult, type StartedProcess } from '../core/exec.ts'
+import { binary, run, startProcess, type RunResult } from '../core/exec.ts'
+import { peerScript } from './checkout.ts'
+import { Daemon } from './daemon.ts'
 import {
   DEMO_API_PORT, DEMO_DIR, DEMO_FIREWALL_PORT, DEMO_IPS, DEMO_NET2, DEMO_PREFIX,
   demoDaemonConfig, demoFirewallRule, demoRouterConfig,
@@ -11,7 +12,6 @@ import {
 import { CHAIN_PREFIX } from '../router/render/names.ts'
 import { readDemoState, tearDownDemo, writeDemoState } from './demo-teardown.ts'
 import { LAB_ADDR, Lab } from './lab.ts'
-import { routerdArgs, routerdEnv } from './routerd-command.ts'
 
 /**
  * `make demo`: routerd in a namespace lab, driven by svmctl, shown with real commands and their
@@ -22,10 +22,7 @@ import { routerdArgs, routerdEnv } from './routerd-command.ts'
  */
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
-/** The daemon as the image runs it (the bundle next to this file, the unit's node flags). */
-const ROUTERD = join(HERE, '..', 'routerd.mjs')
 const SVMCTL = join(HERE, '..', 'cli', 'svmctl.js')
-const PEER = join(HERE, '..', '..', 'test', 'helpers', 'peer.mjs')
 const HOST = LAB_ADDR.internetHost
 
 /** curl's exit codes for "no answer" (connect refused, timeout, empty reply, recv failure). */
@@ -87,7 +84,7 @@ async function sleep(ms: number): Promise<void> {
 }
 
 class Demo {
-  private routerd: StartedProcess | undefined
+  private routerd: Daemon | undefined
   private readonly tokenFile = join(DEMO_DIR, 'routerd.token')
 
   constructor(private readonly lab: Lab) {}
@@ -101,34 +98,27 @@ class Demo {
     return show(ns, binary('curl'), ['-s', '--max-time', '2', ...bind, url], [0, ...CURL_NO_ANSWER])
   }
 
-  /** Starts routerd detached in the router namespace and waits for /healthz. */
+  /**
+   * Starts routerd as its unit does (lab/daemon.ts), detached in the router namespace with its
+   * files in DEMO_DIR, and waits for /healthz. The token is written to the demo's token file.
+   */
   async startRouterd(): Promise<void> {
-    writeFileSync(this.tokenFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 })
-    const configFile = join(DEMO_DIR, 'routerd.json')
-    writeFileSync(configFile, `${JSON.stringify(demoDaemonConfig(DEMO_DIR), null, 2)}\n`)
     const logFile = join(DEMO_DIR, 'routerd.log')
-    print(`$ ${displayArgv(this.lab.ns.rtr, process.execPath, routerdArgs(configFile, ROUTERD))} >${logFile} 2>&1 &`)
-    const routerd = startProcess(process.execPath, routerdArgs(configFile, ROUTERD), { netns: this.lab.ns.rtr, detachedLogFile: logFile, env: routerdEnv() })
+    const routerd = Daemon.prepare({ name: 'routerd', netns: this.lab.ns.rtr, dir: DEMO_DIR, config: demoDaemonConfig(DEMO_DIR), logFile, timeoutMs: 15_000 })
+    print(`$ ${displayArgv(this.lab.ns.rtr, process.execPath, routerd.argv)} >${logFile} 2>&1 &`)
+    try {
+      await routerd.start()
+    } catch (err) {
+      throw new ApplianceError('ERR_DEMO_ROUTERD', err instanceof Error ? err.message : String(err), { cause: err })
+    }
     this.routerd = routerd
     writeDemoState(DEMO_DIR, { labId: this.lab.id, routerdPid: routerd.pid, startedAt: new Date().toISOString() })
-    let exited = false
-    void routerd.exited.then(() => { exited = true })
-    const health = ['-s', '--max-time', '1', `http://127.0.0.1:${DEMO_API_PORT}/healthz`]
-    for (let i = 0; i < 150 && !exited; i++) {
-      const r = await run(binary('curl'), health, { netns: this.lab.ns.rtr, okCodes: [0, ...CURL_NO_ANSWER] })
-      if (r.exitCode === 0 && r.stdout.includes('"ok":true')) {
-        await show(this.lab.ns.rtr, binary('curl'), health)
-        return
-      }
-      await sleep(100)
-    }
-    const log = existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').slice(-5).join('\n') : ''
-    throw new ApplianceError('ERR_DEMO_ROUTERD', `routerd ${exited ? 'exited' : 'did not answer /healthz within 15 s'}; last log lines:\n${log}`)
+    await show(this.lab.ns.rtr, binary('curl'), ['-s', '--max-time', '1', `http://127.0.0.1:${DEMO_API_PORT}/healthz`])
   }
 
   /** Starts a peer HTTP server (answers "<client ip> <port>") detached, so it outlives this process. */
   async serve(ns: string, port: number, bind?: string): Promise<void> {
-    const args = [PEER, 'serve', 'tcp', String(port), ...(bind === undefined ? [] : [bind])]
+    const args = [peerScript(), 'serve', 'tcp', String(port), ...(bind === undefined ? [] : [bind])]
     const logFile = join(DEMO_DIR, `peer-${ns}-${port}.log`)
     print(`$ ${displayArgv(ns, process.execPath, args)} &`)
     const p = startProcess(process.execPath, args, { netns: ns, detachedLogFile: logFile })
@@ -231,7 +221,7 @@ class Demo {
   }
 
   async fail(): Promise<void> {
-    this.routerd?.kill('SIGTERM')
+    await this.routerd?.stop(2_000)
     await this.lab.destroy()
     rmSync(join(DEMO_DIR, 'state.json'), { force: true })
   }

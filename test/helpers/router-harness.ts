@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { request } from 'node:http'
 import { buildApp } from '../../src/router/api/app.ts'
 import { createRunner } from '../../src/core/exec.ts'
+import { sendApiRequest, type ApiMethod } from '../../src/core/http/client.ts'
+import { peerScript } from '../../src/lab/checkout.ts'
 import { Lab, labRouterConfig } from '../../src/lab/lab.ts'
 import { createLogger } from '../../src/core/log.ts'
 import { Metrics } from '../../src/core/metrics.ts'
@@ -17,7 +18,8 @@ import { ConfigStore } from '../../src/router/store/config-store.ts'
  */
 
 export const TOKEN = 'test-token-0123456789abcdef'
-export const PEER = new URL('./peer.mjs', import.meta.url).pathname
+/** The lab's guest-side helper (src/lab/peer.mjs). */
+export const PEER = peerScript()
 
 export interface Harness {
   lab: Lab
@@ -119,26 +121,10 @@ async function kernelListing(lab: Lab, ns: string, ipsets: Promise<string>): Pro
 
 export { labRouterConfig }
 
-/** A request to routerd over its unix socket. */
-export function httpUnix(socketPath: string, method: string, path: string, body?: unknown, token = TOKEN): Promise<{ status: number; body: any }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body)
-    const req = request({
-      socketPath, method, path,
-      headers: { authorization: `Bearer ${token}`, ...(payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let parsed: unknown = text
-        try { parsed = JSON.parse(text) } catch { /* plain text */ }
-        resolve({ status: res.statusCode ?? 0, body: parsed })
-      })
-    })
-    req.on('error', reject)
-    req.end(payload)
-  })
+/** A request to routerd over its unix socket (the core client; no timeout: the test's own bounds it). */
+export async function httpUnix(socketPath: string, method: ApiMethod, path: string, body?: unknown, token = TOKEN): Promise<{ status: number; body: any }> {
+  const answer = await sendApiRequest({ kind: 'socket', path: socketPath }, { method, path, token, body: body === undefined ? undefined : JSON.stringify(body) })
+  return { status: answer.status, body: answer.body }
 }
 
 /** Polls `check` until it returns true (bounded: 100 tries, 100 ms apart). */

@@ -1,64 +1,57 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { StartedProcess } from '../../src/core/exec.ts'
+import type { ApiMethod } from '../../src/core/http/client.ts'
+import { Daemon } from '../../src/lab/daemon.ts'
 import { Lab } from '../../src/lab/lab.ts'
-import { routerdArgs, routerdEnv } from '../../src/lab/routerd-command.ts'
-import { eventually, httpUnix, TOKEN } from './router-harness.ts'
+import { httpUnix, TOKEN } from './router-harness.ts'
 
 /**
- * routerd as the appliance runs it (the bundle, the unit's flags and environment) inside a fresh
- * lab's router namespace, reached over a unix socket: what the in-process services (DHCP, DNS)
- * need, since their sockets live in the daemon's own namespace.
+ * routerd as the appliance runs it (src/lab/daemon.ts: the unit's flags, environment and bundle)
+ * inside a fresh lab's router namespace, reached over a unix socket: what the in-process
+ * services (DHCP, DNS) need, since their sockets live in the daemon's own namespace.
  */
 export class RouterdProcess {
-  daemon: StartedProcess | undefined
-  readonly socket: string
-
-  /** Set when the daemon config listens on TCP (inside the router namespace): its base URL. */
-  url: string | undefined
-
-  private constructor(readonly lab: Lab, readonly dir: string, private readonly env: Record<string, string>) {
-    this.socket = join(dir, 'api.sock')
-  }
+  private constructor(readonly lab: Lab, readonly routerd: Daemon) {}
 
   /** `env` adds to the unit's environment (e.g. ROUTERD_UDP_BATCH=off). */
   static async create(daemonConfig: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<RouterdProcess> {
     const lab = await Lab.create()
-    const dir = mkdtempSync(join(tmpdir(), 'routerd-proc-'))
-    const r = new RouterdProcess(lab, dir, env)
-    const listen = daemonConfig['listen'] as { host?: string; port?: number } | undefined
-    if (listen?.port !== undefined) r.url = `${daemonConfig['tls'] === undefined ? 'http' : 'https'}://${listen.host}:${listen.port}`
     try {
-      writeFileSync(join(dir, 'token'), TOKEN, { mode: 0o600 })
-      writeFileSync(join(dir, 'routerd.json'), JSON.stringify({
-        listen: { path: r.socket }, tokenFile: join(dir, 'token'), stateDir: join(dir, 'state'), driftCheckSeconds: 0, logLevel: 'warn',
-        ...daemonConfig,
-      }))
-      await r.start()
+      const routerd = await Daemon.launch({
+        name: 'routerd', netns: lab.ns.rtr, token: TOKEN, env,
+        config: { driftCheckSeconds: 0, logLevel: 'warn', ...daemonConfig },
+      })
+      return new RouterdProcess(lab, routerd)
     } catch (err) {
-      await r.close()
+      await lab.destroy()
       throw err
     }
-    return r
   }
 
-  async start(): Promise<void> {
-    this.daemon = this.lab.start(this.lab.ns.rtr, process.execPath, routerdArgs(join(this.dir, 'routerd.json')), { ...routerdEnv(), ...this.env })
-    const serving = this.url === undefined
-      ? async () => (await httpUnix(this.socket, 'GET', '/healthz')).status === 200
-      : async () => (await this.lab.exec(this.lab.ns.rtr, 'curl', ['-sk', '-o', '/dev/null', '-w', '%{http_code}', `${this.url}/healthz`], { okCodes: [0, 7, 35, 52, 56] })).stdout === '200'
-    await eventually(serving, 'routerd to serve')
-      .catch((err: unknown) => { throw new Error(`${(err as Error).message}; routerd said: ${this.output().slice(-3000)}`) })
+  /** The daemon's process (a new one after start()). */
+  get daemon(): StartedProcess {
+    return this.routerd.process
+  }
+
+  /** Its directory: routerd.json, token, api.sock, state/. */
+  get dir(): string {
+    return this.routerd.dir
+  }
+
+  get socket(): string {
+    return this.routerd.socket
+  }
+
+  /** Starts routerd again (same state directory) and waits for /healthz. */
+  start(): Promise<void> {
+    return this.routerd.start()
   }
 
   /** SIGKILL, as a crash. */
-  async kill(): Promise<void> {
-    this.daemon?.kill('SIGKILL')
-    await this.daemon?.exited
+  kill(): Promise<void> {
+    return this.routerd.kill()
   }
 
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
+  api(method: ApiMethod, path: string, body?: unknown): Promise<{ status: number; body: any }> {
     return httpUnix(this.socket, method, path, body)
   }
 
@@ -85,11 +78,11 @@ export class RouterdProcess {
   }
 
   output(): string {
-    return this.daemon?.output() ?? ''
+    return this.routerd.output()
   }
 
   async close(): Promise<void> {
+    await this.routerd.close()
     await this.lab.destroy()
-    rmSync(this.dir, { recursive: true, force: true })
   }
 }

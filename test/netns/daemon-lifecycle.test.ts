@@ -1,10 +1,6 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { StartedProcess } from '../../src/core/exec.ts'
+import { Daemon } from '../../src/lab/daemon.ts'
 import { Lab, LAB_ADDR, labRouterConfig } from '../../src/lab/lab.ts'
-import { routerdArgs, routerdEnv } from '../../src/lab/routerd-command.ts'
 import { curl, eventually, httpUnix, kernelSnapshot, serve, TOKEN } from '../helpers/router-harness.ts'
 
 const root = process.getuid?.() === 0
@@ -13,26 +9,15 @@ const HOST = LAB_ADDR.internetHost
 /** routerd as a real process in the lab's router namespace, reached over a unix socket. */
 describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
   let lab: Lab
-  let dir: string
+  let routerd: Daemon | undefined
   let socket: string
-  let daemon: StartedProcess | undefined
-
-  async function startDaemon(): Promise<void> {
-    daemon = lab.start(lab.ns.rtr, process.execPath, routerdArgs(join(dir, 'routerd.json')), routerdEnv())
-    await eventually(async () => (await httpUnix(socket, 'GET', '/healthz')).status === 200, 'routerd to serve')
-  }
 
   beforeAll(async () => {
     lab = await Lab.create()
-    dir = mkdtempSync(join(tmpdir(), 'routerd-proc-'))
-    socket = join(dir, 'api.sock')
-    writeFileSync(join(dir, 'token'), TOKEN)
-    writeFileSync(join(dir, 'routerd.json'), JSON.stringify({
-      listen: { path: socket }, tokenFile: join(dir, 'token'), stateDir: join(dir, 'state'), driftCheckSeconds: 1, logLevel: 'warn',
-    }))
     await serve(lab, lab.ns.vm1, 'tcp', '80')
     await serve(lab, lab.ns.inet, 'tcp', '80', HOST)
-    await startDaemon()
+    routerd = await Daemon.launch({ name: 'routerd', netns: lab.ns.rtr, token: TOKEN, config: { driftCheckSeconds: 1, logLevel: 'warn' } })
+    socket = routerd.socket
     const config = labRouterConfig()
     config['portForwards'] = [{ id: 'pf-web', publicIp: '203.0.113.12', protocol: 'tcp', publicPorts: { start: 8080 }, privateIp: LAB_ADDR.vm1, privatePorts: { start: 80 } }]
     config['firewallRules'] = [{ id: 'fw-1', publicIp: '203.0.113.10', protocol: 'tcp', ports: { start: 22 }, sourceCidrs: ['192.0.2.0/24', '198.18.0.0/15'] }]
@@ -40,8 +25,8 @@ describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(200)
   })
   afterAll(async () => {
+    await routerd?.close()
     await lab?.destroy()
-    if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
   it('requests without the token get 401; /healthz is open', async () => {
@@ -51,9 +36,8 @@ describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
 
   it('SIGKILL then start again: the same kernel state, traffic still flows', async () => {
     const before = await kernelSnapshot(lab, lab.ns.rtr)
-    daemon?.kill('SIGKILL')
-    await daemon?.exited
-    await startDaemon()
+    await routerd?.kill()
+    await routerd?.start()
     expect(await kernelSnapshot(lab, lab.ns.rtr)).toBe(before)
     expect(await curl(lab, lab.ns.inet, 'http://203.0.113.12:8080/', HOST)).toBe(`${HOST} 80`)
     expect((await httpUnix(socket, 'GET', '/readyz', undefined, '')).status).toBe(200)
@@ -62,8 +46,7 @@ describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
 
   it('a router that lost everything (SIGKILL, tables and addresses wiped) is rebuilt from the store on start', async () => {
     const before = await kernelSnapshot(lab, lab.ns.rtr)
-    daemon?.kill('SIGKILL')
-    await daemon?.exited
+    await routerd?.kill()
     for (const table of ['filter', 'nat', 'mangle', 'raw']) {
       await lab.exec(lab.ns.rtr, 'iptables', ['-t', table, '-F'])
       await lab.exec(lab.ns.rtr, 'iptables', ['-t', table, '-X'])
@@ -73,7 +56,7 @@ describe.skipIf(!root)('routerd process: restart, crash, drift', () => {
     await lab.exec(lab.ns.rtr, 'ip', ['-4', 'addr', 'flush', 'dev', 'eth2'])
     await lab.exec(lab.ns.rtr, 'ipset', ['destroy'])
     expect(await kernelSnapshot(lab, lab.ns.rtr)).not.toBe(before)
-    await startDaemon()
+    await routerd?.start()
     expect(await kernelSnapshot(lab, lab.ns.rtr)).toBe(before)
     expect(await curl(lab, lab.ns.vm1, `http://${HOST}/`)).toBe('203.0.113.10 80')
   })

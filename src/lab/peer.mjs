@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// A test peer run inside lab namespaces. Each server answers with what it saw of the client,
-// so a test can assert the source address after NAT:
+// The lab's guest-side helper (tests, `make demo`), run by node inside lab namespaces. Each
+// server answers with what it saw of the client, so the source address after NAT can be checked:
 //   peer.mjs serve tcp 8080[-8090]   HTTP; body "<client ip> <local port>\n"
 //   peer.mjs serve udp 5000[-5010] [ADDR]  datagram reply (bind ADDR on a multi-homed host: the reply must
 //                                    come from the address the client asked) "<client ip> <local port>"
