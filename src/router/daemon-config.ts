@@ -1,8 +1,11 @@
 import Type, { type Static } from 'typebox'
 import { daemonConfigSchema, loadDaemonConfig } from '../core/daemon-config.ts'
+import { ROLE_NAMES } from './model/roles.ts'
 
 /** routerd's own settings: the base every daemon has, and the router's. */
 export const RouterdConfig = daemonConfigSchema({
+  /** What this instance is for (model/roles.ts); default router. */
+  role: Type.Optional(Type.Union(ROLE_NAMES.map((r) => Type.Literal(r)))),
   driftCheckSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
   /** Manage this network namespace instead of our own (the lab runs the daemon beside the router). */
   netns: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),

@@ -10,6 +10,7 @@ import { MemoryRelease } from '../core/memory-release.ts'
 import { Metrics } from '../core/metrics.ts'
 import { publishProcessMemory } from '../core/process-metrics.ts'
 import { Engine } from './reconcile/engine.ts'
+import { ROLES } from './roles.ts'
 import { GuestServices } from './services/index.ts'
 import { ConfigStore } from './store/config-store.ts'
 
@@ -62,17 +63,18 @@ async function main(): Promise<void> {
   memory.startIdleWatch()
   publishProcessMemory(metrics, memory)
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
-  const services = new GuestServices({ stateDir: daemon.stateDir, log, metrics })
+  const role = daemon.role ?? 'router'
+  const services = new GuestServices({ stateDir: daemon.stateDir, log, metrics }, ROLES[role].services)
   await services.open()
   const engine = new Engine({
     runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
-    onConfig: (config, facts, generation, edited) => services.onConfig(config, facts, generation, edited), memory,
+    onConfig: (config, facts, generation, edited) => services.onConfig(config, facts, generation, edited), memory, role,
   })
   await engine.start()
   const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }
   const app = await buildApp({
-    engine, metrics, token, log, services,
+    engine, metrics, token, log, services, role,
     requestTimeoutMs: (daemon.requestTimeoutSeconds ?? 30) * 1000, ...(tls === undefined ? {} : { tls }),
   })
   if ('path' in daemon.listen) await removeStaleSocket(daemon.listen.path)

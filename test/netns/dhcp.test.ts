@@ -211,13 +211,11 @@ describe.skipIf(!root)("the DHCP-only role (CloudStack's dhcpsrvr): no public si
   let work: string
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'dhcpsrvr-test-'))
-    r = await RouterdProcess.create()
+    r = await RouterdProcess.create({ role: 'dhcpsrvr' })
     const lab = labRouterConfig() as Record<string, any>
+    // Only the collections a dhcpsrvr has: the others are left out.
     await r.put({
-      ...lab,
       interfaces: lab['interfaces'].filter((i: { role: string }) => i.role !== 'public'),
-      publicIps: [],
-      defaultInterface: undefined,
       guestNetworks: [{ ...lab['guestNetworks'][0], dnsServers: ['192.0.2.53'], dhcp: { gateway: '10.1.1.254' }, dns: { enabled: false } }],
       dhcpHosts: [{ id: 'vm1', network: 'net1', mac: LAB_MACS.vm1, ip: '10.1.1.10', hostname: 'vm-one' }],
     })
@@ -233,8 +231,21 @@ describe.skipIf(!root)("the DHCP-only role (CloudStack's dhcpsrvr): no public si
     expect(c.exitCode, c.output).toBe(0)
     expect(c.env).toMatchObject({ ip: '10.1.1.10', router: '10.1.1.254', dns: '192.0.2.53', serverid: '10.1.1.1' })
     expect(c.routes).toContain('default via 10.1.1.254 dev eth0')
-    const nat = (await r.lab.exec(r.lab.ns.rtr, 'iptables-save', ['-t', 'nat'])).stdout
-    // (Only the hairpin rule is there, and it matches DNATed connections alone, of which there are none.)
-    expect(nat).not.toMatch(/-j DNAT|svm:srcnat|svm:snat:|MASQUERADE/)
+  })
+
+  it('owns only what it needs: filter INPUT, no NAT, mangle or raw chains, forwarding off, no routes for router collections', async () => {
+    for (const table of ['nat', 'mangle', 'raw']) {
+      expect((await r.lab.exec(r.lab.ns.rtr, 'iptables-save', ['-t', table])).stdout, table).not.toMatch(/SVM-/)
+    }
+    const filter = (await r.lab.exec(r.lab.ns.rtr, 'iptables-save', ['-t', 'filter'])).stdout
+    expect(filter).toMatch(/^-A INPUT -j SVM-INPUT$/m)
+    expect(filter).not.toMatch(/SVM-FORWARD|SVM-EGR-/)
+    expect((await r.lab.exec(r.lab.ns.rtr, 'sysctl', ['-n', 'net.ipv4.ip_forward'])).stdout.trim()).toBe('0')
+    const pf = await r.api('PUT', '/v1/config/portForwards/pf1', { id: 'pf1', publicIp: '203.0.113.10', protocol: 'tcp', publicPorts: { start: 22 }, privateIp: '10.1.1.10', privatePorts: { start: 22 } })
+    expect(pf.status).toBe(404)
+    const { config } = (await r.api('GET', '/v1/config')).body
+    const refused = await r.api('PUT', '/v1/config', { ...config, publicIps: [{ id: 'ip', ip: '203.0.113.10', prefixLength: 24, interface: 'ctl' }] })
+    expect(refused.status).toBe(400)
+    expect(refused.body.error.diagnostics).toEqual([expect.objectContaining({ path: '/publicIps', code: 'ERR_NOT_IN_ROLE' })])
   })
 })

@@ -4,7 +4,8 @@ import { ApplianceError } from '../../core/errors.ts'
 import { buildBaseApp } from '../../core/http/base-app.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Metrics } from '../../core/metrics.ts'
-import { COLLECTION_NAMES, COLLECTIONS, RouterConfig, type CollectionName } from '../model/config.ts'
+import { COLLECTION_NAMES, COLLECTIONS, RouterConfig, RouterConfigInput, type CollectionName } from '../model/config.ts'
+import { roleAllows, type RoleName } from '../model/roles.ts'
 import { findItem } from '../model/items.ts'
 import type { Engine } from '../reconcile/engine.ts'
 import type { GuestServices } from '../services/index.ts'
@@ -23,6 +24,8 @@ export interface AppDeps {
   bodyLimit?: number
   /** The in-process guest services (absent where the engine runs without them, e.g. in-process tests). */
   services?: GuestServices
+  /** Only its collections get routes (default router: all). */
+  role?: RoleName
   /** Whole-request deadline (headers and body), ms (default 30 s). */
   requestTimeoutMs?: number
   /** Serve HTTPS with this certificate and key (PEM). */
@@ -59,12 +62,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const { generation, config } = engine.getConfig()
     return reply.header('etag', `"${generation}"`).send({ generation, config })
   })
-  app.put('/v1/config', { schema: { body: RouterConfig, headers: IfMatch, response: { 200: EditResponse, ...errors } } }, async (req) => {
+  app.put('/v1/config', { schema: { body: RouterConfigInput, headers: IfMatch, response: { 200: EditResponse, ...errors } } }, async (req) => {
     const r = await engine.replaceConfig(req.body, ifMatch(req.headers))
     return { generation: r.generation, applied: true, diagnostics: r.warnings, report: r.report }
   })
 
-  for (const collection of COLLECTION_NAMES) registerCollection(app, engine, collection)
+  for (const collection of COLLECTION_NAMES) if (roleAllows(deps.role ?? 'router', collection)) registerCollection(app, engine, collection)
   return app
 }
 

@@ -164,8 +164,7 @@ export const DhcpHost = Type.Object(
   { ...strict, description: "A guest VM's NIC: its static DHCP lease and DNS names (CloudStack dhcpentry)" },
 )
 
-export const RouterConfig = Type.Object(
-  {
+const DOCUMENT_FIELDS = {
     interfaces: Type.Array(InterfaceSpec, { maxItems: 64 }),
     publicIps: Type.Array(PublicIp, { maxItems: 4096 }),
     guestNetworks: Type.Array(GuestNetwork, { maxItems: 256 }),
@@ -179,8 +178,20 @@ export const RouterConfig = Type.Object(
       pattern: ID_PATTERN,
       description: 'Public interface holding the default route (default: the first public interface by id with a gateway)',
     })),
+}
+
+/** The whole desired state as stored and served: every collection present. */
+export const RouterConfig = Type.Object(DOCUMENT_FIELDS, { ...strict, description: 'The whole desired state of the router' })
+
+/**
+ * The whole desired state as a client sends it: a collection left out is empty, so a new
+ * collection (a new feature) breaks no existing client or fixture.
+ */
+export const RouterConfigInput = Type.Object(
+  Object.fromEntries(Object.entries(DOCUMENT_FIELDS).map(([k, v]) => [k, k === 'defaultInterface' ? v : Type.Optional(v)])) as {
+    [K in keyof typeof DOCUMENT_FIELDS]: K extends 'defaultInterface' ? (typeof DOCUMENT_FIELDS)[K] : ReturnType<typeof Type.Optional<(typeof DOCUMENT_FIELDS)[K]>>
   },
-  { ...strict, description: 'The whole desired state of the router' },
+  { ...strict, description: 'The whole desired state of the router; a collection left out is empty' },
 )
 
 export type InterfaceSpec = Static<typeof InterfaceSpec>
@@ -213,6 +224,13 @@ export const COLLECTIONS = {
 export type CollectionName = keyof typeof COLLECTIONS
 export const COLLECTION_NAMES = Object.keys(COLLECTIONS) as CollectionName[]
 export type CollectionItem<C extends CollectionName> = RouterConfig[C][number]
+
+/** The stored form of a checked input document: every collection left out becomes empty. */
+export function completeConfig(input: Static<typeof RouterConfigInput>): RouterConfig {
+  const config = { ...emptyConfig(), ...input } as RouterConfig
+  for (const name of COLLECTION_NAMES) if (config[name] === undefined) (config as Record<CollectionName, unknown[]>)[name] = []
+  return config
+}
 
 export function emptyConfig(): RouterConfig {
   return {

@@ -1,18 +1,25 @@
+import type { Static } from 'typebox'
 import type { Diagnostic } from '../../core/errors.ts'
 import { schemaDiagnostics } from '../../core/schema.ts'
-import { COLLECTIONS, RouterConfig, type CollectionName } from './config.ts'
+import { COLLECTIONS, completeConfig, RouterConfigInput, type CollectionName, type RouterConfig } from './config.ts'
 import { checkConfig } from './check.ts'
 import type { HostFacts } from './facts.ts'
+import { roleDiagnostics, type RoleName } from './roles.ts'
 
 export type ValidationResult =
   | { ok: true; config: RouterConfig; warnings: Diagnostic[] }
   | { ok: false; diagnostics: Diagnostic[] }
 
-/** Pure. Schema then semantic validation of a whole document. */
-export function validateConfig(value: unknown, facts?: HostFacts): ValidationResult {
-  const schemaProblems = schemaDiagnostics(RouterConfig, value)
+/**
+ * Pure. Schema then semantic validation of a whole document, as a client sends it (collections
+ * may be left out) or as stored, for a daemon of `role`.
+ */
+export function validateConfig(value: unknown, facts?: HostFacts, role: RoleName = 'router'): ValidationResult {
+  const schemaProblems = schemaDiagnostics(RouterConfigInput, value)
   if (schemaProblems.length > 0) return { ok: false, diagnostics: schemaProblems }
-  const config = value as RouterConfig
+  const config = completeConfig(value as Static<typeof RouterConfigInput>)
+  const outsideRole = roleDiagnostics(config, role)
+  if (outsideRole.length > 0) return { ok: false, diagnostics: outsideRole }
   const diagnostics = checkConfig(config, facts)
   const errors = diagnostics.filter((d) => d.severity === 'error')
   if (errors.length > 0) return { ok: false, diagnostics }

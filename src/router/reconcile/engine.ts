@@ -11,9 +11,11 @@ import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type Router
 import type { HostFacts } from '../model/facts.ts'
 import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
+import { roleAllows, type RoleName } from '../model/roles.ts'
 import { renderRouter } from '../render/index.ts'
 import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
 import type { EngineStatus, SubsystemStatus } from '../api/contract.ts'
+import { ROLES } from '../roles.ts'
 import { chooseStartState } from '../store/recover.ts'
 import { applyRendered, detectDrift, type AppliedState, type ApplyReport } from './apply.ts'
 import { writePostMortem } from './post-mortem.ts'
@@ -59,6 +61,8 @@ export interface EngineOptions {
   onConfig?: (config: RouterConfig, facts: HostFacts, generation: number, edited?: CollectionName) => void
   /** Asked for a full collection after work that leaves much garbage (none: no such requests). */
   memory?: MemoryRelease
+  /** What this instance is for: the collections it takes, the tables it renders, the sysctls it sets (default router). */
+  role?: RoleName
 }
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
@@ -84,8 +88,11 @@ export class Engine {
   private queuedEdits = 0
   private readonly log: Logger
 
+  private readonly role: RoleName
+
   constructor(private readonly opts: EngineOptions) {
     this.log = opts.log.child({ component: 'reconcile' })
+    this.role = opts.role ?? 'router'
   }
 
   /** Loads the stored config and applies it (whole tables) before anything is served. */
@@ -93,7 +100,7 @@ export class Engine {
     // The stored state is validated like a PUT before it can reach the kernel.
     const opened = this.opts.store.open()
     this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
-    const chosen = chooseStartState(opened, (config) => validateConfig(config, this.facts))
+    const chosen = chooseStartState(opened, (config) => validateConfig(config, this.facts, this.role))
     if (chosen.rewrite) this.opts.store.replace(chosen.state)
     this.storeProblems = chosen.problems
     for (const problem of chosen.problems) {
@@ -104,7 +111,7 @@ export class Engine {
     const stored = chosen.state
     this.generation = stored.generation
     this.config = stored.config
-    await applySysctls(this.opts.runner)
+    await applySysctls(this.opts.runner, ROLES[this.role].sysctls)
     await this.exclusive(() => this.applyFull('start'))
       .catch((err: unknown) => this.log.error({ err }, 'start-up apply failed; will retry'))
     // The services serve the stored config even when the kernel refused it for now.
@@ -146,11 +153,11 @@ export class Engine {
   replaceConfig(document: unknown, ifMatch?: number): Promise<EditResult> {
     return this.admitEdit(async () => {
       this.checkGeneration(ifMatch)
-      let result = validateConfig(document, this.facts)
+      let result = validateConfig(document, this.facts, this.role)
       if (!result.ok && result.diagnostics.some((d) => d.code === 'ERR_INTERFACE_NOT_FOUND')) {
         // A NIC may have been plugged in since the facts were read: look again before refusing.
         this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
-        result = validateConfig(document, this.facts)
+        result = validateConfig(document, this.facts, this.role)
       }
       if (!result.ok) throw new InvalidConfigError(result.diagnostics)
       const generation = this.generation + 1
@@ -194,6 +201,7 @@ export class Engine {
       const item = body === DELETE ? null : body
       const deleting = body === DELETE
       const existing = findItem(this.config, collection, id)
+      if (!roleAllows(this.role, collection)) throw new NotFoundError(`a ${this.role} has no ${collection}`)
       if (deleting && existing === undefined) throw new NotFoundError(`${collection}/${id}`)
       const index = existing === undefined ? this.config[collection].length : this.config[collection].indexOf(existing as never)
       const path = `/${collection}/${index}`
@@ -296,7 +304,7 @@ export class Engine {
 
   private async applyConfig(config: RouterConfig, generation: number, reason: string): Promise<ApplyReport> {
     if (this.facts === undefined) this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
-    const rendered = renderRouter(config, this.facts)
+    const rendered = renderRouter(config, this.facts, this.role)
     const started = performance.now()
     try {
       const { state, report } = await applyRendered(this.stages, this.stageContext(), this.applied, rendered)

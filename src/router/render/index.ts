@@ -1,9 +1,10 @@
 import type { Diagnostic } from '../../core/errors.ts'
 import type { RouterConfig } from '../model/config.ts'
 import type { HostFacts } from '../model/facts.ts'
+import type { RoleName } from '../model/roles.ts'
 import { normalizeConfig } from '../model/normalize.ts'
 import { natKeys } from './nat-state.ts'
-import { buildContext } from './context.ts'
+import { buildContext, type RenderContext } from './context.ts'
 import { renderFilter } from './iptables/filter.ts'
 import { renderMangle } from './iptables/mangle.ts'
 import type { IpSetSpec } from './iptables/match.ts'
@@ -22,15 +23,23 @@ export interface RenderedRouter {
   warnings: Diagnostic[]
 }
 
+type Section = (ctx: RenderContext, sets: IpSetSpec[]) => RenderedTable
+
+/** The iptables tables each role renders, and so owns (a table not listed is never touched). */
+const ROLE_SECTIONS: Readonly<Record<RoleName, readonly Section[]>> = {
+  router: [renderRaw, renderMangle, renderNat, (ctx, sets) => renderFilter(ctx, sets, { forward: true })],
+  dhcpsrvr: [(ctx, sets) => renderFilter(ctx, sets, { forward: false })],
+}
+
 /**
- * Pure. Renders a checked config for this host. Same input, same bytes.
+ * Pure. Renders a checked config for this host and role. Same input, same bytes.
  * @example renderRouter(config, { links: [{ name: 'eth0', mac: '02:00:00:00:00:01' }], controlPorts: [8443] })
  */
-export function renderRouter(config: RouterConfig, facts: HostFacts): RenderedRouter {
+export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleName = 'router'): RenderedRouter {
   const normalized = normalizeConfig(config)
   const ctx = buildContext(normalized, facts)
   const sets: IpSetSpec[] = []
-  const tables = [renderRaw(ctx), renderMangle(ctx, sets), renderNat(ctx, sets), renderFilter(ctx, sets)]
+  const tables = ROLE_SECTIONS[role].map((section) => section(ctx, sets))
   const unique = new Map(sets.map((s) => [s.name, s]))
   const ipsets = [...unique.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
   const warnings: Diagnostic[] = []

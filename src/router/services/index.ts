@@ -2,23 +2,19 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from '../../core/log.ts'
 import type { CollectionName, RouterConfig } from '../model/config.ts'
 import type { HostFacts } from '../model/facts.ts'
-import { dhcpService } from './dhcp/service.ts'
-import { dnsService } from './dns/service.ts'
 import type { RouterService, ServiceContext, ServiceEntry } from './service.ts'
 
-/** Every in-process service routerd has, in the order they are updated. */
-export const SERVICES: readonly ServiceEntry[] = [dhcpService, dnsService]
-
 /**
- * The services routerd runs for its guest networks. They follow the config in force: the
- * engine calls onConfig after every change, and updates run one after another.
+ * The services routerd runs for its guest networks (its role's list, router/roles.ts). They
+ * follow the config in force: the engine calls onConfig after every change, and updates run one
+ * after another.
  */
 export class GuestServices {
   private readonly running: { entry: ServiceEntry; service: RouterService }[]
   private updating: Promise<void> = Promise.resolve()
   private readonly log: Logger
 
-  constructor(ctx: ServiceContext, entries: readonly ServiceEntry[] = SERVICES) {
+  constructor(ctx: ServiceContext, entries: readonly ServiceEntry[]) {
     this.log = ctx.log.child({ component: 'services' })
     this.running = entries.map((entry) => ({ entry, service: entry.create(ctx) }))
   }

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { describe, expect, test } from 'vitest'
 import { renderFiles, renderRouter } from '../../../src/router/render/index.ts'
 import { validateConfig } from '../../../src/router/model/parse.ts'
+import type { RoleName } from '../../../src/router/model/roles.ts'
 import { checkRestoreConsistency } from './consistency.ts'
 
 const root = new URL('../../golden/', import.meta.url)
@@ -12,9 +13,11 @@ describe('golden renderings (byte for byte; UPDATE_GOLDEN=1 rewrites after revie
       const at = (p: string) => new URL(`${scenario}/${p}`, root)
       const config = JSON.parse(readFileSync(at('config.json'), 'utf8'))
       const facts = JSON.parse(readFileSync(at('facts.json'), 'utf8'))
-      const valid = validateConfig(config, facts)
+      // A scenario names its role in role.txt (default router).
+      const role = existsSync(at('role.txt')) ? readFileSync(at('role.txt'), 'utf8').trim() as RoleName : 'router'
+      const valid = validateConfig(config, facts, role)
       expect(valid.ok, JSON.stringify(valid)).toBe(true)
-      const files = renderFiles(renderRouter(config, facts))
+      const files = renderFiles(renderRouter(valid.ok ? valid.config : config, facts, role))
       if (!existsSync(at('expected/'))) mkdirSync(at('expected/'))
       for (const [file, text] of Object.entries(files)) {
         if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(at(`expected/${file}`), text)

@@ -19,12 +19,16 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *      guest dev → SVM-EGR-<net>: egress rules (the opposite action of the default), then the default
  */
 
-export function renderFilter(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable {
+/**
+ * `forward`: whether routerd forwards for its guests (role router) and so owns FORWARD too; a
+ * dhcpsrvr owns INPUT alone.
+ */
+export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], { forward: forwards }: { forward: boolean }): RenderedTable {
   const tb = new TableBuilder('filter')
   tb.policy('INPUT', 'DROP')
-  tb.policy('FORWARD', 'DROP')
+  if (forwards) tb.policy('FORWARD', 'DROP')
   tb.jumpFrom('INPUT', CHAIN.filterInput)
-  tb.jumpFrom('FORWARD', CHAIN.filterForward)
+  if (forwards) tb.jumpFrom('FORWARD', CHAIN.filterForward)
   tb.add(CHAIN.canary, '-j', 'RETURN')
 
   const input = CHAIN.filterInput
@@ -51,6 +55,7 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
     tb.add(chain, '-s', g.net.cidr, '-d', self, '-p', 'tcp', '-m', 'multiport', '--dports', '53,80,443,8080', '-j', 'ACCEPT')
   }
   for (const ip of ctx.cfg.publicIps) tb.add(input, '-d', `${ip.ip}/32`, '-j', 'ACCEPT')
+  if (!forwards) return tb.table
 
   const forward = CHAIN.filterForward
   tb.chain(forward, 'forward')

@@ -1,0 +1,28 @@
+import type { RoleName } from './model/roles.ts'
+import { dhcpService } from './services/dhcp/service.ts'
+import { dnsService } from './services/dns/service.ts'
+import type { ServiceEntry } from './services/service.ts'
+
+/**
+ * What each role does on the host besides rendering (model/roles.ts: its collections;
+ * render/index.ts: its tables): the kernel settings it sets and the services it runs.
+ */
+export interface RoleRuntime {
+  /** Set once at start (sysctl -w). */
+  sysctls: Readonly<Record<string, string>>
+  services: readonly ServiceEntry[]
+}
+
+export const ROLES: Readonly<Record<RoleName, RoleRuntime>> = {
+  // rp_filter is loose (2): with policy routing a reply may legitimately leave by another
+  // interface than the main table's route, and strict mode would drop the traffic that comes back.
+  router: {
+    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2', 'net.ipv4.conf.default.rp_filter': '2' },
+    services: [dhcpService, dnsService],
+  },
+  // Not a router: the shared network's own gateway forwards, this appliance never does.
+  dhcpsrvr: {
+    sysctls: { 'net.ipv4.ip_forward': '0' },
+    services: [dhcpService, dnsService],
+  },
+}
