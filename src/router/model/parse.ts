@@ -26,7 +26,14 @@ export function validateConfig(value: unknown, facts?: HostFacts, role: RoleName
   return { ok: true, config, warnings: diagnostics }
 }
 
-/** Pure. Schema diagnostics for one item of a collection, with paths under `/<collection>/<index>`. */
-export function validateItem(collection: CollectionName, value: unknown, path: string): Diagnostic[] {
-  return schemaDiagnostics(COLLECTIONS[collection], value, path)
+/**
+ * Pure. Schema diagnostics for one item of a collection sent to `/<collection>/<id>`, with
+ * paths under `/<collection>/<index>`; its id must be the URL's.
+ */
+export function validateItem(collection: CollectionName, value: unknown, path: string, id: string): Diagnostic[] {
+  const problems = schemaDiagnostics(COLLECTIONS[collection], value, path)
+  if (problems.length > 0) return problems
+  const given = (value as { id: string }).id
+  if (given !== id) return [{ severity: 'error', path: `${path}/id`, code: 'ERR_ID_MISMATCH', message: `body id "${given}" differs from the URL's "${id}"` }]
+  return []
 }

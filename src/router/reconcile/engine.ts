@@ -206,11 +206,8 @@ export class Engine {
       const index = existing === undefined ? this.config[collection].length : this.config[collection].indexOf(existing as never)
       const path = `/${collection}/${index}`
       if (!deleting) {
-        const problems = validateItem(collection, item, path)
+        const problems = validateItem(collection, item, path, id)
         if (problems.length > 0) throw new InvalidConfigError(problems)
-        if ((item as { id: string }).id !== id) {
-          throw new InvalidConfigError([{ severity: 'error', path: `${path}/id`, code: 'ERR_ID_MISMATCH', message: `body id "${(item as { id: string }).id}" differs from the URL's "${id}"` }])
-        }
       }
       const next = withItem(this.config, collection, id, item as CollectionItem<C> | null)
       if (collection === 'interfaces') this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)

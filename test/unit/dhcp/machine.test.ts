@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { decodeDhcp, encodeDhcp, FLAG_BROADCAST, MessageType, Opt, optionAddress, type DhcpMessage } from '../../../src/router/services/dhcp/codec.ts'
-import { LeaseTable } from '../../../src/router/services/dhcp/lease-table.ts'
+import { applyLeaseChange, LeaseTable } from '../../../src/router/services/dhcp/lease-table.ts'
 import { decide, leaseStillValid, QUARANTINE_MAX, type Decision } from '../../../src/router/services/dhcp/machine.ts'
 import { compileScopes, type DhcpScope } from '../../../src/router/services/dhcp/scope.ts'
 import { emptyConfig, type RouterConfig } from '../../../src/router/model/config.ts'
 import { parseIpv4 } from '../../../src/core/ipv4.ts'
-import { applyChange } from '../../../src/router/services/dhcp/lease-store.ts'
 
 const ip = (t: string) => parseIpv4(t) as number
 const facts = { links: [{ name: 'eth1', mac: '02:00:00:00:00:02', ifindex: 3 }], controlPorts: [] }
@@ -45,7 +44,7 @@ function request(mac: string, type: number, opts: { requested?: string; server?:
 
 function run(scope: DhcpScope, table: LeaseTable, req: DhcpMessage, now = 1_000_000, source = 0): Decision {
   const d = decide(req, scope, table, now, source)
-  if (d.change) applyChange(table, d.change)
+  if (d.change) applyLeaseChange(table, d.change)
   return d
 }
 

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { LeaseTable, type Lease } from '../../../src/router/services/dhcp/lease-table.ts'
+import { applyLeaseChange, LeaseTable, type Lease } from '../../../src/router/services/dhcp/lease-table.ts'
 import type { LeaseChange } from '../../../src/router/services/dhcp/machine.ts'
-import { applyChange, LeaseStore } from '../../../src/router/services/dhcp/lease-store.ts'
+import { LeaseStore } from '../../../src/router/services/dhcp/lease-store.ts'
 
 const dirs: string[] = []
 const tempDir = () => { const d = mkdtempSync(join(tmpdir(), 'lease-store-')); dirs.push(d); return d }
@@ -16,7 +16,7 @@ const bind = (i: number): LeaseChange => ({ kind: 'bind', lease: lease(i), durab
 
 /** Applies and records a change, as the server does. */
 function record(table: LeaseTable, store: LeaseStore, change: LeaseChange): Promise<void> | undefined {
-  applyChange(table, change)
+  applyLeaseChange(table, change)
   return store.record(change)
 }
 

@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { LeaseTable } from './lease-table.ts'
-import type { LeaseChange } from './machine.ts'
 import { StoreError } from '../../../core/errors.ts'
-import { formatIpv4, parseIpv4 } from '../../../core/ipv4.ts'
 import { writeFileAtomic } from '../../../core/files/atomic.ts'
 import { readJsonLines } from '../../../core/files/json-lines.ts'
+import { formatIpv4, parseIpv4 } from '../../../core/ipv4.ts'
+import { applyLeaseChange, type LeaseTable } from './lease-table.ts'
+import type { LeaseChange } from './machine.ts'
 
 /**
  * The DHCP leases on disk: an append-only journal of lease changes, one JSON line each,
@@ -63,25 +63,6 @@ function changeOf(line: Line): LeaseChange | undefined {
     : { kind: 'decline', network: line.n, client: line.m, ip, until: line.e }
 }
 
-/** Applies a change to the in-memory table (shared by the server and the journal replay). */
-export function applyChange(table: LeaseTable, change: LeaseChange): void {
-  switch (change.kind) {
-    case 'offer':
-      table.dropExpiredOffers(change.lease.network, change.at)
-      table.set(change.lease)
-      return
-    case 'bind':
-      table.set(change.lease)
-      return
-    case 'release':
-      table.remove(change.network, change.client)
-      return
-    case 'decline':
-      table.remove(change.network, change.client)
-      table.quarantine(change.network, change.ip, change.until)
-  }
-}
-
 export class LeaseStore {
   private readonly path: string
   private file: FileHandle | undefined
@@ -104,7 +85,7 @@ export class LeaseStore {
   async open(now: number): Promise<number> {
     for (const line of readJsonLines<Line>(this.path)) {
       const change = changeOf(line)
-      if (change !== undefined) applyChange(this.table, change)
+      if (change !== undefined) applyLeaseChange(this.table, change)
     }
     const keep = new Set<string>()
     for (const l of this.table.leases()) keep.add(l.network)

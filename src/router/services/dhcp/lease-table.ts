@@ -1,3 +1,5 @@
+import type { LeaseChange } from './machine.ts'
+
 /**
  * The leases the DHCP server knows, per network, by client and by address. In memory only; the
  * lease store (store/lease-store.ts) persists the changes. Offers are leases that are not bound
@@ -262,4 +264,23 @@ function hardwareIdMac(client: string): string | undefined {
   if (client.length !== 17 || !client.startsWith('id:01')) return undefined
   const hex = client.slice(5)
   return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
+}
+
+/** Applies a decided change to the table (shared by the server and the lease journal's replay). */
+export function applyLeaseChange(table: LeaseTable, change: LeaseChange): void {
+  switch (change.kind) {
+    case 'offer':
+      table.dropExpiredOffers(change.lease.network, change.at)
+      table.set(change.lease)
+      return
+    case 'bind':
+      table.set(change.lease)
+      return
+    case 'release':
+      table.remove(change.network, change.client)
+      return
+    case 'decline':
+      table.remove(change.network, change.client)
+      table.quarantine(change.network, change.ip, change.until)
+  }
 }

@@ -1,14 +1,14 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram'
 import type { Logger } from 'pino'
 import { clientMac, decodeDhcp, DhcpDecodeError, encodeDhcp, MessageType, messageType, type DhcpMessage } from './codec.ts'
-import { LeaseTable } from './lease-table.ts'
+import { applyLeaseChange, LeaseTable } from './lease-table.ts'
 import { decide, leaseStillValid, type Decision } from './machine.ts'
 import type { DhcpScope } from './scope.ts'
 import { TokenBuckets } from './rate-limit.ts'
 import { relayRefusal } from './relay.ts'
 import { formatIpv4, parseIpv4 } from '../../../core/ipv4.ts'
 import type { Metrics } from '../../../core/metrics.ts'
-import { applyChange, LeaseStore } from './lease-store.ts'
+import { LeaseStore } from './lease-store.ts'
 import { bindToInterface, forceReceiveBuffer } from '../../../core/net/socket-options.ts'
 
 /**
@@ -201,7 +201,7 @@ export class DhcpServer {
       })
     }
     if (change === undefined) return send()
-    applyChange(this.table, change)
+    applyLeaseChange(this.table, change)
     const persisted = this.store.record(change)
     if (persisted === undefined) return send()
     persisted.then(send, (err: unknown) => {
