@@ -64,7 +64,8 @@ async function main(): Promise<void> {
   publishProcessMemory(metrics, memory)
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
   const role = daemon.role ?? 'router'
-  const services = new GuestServices({ stateDir: daemon.stateDir, log, metrics }, ROLES[role].services)
+  // The engine is made next; a service reports run-time facts only once both run.
+  const services = new GuestServices({ stateDir: daemon.stateDir, log, metrics, setRuntime: (name, value) => engine.setRuntime(name, value) }, ROLES[role].services)
   await services.open()
   const engine = new Engine({
     runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,

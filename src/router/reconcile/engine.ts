@@ -12,6 +12,7 @@ import type { HostFacts } from '../model/facts.ts'
 import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
 import { roleAllows, type RoleName } from '../model/roles.ts'
+import { NO_RUNTIME_FACTS, type RuntimeFacts } from '../model/runtime.ts'
 import { renderRouter } from '../render/index.ts'
 import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
 import type { EngineStatus, SubsystemStatus } from '../api/contract.ts'
@@ -89,6 +90,7 @@ export class Engine {
   private readonly log: Logger
 
   private readonly role: RoleName
+  private runtime: RuntimeFacts = NO_RUNTIME_FACTS
 
   constructor(private readonly opts: EngineOptions) {
     this.log = opts.log.child({ component: 'reconcile' })
@@ -229,6 +231,24 @@ export class Engine {
     })
   }
 
+  /**
+   * Takes a fact learnt at run time (model/runtime.ts; e.g. backends' health from a service)
+   * and re-applies the config in force with it: the kernel follows without a new generation,
+   * and drift is checked against this rendering. If the kernel refuses, the fact is not taken.
+   */
+  setRuntime(name: string, value: unknown): Promise<ApplyReport> {
+    return this.exclusive(async () => {
+      const before = this.runtime
+      this.runtime = { ...before, [name]: value }
+      try {
+        return await this.applyConfig(this.config, this.generation, 'runtime')
+      } catch (err) {
+        this.runtime = before
+        throw err
+      }
+    })
+  }
+
   /** Compares the kernel with the applied state; repairs with a full apply if they differ. */
   checkDrift(): Promise<string[]> {
     return this.exclusive(async () => {
@@ -301,7 +321,7 @@ export class Engine {
 
   private async applyConfig(config: RouterConfig, generation: number, reason: string): Promise<ApplyReport> {
     if (this.facts === undefined) this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
-    const rendered = renderRouter(config, this.facts, this.role)
+    const rendered = renderRouter(config, this.facts, this.role, this.runtime)
     const started = performance.now()
     try {
       const { state, report } = await applyRendered(this.stages, this.stageContext(), this.applied, rendered)

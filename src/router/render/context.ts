@@ -1,4 +1,5 @@
 import type { HostFacts } from '../model/facts.ts'
+import { NO_RUNTIME_FACTS, type RuntimeFacts } from '../model/runtime.ts'
 import { resolveLinkName } from '../model/facts.ts'
 import { cidrContains, parseCidr, parseIpv4 } from '../../core/ipv4.ts'
 import type { NFirewallRule, NGuestNetwork, NormalizedConfig, NPortForward, NPublicIp } from '../model/normalize.ts'
@@ -29,6 +30,8 @@ export interface GuestNet {
 export interface RenderContext {
   cfg: NormalizedConfig
   facts: HostFacts
+  /** Facts learnt at run time (model/runtime.ts), by the service that reported them. */
+  runtime: RuntimeFacts
   devOf: Map<string, string>
   publicInterfaces: PublicInterface[]
   publicInterfaceOfIp: Map<string, PublicInterface>
@@ -40,7 +43,7 @@ export interface RenderContext {
 }
 
 /** Pure. Builds the context; interfaces absent from the host are left out (check.ts reports them). */
-export function buildContext(cfg: NormalizedConfig, facts: HostFacts): RenderContext {
+export function buildContext(cfg: NormalizedConfig, facts: HostFacts, runtime: RuntimeFacts = NO_RUNTIME_FACTS): RenderContext {
   const devOf = new Map<string, string>()
   for (const iface of cfg.interfaces) {
     const dev = resolveLinkName(facts, iface)
@@ -67,7 +70,7 @@ export function buildContext(cfg: NormalizedConfig, facts: HostFacts): RenderCon
   }
   const controlDevs = cfg.interfaces.filter((i) => i.role === 'control').flatMap((i) => devOf.get(i.id) ?? [])
   const ctx: RenderContext = {
-    cfg, facts, devOf, publicInterfaces, publicInterfaceOfIp, guestNets, controlDevs,
+    cfg, facts, runtime, devOf, publicInterfaces, publicInterfaceOfIp, guestNets, controlDevs,
     forwardsByIp: groupBy(cfg.portForwards, (r) => r.publicIp),
     firewallByIp: groupBy(cfg.firewallRules, (r) => r.publicIp),
   }

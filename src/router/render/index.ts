@@ -2,6 +2,7 @@ import type { Diagnostic } from '../../core/errors.ts'
 import type { RouterConfig } from '../model/config.ts'
 import type { HostFacts } from '../model/facts.ts'
 import type { RoleName } from '../model/roles.ts'
+import { NO_RUNTIME_FACTS, type RuntimeFacts } from '../model/runtime.ts'
 import { normalizeConfig } from '../model/normalize.ts'
 import { natKeys } from './nat-state.ts'
 import { buildContext, type RenderContext } from './context.ts'
@@ -32,12 +33,12 @@ const ROLE_SECTIONS: Readonly<Record<RoleName, readonly Section[]>> = {
 }
 
 /**
- * Pure. Renders a checked config for this host and role. Same input, same bytes.
+ * Pure. Renders a checked config for this host, role and run-time facts. Same input, same bytes.
  * @example renderRouter(config, { links: [{ name: 'eth0', mac: '02:00:00:00:00:01' }], controlPorts: [8443] })
  */
-export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleName = 'router'): RenderedRouter {
+export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleName = 'router', runtime: RuntimeFacts = NO_RUNTIME_FACTS): RenderedRouter {
   const normalized = normalizeConfig(config)
-  const ctx = buildContext(normalized, facts)
+  const ctx = buildContext(normalized, facts, runtime)
   const sets: IpSetSpec[] = []
   const tables = ROLE_SECTIONS[role].map((section) => section(ctx, sets))
   const unique = new Map(sets.map((s) => [s.name, s]))

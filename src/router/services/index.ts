@@ -14,9 +14,14 @@ export class GuestServices {
   private updating: Promise<void> = Promise.resolve()
   private readonly log: Logger
 
-  constructor(ctx: ServiceContext, entries: readonly ServiceEntry[]) {
+  /** `setRuntime`: where a service's run-time facts go (the engine's setRuntime), under the service's name. */
+  constructor(ctx: Omit<ServiceContext, 'reportRuntime'> & { setRuntime: (name: string, value: unknown) => Promise<unknown> }, entries: readonly ServiceEntry[]) {
     this.log = ctx.log.child({ component: 'services' })
-    this.running = entries.map((entry) => ({ entry, service: entry.create(ctx) }))
+    const { setRuntime, ...shared } = ctx
+    this.running = entries.map((entry) => ({
+      entry,
+      service: entry.create({ ...shared, reportRuntime: async (value) => { await setRuntime(entry.name, value) } }),
+    }))
   }
 
   async open(): Promise<void> {

@@ -23,6 +23,11 @@ export interface ServiceContext {
   stateDir: string
   log: Logger
   metrics: Metrics
+  /**
+   * Reports what the service learnt at run time (e.g. backends' health) under its own name: the
+   * engine re-applies the config in force with it (model/runtime.ts).
+   */
+  reportRuntime(value: unknown): Promise<void>
 }
 
 export interface ServiceEntry {
