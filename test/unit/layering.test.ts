@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
 
@@ -18,6 +18,7 @@ const SIDE_EFFECTS = /from '(node:(child_process|fs|net|dgram|http|https|os)|und
 const SERVICE_SHELL = /\/(server|lease-store|forwarder|tcp|index|routes)\.ts$/
 
 function files(dir: string): string[] {
+  if (!existsSync(dir)) return []
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name)
     return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : []
@@ -41,6 +42,8 @@ describe('layering', () => {
 
   it('router and storage never import each other, and no daemon imports the cli or the lab', () => {
     expect(breaking('router', (t) => t.startsWith('core/') || t.startsWith('router/'))).toEqual([])
+    // src/storage (storaged) comes with its issue; its rule holds from the first file.
+    expect(breaking('storage', (t) => t.startsWith('core/') || t.startsWith('storage/'))).toEqual([])
   })
 
   it('the cli talks to the daemons only through their API contracts', () => {
