@@ -147,13 +147,16 @@ export class FakeIptables {
       else return failed(2, `${PROGRAM} ${VERSION}: unknown option "${a ?? ''}"\n`)
     }
     const lines = inputLines(stdin)
+    /** An injected fault fails one line: the first it picks. */
+    let faulted = false
     let open: { name: string; work: Table; deferred: Refusal | undefined } | undefined
     for (let i = 0; i < lines.length; i++) {
       const n = i + 1
       const text = lines[i] as string
       const line = text.trim()
       if (line === '' || line.startsWith('#')) continue
-      if (fault?.matches(n, text) === true) {
+      if (fault?.matches(n, text) === true && !faulted) {
+        faulted = true
         fault.fired()
         const reason = fault.message ?? 'Cannot allocate memory'
         if (faultShape === 'parse') return refusalOutcome({ kind: 'parse', line: n, message: reason })
