@@ -62,7 +62,10 @@ describe('kernel edges the engine mishandles (reported, not fixed here)', () => 
     const config = labRouterConfig() as { publicIps: { id: string; sourceNat?: boolean }[] }
     // 203.0.113.10 (source NAT) is eth2's primary; .11 and .12 are secondaries of its subnet.
     // With net.ipv4.conf.*.promote_secondaries = 0 (the kernel's default; routerd sets only
-    // ip_forward and rp_filter) deleting the primary deletes its secondaries too.
+    // ip_forward and rp_filter) deleting the primary deletes its secondaries too, and eth2, left
+    // without an address, loses its default routes (main and table 100) as well. Seen on a real
+    // namespace with the lab harness: the edit answers 200 and diff() then lists the two
+    // addresses and the two routes.
     const res = await r.api('PUT', '/v1/config', {
       ...config,
       publicIps: config.publicIps.filter((p) => p.id !== 'ip-snat').map((p) => (p.id === 'ip-static' ? { ...p, sourceNat: true } : p)),

@@ -1,5 +1,6 @@
 import { splitLine } from './args.ts'
-import { formatIpv4, formatPrefix, NetError, NetState, parseIpv4, parsePrefix, RT_TABLES, tableName, type Addr, type Link, type Route, type Rule } from './net-state.ts'
+import { formatIpv4, parseIpv4 } from '../../../core/ipv4.ts'
+import { formatPrefix, NetError, NetState, parsePrefix, RT_TABLES, tableName, type Addr, type Link, type Route, type Rule } from './net-state.ts'
 import { failed, inputLines, ok, type LineFault, type ToolOutcome } from './outcome.ts'
 
 /**
@@ -20,10 +21,9 @@ function garbage(word: string): NetError {
   return new NetError(`Error: either "to" is duplicate, or "${word}" is a garbage.`, 'tool')
 }
 
-function needIp(text: string | undefined, what: string): number {
+function needIp(text: string | undefined): number {
   const value = text === undefined ? undefined : parseIpv4(text)
   if (value === undefined) throw new NetError(`Error: inet address is expected rather than "${text ?? ''}".`, 'tool')
-  void what
   return value
 }
 
@@ -225,7 +225,7 @@ export class FakeIp {
     let protocol: number | undefined
     for (let i = 0; i < rest.length; i++) {
       const word = rest[i] as string
-      if (word === 'via') gateway = needIp(rest[++i], 'gateway')
+      if (word === 'via') gateway = needIp(rest[++i])
       else if (word === 'dev') dev = rest[++i]
       else if (word === 'table') {
         const id = tableId(rest[++i])

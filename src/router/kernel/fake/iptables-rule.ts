@@ -11,8 +11,9 @@ import { formatIpv4, maskOf, parseIpv4 } from '../../../core/ipv4.ts'
  * - a comment quoted unless it is only letters, digits, `_` and `-` (xtables_save_string);
  * - CONNMARK marks in hex.
  * Only the modules and targets routerd renders (and a few neighbours) are known; any other
- * is refused as the real tool refuses an unknown one. A refusal carries the real message and
- * whether iptables-restore finds it while parsing (exit 2) or the kernel refuses it at commit.
+ * is refused as the real tool refuses an unknown one, with the real message. What the kernel
+ * refuses at commit (a NAT target outside nat) is iptables.ts's part: `tables` says where the
+ * target may stand.
  */
 
 export interface ParsedRule {
@@ -26,8 +27,8 @@ export interface ParsedRule {
   tables: readonly string[] | undefined
 }
 
-/** Where a refusal comes from: the parser (exit 2, "Error occurred at line") or the kernel at commit. */
-export interface RuleError { error: string; stage: 'parse' | 'kernel' }
+/** A rule iptables-restore's parser refuses (exit 2, "Error occurred at line"), with its message. */
+export interface RuleError { error: string }
 
 type Values = string[]
 interface OptionSpec {
@@ -186,7 +187,7 @@ export function parseRule(args: readonly string[], setExists: (name: string) => 
   let target: Used | undefined
   let jump: { flag: string; name: string } | undefined
   let neg = false
-  const parse = (error: string): RuleError => ({ error, stage: 'parse' })
+  const parse = (error: string): RuleError => ({ error })
   for (let i = 0; i < args.length; i++) {
     const tok = args[i] as string
     if (tok === '!') {

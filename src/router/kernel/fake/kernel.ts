@@ -4,7 +4,8 @@ import { Faults, type FakeCallInput, type FaultHandle, type FaultSpec } from './
 import { FakeIp } from './ip.ts'
 import { FakeIpset, type IpsetView } from './ipset.ts'
 import { FakeIptables, type IptablesView } from './iptables.ts'
-import { formatIpv4, formatPrefix, NetState, tableName, type FakeLinkSpec } from './net-state.ts'
+import { formatIpv4 } from '../../../core/ipv4.ts'
+import { formatPrefix, NetState, tableName, type FakeLinkSpec } from './net-state.ts'
 import { failed, ok, type LineFault, type ToolOutcome } from './outcome.ts'
 
 /**

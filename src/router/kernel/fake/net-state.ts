@@ -1,10 +1,11 @@
-import { cidrContains, formatIpv4, maskOf, parseCidr, parseIpv4, type Cidr } from '../../../core/ipv4.ts'
+import { cidrContains, formatIpv4, maskOf, parseCidr, type Cidr } from '../../../core/ipv4.ts'
 
 /**
  * Links, IPv4 addresses, routes and policy rules in memory, with the kernel's refusals and
  * side effects as recorded in a namespace (iproute2 6.1, Linux 6.x):
  * - an address is secondary when a primary of the same subnet is on the link; deleting a
- *   primary deletes its secondaries (promote_secondaries is 0 by default);
+ *   primary deletes its secondaries (promote_secondaries is 0 by default), and deleting the
+ *   last address of a link deletes every route through it;
  * - connected routes (proto kernel) exist for the primary addresses of links that are up;
  * - a gateway must be reachable through a connected (link-scope) route, on the route's device
  *   if one is named, else "Nexthop has invalid gateway"; a device route needs the link up;
@@ -40,10 +41,12 @@ export class NetError extends Error {
 export const RT_TABLES: Readonly<Record<string, number>> = { default: 253, main: 254, local: 255 }
 const PROTO_KERNEL = 2
 
+/** Pure. A routing table's name as ip prints it (`main`, `local`, `default`, else the number). */
 export function tableName(id: number): string {
   return Object.entries(RT_TABLES).find(([, v]) => v === id)?.[0] ?? String(id)
 }
 
+/** A refusal by the kernel (ip exits 2 outside a batch). */
 export const kernelError = (message: string) => new NetError(message, 'kernel')
 
 export class NetState {
@@ -117,13 +120,18 @@ export class NetState {
     const at = this.addresses.findIndex((a) => a.dev === dev && a.address === cidr.address && (!prefixGiven || a.prefix === cidr.prefix))
     if (at === -1) throw kernelError('Error: ipv4: Address not found.')
     const [gone] = this.addresses.splice(at, 1) as [Addr]
-    if (gone.secondary) return
-    const sameSubnet = (a: Addr) => a.dev === dev && a.secondary && a.prefix === gone.prefix && cidrContains(gone, a.address)
-    if (this.promoteSecondaries) {
-      const next = this.addresses.find(sameSubnet)
-      if (next !== undefined) next.secondary = false
-    } else {
-      for (let i = this.addresses.length - 1; i >= 0; i--) if (sameSubnet(this.addresses[i] as Addr)) this.addresses.splice(i, 1)
+    if (!gone.secondary) {
+      const sameSubnet = (a: Addr) => a.dev === dev && a.secondary && a.prefix === gone.prefix && cidrContains(gone, a.address)
+      if (this.promoteSecondaries) {
+        const next = this.addresses.find(sameSubnet)
+        if (next !== undefined) next.secondary = false
+      } else {
+        for (let i = this.addresses.length - 1; i >= 0; i--) if (sameSubnet(this.addresses[i] as Addr)) this.addresses.splice(i, 1)
+      }
+    }
+    // The last IPv4 address of a link gone, the kernel flushes every route through it (fib_disable_ip).
+    if (!this.addresses.some((a) => a.dev === dev)) {
+      for (let i = this.routes.length - 1; i >= 0; i--) if (this.routes[i]?.dev === dev) this.routes.splice(i, 1)
     }
   }
 
@@ -226,9 +234,8 @@ export function parsePrefix(text: string): Cidr | undefined {
   return parseCidr(text)
 }
 
+/** Pure. A destination as ip prints it: `default`, a bare address for /32, else `a.b.c.d/n`. */
 export function formatPrefix(c: Cidr): string {
   if (c.prefix === 0 && c.address === 0) return 'default'
   return c.prefix === 32 ? formatIpv4(c.address) : `${formatIpv4(c.address)}/${c.prefix}`
 }
-
-export { parseIpv4, formatIpv4 }
