@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden demo demo-down bench bench-core bench-dhcp-dns bench-soak clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-dhcp-dns  DHCP against Kea and dnsmasq, DNS against dnsmasq"
 	@echo "make bench-soak  routerd under mixed load for 10 minutes (SOAK_SECONDS=n shortens it)"
 	@echo "make golden      rewrite golden files after reviewing a renderer change"
+	@echo "make record-fake-kernel  re-record the real tools' answers the kernel fake must match (root)"
 
 # Debian packages: installed only when one is missing (apt-get update once, non-interactive).
 apt-deps:
@@ -72,6 +73,11 @@ test-netns: build
 
 golden: deps
 	UPDATE_GOLDEN=1 npx vitest run test/unit/render/golden.test.ts
+
+# What the real iptables/ipset/ip answer, recorded in a throwaway namespace; the fake kernel
+# (src/router/kernel/fake) must answer the same (test/unit/kernel/fake/replay.test.ts).
+record-fake-kernel: apt-deps
+	node scripts/record-fake-kernel.mjs test/unit/kernel/fake/recorded-transcript.json
 
 demo: build
 	node dist/lab/demo.js up
