@@ -54,8 +54,8 @@ export async function startFakeRouter(opts: FakeRouterOptions = {}): Promise<Fak
   try {
     const kernel = opts.kernel ?? new FakeKernel({ links: LAB_LINKS })
     const store = opts.store?.(stateDir) ?? new ConfigStore(stateDir)
-    const log = createLogger({ level: process.env['SVM_TEST_LOG'] ?? 'silent' })
-    const metrics = new Metrics()
+    const log = createLogger('routerd', { level: process.env['SVM_TEST_LOG'] ?? 'silent' })
+    const metrics = new Metrics('routerd')
     const engine = new Engine({
       runner: opts.runner?.(kernel) ?? kernel, store, log, metrics, stateDir, controlPorts: [8443], driftCheckMs: 0,
       ...(opts.maxQueuedEdits === undefined ? {} : { maxQueuedEdits: opts.maxQueuedEdits }),
