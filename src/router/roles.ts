@@ -16,13 +16,18 @@ export interface RoleRuntime {
 export const ROLES: Readonly<Record<RoleName, RoleRuntime>> = {
   // rp_filter is loose (2): with policy routing a reply may legitimately leave by another
   // interface than the main table's route, and strict mode would drop the traffic that comes back.
+  // promote_secondaries: removing the public IP that is its subnet's primary address must not
+  // take the subnet's other public IPs with it (the kernel's default does), nor the link's routes.
   router: {
-    sysctls: { 'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2', 'net.ipv4.conf.default.rp_filter': '2' },
+    sysctls: {
+      'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2', 'net.ipv4.conf.default.rp_filter': '2',
+      'net.ipv4.conf.all.promote_secondaries': '1', 'net.ipv4.conf.default.promote_secondaries': '1',
+    },
     services: [dhcpService, dnsService],
   },
   // Not a router: the shared network's own gateway forwards, this appliance never does.
   dhcpsrvr: {
-    sysctls: { 'net.ipv4.ip_forward': '0' },
+    sysctls: { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.all.promote_secondaries': '1', 'net.ipv4.conf.default.promote_secondaries': '1' },
     services: [dhcpService, dnsService],
   },
 }

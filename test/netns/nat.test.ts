@@ -66,4 +66,20 @@ describe.skipIf(!root)('NAT with real traffic', () => {
     expect(await udpAsk(h.lab, h.lab.ns.inet, '203.0.113.12', 6000, HOST, 40000)).toBeNull()
     expect(await udpAsk(h.lab, h.lab.ns.inet, '203.0.113.12', 5353, HOST, 40001)).toBe(`${HOST} 5000`)
   })
+
+  it('removing the public IP that is its subnet\'s primary address keeps the other public IPs and the routes (promote_secondaries)', async () => {
+    const { config } = (await h.api('GET', '/v1/config')).body
+    const res = await h.api('PUT', '/v1/config', {
+      ...config,
+      publicIps: config.publicIps.filter((p: { id: string }) => p.id !== 'ip-snat').map((p: { id: string }) => (p.id === 'ip-static' ? { ...p, sourceNat: true } : p)),
+      staticNats: [], portForwards: [], firewallRules: [],
+    })
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+    const addrs = (await h.lab.exec(h.lab.ns.rtr, 'ip', ['-4', '-o', 'addr', 'show'])).stdout
+    expect(addrs).toContain('203.0.113.11/24')
+    expect(addrs).toContain('203.0.113.12/24')
+    expect(addrs).not.toContain('203.0.113.10/24')
+    expect((await h.api('GET', '/v1/diff')).body.differences).toEqual([])
+    expect((await h.api('PUT', '/v1/config', config)).status).toBe(200)
+  })
 })

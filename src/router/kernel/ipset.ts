@@ -4,10 +4,14 @@ import { restoreError } from './restore-error.ts'
 
 /** ipset through `ipset restore` batches; reads with `ipset list`. */
 
-export async function restoreIpsets(runner: Runner, payload: string): Promise<void> {
+/**
+ * `exist`: ipset's -exist, under which an entry added again or a missing entry deleted is no
+ * error (what an undo needs: it cannot know which buffered lines ran, see stages/ipset.ts).
+ */
+export async function restoreIpsets(runner: Runner, payload: string, { exist = false }: { exist?: boolean } = {}): Promise<void> {
   if (payload.trim() === '') return
   try {
-    await runner.run('ipset', ['restore'], { stdin: payload, timeoutMs: 120_000 })
+    await runner.run('ipset', exist ? ['-exist', 'restore'] : ['restore'], { stdin: payload, timeoutMs: 120_000 })
   } catch (err) {
     if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError('ipset', payload, (err as CommandFailedError).stderr)
     throw err

@@ -3,11 +3,12 @@ import { RestoreRejectedError } from '../../core/errors.ts'
 /**
  * Pure. Turns a batch tool's stderr into an error naming the failing line of the payload,
  * with three lines of context either side. Tools report lines differently:
- * iptables-restore "Error occurred at line: N" or "line N failed", ipset "Error in line N",
- * ip -batch "Command failed -:N".
+ * iptables-restore "Error occurred at line: N", "line N failed", or, when the kernel itself
+ * refuses a table at COMMIT (iptables-nft), "line N: RULE_APPEND failed (…)"; ipset "Error in
+ * line N"; ip -batch "Command failed -:N".
  */
 export function restoreError(tool: string, payload: string, stderr: string): RestoreRejectedError {
-  const match = /Error occurred at line: (\d+)|line (\d+) failed|Error in line (\d+)|Command failed -:(\d+)/.exec(stderr)
+  const match = /Error occurred at line: (\d+)|line (\d+)(?: failed|: [A-Z_]+ failed)|Error in line (\d+)|Command failed -:(\d+)/.exec(stderr)
   const lines = payload.split('\n')
   const detail = stderr.trim().split('\n').filter((l) => !/^Try `|^Error occurred at line/.test(l))[0] ?? stderr.trim()
   if (match === null) return new RestoreRejectedError(tool, null, null, [], detail, payload)

@@ -285,7 +285,14 @@ export class Engine {
   /** The kernel took a generation the store could not keep: put the stored one back, then fail. */
   private async undoUnstored(err: unknown, generation: number): Promise<never> {
     this.log.error({ err, generation }, 'cannot store the config; restoring the previous state in the kernel')
-    await this.applyConfig(this.config, this.generation, 'store-failed').catch(() => undefined)
+    await this.applyConfig(this.config, this.generation, 'store-failed').catch((undoErr: unknown) => {
+      // The kernel holds neither the stored config nor a known state: not ready, and the next
+      // check replaces the owned state whole with the stored config.
+      this.log.error({ err: undoErr, generation }, 'cannot restore the stored config in the kernel; a full apply follows')
+      this.applied = undefined
+      this.appliedGeneration = 0
+      this.scheduleCheck(this.retryMs)
+    })
     throw err
   }
 

@@ -80,7 +80,7 @@ describe('store failures after the kernel applied', () => {
     expect(new ConfigStore(r.stateDir).load().generation).toBe(before.config.generation + 1)
   })
 
-  it.fails('KNOWN BUG (reported): when the store fails and putting the stored generation back fails too, the engine does not claim to be ready', async () => {
+  it('when the store fails and putting the stored generation back fails too, the engine does not claim to be ready, and a full apply repairs the kernel', async () => {
     const r = await start()
     vi.spyOn(r.store, 'appendItem').mockImplementationOnce(() => { throw diskFull() })
     // The undo is the restore that deletes the chains the edit added.
@@ -88,11 +88,14 @@ describe('store failures after the kernel applied', () => {
     const res = await r.api('PUT', '/v1/config/portForwards/pf-src', pfWithSource)
     expect(res.status).toBe(500)
     expect(fault.fired).toBe(1)
-    // The kernel now runs pf-src, which is neither stored nor the engine's config; undoUnstored
-    // swallows the failed undo, appliedGeneration (the unstored one) is above the desired one,
-    // so readiness says ready and diff()/drift compare against the unstored state and find
-    // nothing: no retry will ever remove pf-src.
+    // The kernel now runs pf-src, which is neither stored nor the engine's config: not ready,
+    // and the next check replaces the owned state whole with the stored config.
     expect(r.engine.getConfig().config.portForwards.map((f) => f.id)).toEqual(['pf-a'])
     expect(r.engine.readiness().ready).toBe(false)
+    expect(r.kernel.iptablesSave()).toContain('svm:pf:pf-src')
+    expect(await r.engine.checkDrift()).toEqual(['nothing applied yet'])
+    expect(r.engine.readiness().ready).toBe(true)
+    expect(r.kernel.iptablesSave()).not.toContain('svm:pf:pf-src')
+    expect(await r.engine.diff()).toEqual([])
   })
 })

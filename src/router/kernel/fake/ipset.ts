@@ -57,6 +57,8 @@ export class FakeIpset {
   /** Kernel index → set; a destroyed set leaves a hole the next create fills, as in the kernel. */
   private readonly slots: (FakeSet | undefined)[] = []
 
+  private exist = false
+
   /** `inUse(name)`: whether an iptables rule references the set (the kernel's reference count). */
   constructor(private readonly inUse: (name: string) => boolean) {}
 
@@ -72,7 +74,10 @@ export class FakeIpset {
   }
 
   /** Runs `ipset <args>` with `stdin`; `shape` says how an injected line fault fails (see FaultSpec). */
-  run(args: readonly string[], stdin: string, fault: LineFault | undefined, shape: 'parse' | 'kernel' = 'kernel'): ToolOutcome {
+  run(allArgs: readonly string[], stdin: string, fault: LineFault | undefined, shape: 'parse' | 'kernel' = 'kernel'): ToolOutcome {
+    // -exist: an identical set created again, an entry added again or a missing entry deleted is no error.
+    this.exist = allArgs[0] === '-exist'
+    const args = this.exist ? allArgs.slice(1) : allArgs
     const [command, ...rest] = args
     if (command === 'save' && rest.length === 0) return ok(this.save())
     if (command === 'list' && rest.length === 1 && rest[0] === '-n') return ok(this.sets().map((s) => `${s.name}\n`).join(''))
@@ -180,7 +185,9 @@ export class FakeIpset {
   private applyNow(c: Exclude<Command, { cmd: 'add' | 'del' }>): void {
     switch (c.cmd) {
       case 'create': {
-        if (this.find(c.set.name) !== undefined) throw kernelError('Set cannot be created: set with the same name already exists')
+        const same = this.find(c.set.name)
+        if (same !== undefined && this.exist && same.type === c.set.type && options(same) === options(c.set)) return
+        if (same !== undefined) throw kernelError('Set cannot be created: set with the same name already exists')
         const hole = this.slots.indexOf(undefined)
         if (hole === -1) this.slots.push(c.set)
         else this.slots[hole] = c.set
@@ -218,10 +225,12 @@ export class FakeIpset {
     if (entry.endsWith('/0')) throw kernelError('The value of the CIDR parameter of the IP address is invalid')
     const at = set.members.indexOf(entry)
     if (cmd === 'del') {
+      if (at === -1 && this.exist) return
       if (at === -1) throw kernelError("Element cannot be deleted from the set: it's not added")
       set.members.splice(at, 1)
       return
     }
+    if (at !== -1 && this.exist) return
     if (at !== -1) throw kernelError("Element cannot be added to the set: it's already added")
     if (set.members.length >= set.maxelem) throw kernelError('Hash is full, cannot add more elements')
     set.members.push(entry)

@@ -57,7 +57,8 @@ export class FakeKernel implements Runner {
   private readonly faults = new Faults()
 
   constructor(options: FakeKernelOptions = {}) {
-    this.net = new NetState(options.promoteSecondaries ?? false)
+    // As the kernel: conf.all or the link's own setting (one NetState for every link: all is what routerd sets).
+    this.net = new NetState(() => (options.promoteSecondaries ?? false) || this.sysctl.get('net.ipv4.conf.all.promote_secondaries') === '1')
     this.net.addLink({ name: 'lo', type: 'loopback', up: true, ifindex: 1 })
     for (const link of options.links ?? []) this.net.addLink(link)
     this.ip = new FakeIp(this.net)

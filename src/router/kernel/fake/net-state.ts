@@ -59,7 +59,7 @@ export class NetState {
     { priority: 32766, src: undefined, fwmark: undefined, fwmask: undefined, table: 254, suppress: undefined, protocol: PROTO_KERNEL },
     { priority: 32767, src: undefined, fwmark: undefined, fwmask: undefined, table: 253, suppress: undefined, protocol: PROTO_KERNEL },
   ]
-  constructor(private readonly promoteSecondaries: boolean) {}
+  constructor(private readonly promoteSecondaries: () => boolean) {}
 
   addLink(spec: FakeLinkSpec): Link {
     if (this.links.some((l) => l.name === spec.name)) throw kernelError('RTNETLINK answers: File exists')
@@ -122,7 +122,7 @@ export class NetState {
     const [gone] = this.addresses.splice(at, 1) as [Addr]
     if (!gone.secondary) {
       const sameSubnet = (a: Addr) => a.dev === dev && a.secondary && a.prefix === gone.prefix && cidrContains(gone, a.address)
-      if (this.promoteSecondaries) {
+      if (this.promoteSecondaries()) {
         const next = this.addresses.find(sameSubnet)
         if (next !== undefined) next.secondary = false
       } else {

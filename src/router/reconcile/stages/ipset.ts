@@ -59,7 +59,11 @@ export const ipsetStage: KernelStage<Plan> = {
   apply: (ctx, plan) => runLines(ctx, plan, plan.lines.before.length),
 
   async undo(ctx, plan) {
-    await restoreIpsets(ctx.runner, lines(undoIpsets(plan.lines, plan.ran))).catch((err: unknown) => ctx.log.error({ err }, 'ipset rollback failed'))
+    // ipset sends a run of add/del lines of one set as one message, and drops the whole run when
+    // it cannot parse a later line of it: of the lines before a failing one, those of its run
+    // may not have happened. -exist makes undoing them harmless either way.
+    await restoreIpsets(ctx.runner, lines(undoIpsets(plan.lines, plan.ran)), { exist: true })
+      .catch((err: unknown) => ctx.log.error({ err }, 'ipset rollback failed'))
   },
 
   async finish(ctx, plan) {
