@@ -27,7 +27,7 @@ function fullConfig(): Record<string, unknown> {
   return JSON.parse(readFileSync(new URL('../../golden/full/config.json', import.meta.url), 'utf8')) as Record<string, unknown>
 }
 
-describe('kernel edges'), () => {
+describe('kernel edges', () => {
   it('iptables-restore refused by the kernel at COMMIT of a later table ("line N: RULE_APPEND failed (…)", exit 4): the tables committed before it are put back', async () => {
     const r = await start({ ...labRouterConfig(), portForwards: [forward('pf-a', 8080)] })
     const before = await snapshot(r)
