@@ -213,11 +213,8 @@ export class Engine {
       }
       const next = withItem(this.config, collection, id, item as CollectionItem<C> | null)
       if (collection === 'interfaces') this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
-      // A new or changed leaf item is checked against the rest; a deletion of one cannot break anything.
-      const leaf = collection === 'portForwards' || collection === 'firewallRules' || collection === 'egressRules'
-      const diagnostics = !leaf ? checkConfig(next, this.facts)
-        : deleting ? []
-          : checkConfig(next, this.facts, { collection, index: next[collection].findIndex((x) => x.id === id) })
+      // Only the edited item and what it conflicts with or what refers to it (the old version's referrers too) are checked.
+      const diagnostics = checkConfig(next, this.facts, { collection, index, previous: existing, removed: deleting })
       if (diagnostics.some((d) => d.severity === 'error')) throw new InvalidConfigError(diagnostics)
       const generation = this.generation + 1
       const report = await this.applyConfig(next, generation, deleting ? 'delete' : 'put')
