@@ -217,7 +217,7 @@ export function randomEdit(config: RouterConfig, facts: HostFacts, random: Rando
     const times = 1 + Math.floor(random() * 3)
     for (let k = 0; k < times; k++) item = pick(random, mutators)(item, p, random)
     const index = existing === undefined ? items.length : items.indexOf(existing)
-    if (validateItem(collection, item, `/${collection}/${index}`).length > 0) continue
+    if (validateItem(collection, item, `/${collection}/${index}`, id).length > 0) continue
     const next = withItem(config, collection, id, item)
     return { collection, id, item, next, scope: { collection, index, previous: existing } }
   }
