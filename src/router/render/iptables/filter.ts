@@ -1,7 +1,8 @@
 import type { RenderContext } from '../context.ts'
 import { CHAIN, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import { cidrListArgs, protocolArgs, type IpSetSpec } from './match.ts'
+import type { IpSetSpec } from '../ipset.ts'
+import { cidrListArgs, protocolArgs } from './match.ts'
 import { groupBy } from '../group.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 

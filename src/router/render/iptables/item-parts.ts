@@ -1,7 +1,8 @@
 import type { NFirewallRule, NPortForward } from '../../model/normalize.ts'
 import { flat } from '../flat-string.ts'
 import { comment, ruleArgs } from '../rule-line.ts'
-import { cidrListArgs, protocolArgs, type IpSetSpec } from './match.ts'
+import type { IpSetSpec } from '../ipset.ts'
+import { cidrListArgs, protocolArgs } from './match.ts'
 import { dnatTarget } from './nat-target.ts'
 import { portRuleLine } from './port-buckets.ts'
 

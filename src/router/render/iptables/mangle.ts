@@ -1,7 +1,7 @@
 import type { RenderContext } from '../context.ts'
 import { CHAIN, MARK_MASK, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import type { IpSetSpec } from './match.ts'
+import type { IpSetSpec } from '../ipset.ts'
 import { firewallParts, forwardParts } from './item-parts.ts'
 
 /** The set of (public ip, protocol:port) opened by port forwards that anyone may use. */

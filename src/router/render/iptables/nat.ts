@@ -1,7 +1,7 @@
 import { guestNetOf, type RenderContext } from '../context.ts'
 import { CHAIN, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import type { IpSetSpec } from './match.ts'
+import type { IpSetSpec } from '../ipset.ts'
 import { forwardParts } from './item-parts.ts'
 import { addPortBucketed } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
