@@ -67,13 +67,4 @@ export function renderNet(ctx: RenderContext): DesiredNet {
   return { links, addresses, routes, rules, managedDevs: links.map((l) => l.dev) }
 }
 
-/** Pure. A stable identity for a desired rule (what `ip rule del` needs to find it). */
-export function ruleKey(rule: DesiredRule): string {
-  return [rule.priority, ...rule.selector, 'table', rule.table, rule.suppressPrefixLength ?? ''].join(' ')
-}
-
-export function routeKey(route: DesiredRoute): string {
-  return `${route.table}|${route.dst}`
-}
-
 export { OWNED_RT_PROTO }
