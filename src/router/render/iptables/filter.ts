@@ -37,7 +37,7 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
   const controlPorts = [...new Set(ctx.facts.controlPorts)].sort((a, b) => a - b)
   if (controlPorts.length > 0) {
     for (const dev of ctx.controlDevs) {
-      tb.add(input, '-i', dev, '-p', 'tcp', '-m', 'multiport', '--dports', controlPorts.join(','), ...comment('svm:control'), '-j', 'ACCEPT')
+      tb.add(input, '-i', dev, '-p', 'tcp', '-m', 'multiport', '--dports', controlPorts.join(','), ...comment('control'), '-j', 'ACCEPT')
     }
   }
   for (const g of ctx.guestNets) {
@@ -69,9 +69,9 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
       tb.add(chain,
         ...cidrListArgs(r.sourceCidrs, 'src', `egs:${r.id}`, sets),
         ...cidrListArgs(r.destinationCidrs, 'dst', `egd:${r.id}`, sets),
-        ...protocolArgs(r), ...comment(`svm:egress:${r.id}`), '-j', ruleAction)
+        ...protocolArgs(r), ...comment('egress', r.id), '-j', ruleAction)
     }
-    tb.add(chain, ...comment(`svm:egress-default:${g.net.id}`), '-j', g.net.egressDefault === 'allow' ? 'ACCEPT' : 'DROP')
+    tb.add(chain, ...comment('egress-default', g.net.id), '-j', g.net.egressDefault === 'allow' ? 'ACCEPT' : 'DROP')
   }
   return tb.table
 }

@@ -1,5 +1,6 @@
 import type { NFirewallRule, NPortForward } from '../../model/normalize.ts'
 import { flat } from '../flat-string.ts'
+import { ruleTag } from '../names.ts'
 import { comment, ruleArgs } from '../rule-line.ts'
 import type { IpSetSpec } from '../ipset.ts'
 import { cidrListArgs, protocolArgs } from './match.ts'
@@ -57,7 +58,8 @@ export function forwardParts(r: NPortForward): ForwardParts {
     // Ids, addresses and set names are restricted by the schema to characters restore takes as
     // they are, so this hot path builds text directly instead of quoting argument by argument.
     const match = cidrListArgs(r.sourceCidrs, 'src', `pf:${r.id}`, sets)
-    const source = match.length === 0 ? `-m comment --comment svm:pf:${r.id}` : `${match.join(' ')} -m comment --comment svm:pf:${r.id}`
+    const tag = `-m comment --comment ${ruleTag('pf', r.id)}`
+    const source = match.length === 0 ? tag : `${match.join(' ')} ${tag}`
     const { protocol, publicStart: start, publicEnd: end } = r
     let openEntries: string[] | undefined
     if (match.length === 0 && end - start < OPEN_SET_MAX_PORTS) {
@@ -79,7 +81,7 @@ export function firewallParts(r: NFirewallRule): FirewallParts {
   let parts = cached<FirewallParts>(r)
   if (parts === undefined) {
     const sets: IpSetSpec[] = []
-    const tail = ruleArgs(...cidrListArgs(r.sourceCidrs, 'src', `fw:${r.id}`, sets), ...comment(`svm:fw:${r.id}`), '-j', 'ACCEPT')
+    const tail = ruleArgs(...cidrListArgs(r.sourceCidrs, 'src', `fw:${r.id}`, sets), ...comment('fw', r.id), '-j', 'ACCEPT')
     const bucketed = (r.protocol === 'tcp' || r.protocol === 'udp') && r.ports !== undefined
     const match = ruleArgs(...protocolArgs(r))
     const line = bucketed ? portRuleLine(r.protocol, r.ports?.start ?? 0, r.ports?.end ?? 0, tail) : match === '' ? tail : `${match} ${tail}`
