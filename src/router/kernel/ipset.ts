@@ -1,17 +1,10 @@
-import { errorCode, type CommandFailedError } from '../../core/errors.ts'
 import type { Runner } from '../../core/exec.ts'
-import { restoreError } from './restore-error.ts'
+import { runBatch } from './restore.ts'
 
 /** ipset through `ipset restore` batches; reads with `ipset list`. */
 
 export async function restoreIpsets(runner: Runner, payload: string): Promise<void> {
-  if (payload.trim() === '') return
-  try {
-    await runner.run('ipset', ['restore'], { stdin: payload, timeoutMs: 120_000 })
-  } catch (err) {
-    if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError('ipset', payload, (err as CommandFailedError).stderr)
-    throw err
-  }
+  if (payload.trim() !== '') await runBatch(runner, 'ipset', ['restore'], payload, { timeoutMs: 120_000 })
 }
 
 /** Names of all sets, optionally only those starting with `prefix`. */
