@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { memoize } from '../../core/memo.ts'
 import type { RenderedTable } from '../render/iptables/table.ts'
 import { CHAIN_PREFIX } from '../render/names.ts'
 
@@ -119,16 +120,14 @@ function digestOf(lines: readonly string[], unordered: boolean): string {
 }
 
 /** Digests of rendered chains' normalized rules, by array identity: renderings memoize unchanged chains. */
-const desiredDigests = new WeakMap<readonly string[], { ordered: string; unordered: string }>()
+const desiredDigests = memoize((rules: readonly string[]): { ordered: string; unordered: string } => {
+  const lines = rules.map(normalizeRule)
+  return { ordered: digestOf(lines, false), unordered: digestOf(lines, true) }
+})
 
 function desiredDigest(rules: readonly string[], unordered: boolean): string {
-  let hit = desiredDigests.get(rules)
-  if (hit === undefined) {
-    const lines = rules.map(normalizeRule)
-    hit = { ordered: digestOf(lines, false), unordered: digestOf(lines, true) }
-    desiredDigests.set(rules, hit)
-  }
-  return unordered ? hit.unordered : hit.ordered
+  const digests = desiredDigests(rules)
+  return unordered ? digests.unordered : digests.ordered
 }
 
 /** Pure. The rendered lines missing from the kernel and the kernel's lines not rendered, as problems. */
@@ -185,17 +184,11 @@ export function tableDrift(table: RenderedTable, kernel: KernelTable | undefined
   return problems
 }
 
-const memberCache = new WeakMap<readonly string[], { sorted: string[]; digest: string }>()
-
-function sortedMembers(members: readonly string[]): { sorted: string[]; digest: string } {
-  let hit = memberCache.get(members)
-  if (hit === undefined) {
-    const sorted = [...members].sort()
-    hit = { sorted, digest: digestOf(sorted, false) }
-    memberCache.set(members, hit)
-  }
-  return hit
-}
+/** Applied set members sorted, and their digest, by array identity (renderings keep unchanged sets' arrays). */
+const sortedMembers = memoize((members: readonly string[]): { sorted: string[]; digest: string } => {
+  const sorted = [...members].sort()
+  return { sorted, digest: digestOf(sorted, false) }
+})
 
 /**
  * Pure. Content differences between the applied sets and the kernel's: members by digest,

@@ -1,3 +1,4 @@
+import { memoize } from '../../../core/memo.ts'
 import { cidrContains, formatIpv4 } from '../../../core/ipv4.ts'
 import {
   clientMac, FLAG_BROADCAST, hexOf, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
@@ -158,27 +159,20 @@ type OptionList = readonly (readonly [number, Uint8Array])[]
 interface SharedOptions { head: OptionList; tail: OptionList }
 /** A scope's encoded values, built on first use and dropped with the scope (a new config compiles new scopes). */
 interface ScopeValues { serverId: Uint8Array; forDefault: SharedOptions; forOther: SharedOptions }
-const scopeMemo = new WeakMap<DhcpScope, ScopeValues>()
-
-function scopeValues(scope: DhcpScope): ScopeValues {
-  let values = scopeMemo.get(scope)
-  if (values === undefined) {
-    const build = (asDefault: boolean): SharedOptions => {
-      const head: [number, Uint8Array][] = [[Opt.SubnetMask, u32Value(scope.mask)], [Opt.Broadcast, u32Value(scope.broadcast)]]
-      if (asDefault && scope.gateway !== undefined) head.push([Opt.Router, u32Value(scope.gateway)])
-      if (asDefault && scope.dnsServers.length > 0) head.push([Opt.DnsServers, addressList(scope.dnsServers)])
-      const tail: [number, Uint8Array][] = []
-      if (asDefault && scope.domain !== undefined) tail.push([Opt.DomainName, textValue(scope.domain)])
-      if (scope.mtu !== undefined) tail.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
-      if (scope.ntpServers.length > 0) tail.push([Opt.NtpServers, addressList(scope.ntpServers)])
-      if (asDefault && scope.search.length > 0) tail.push([Opt.DomainSearch, domainSearch(scope.search)])
-      return { head, tail }
-    }
-    values = { serverId: u32Value(scope.serverId), forDefault: build(true), forOther: build(false) }
-    scopeMemo.set(scope, values)
+const scopeValues = memoize((scope: DhcpScope): ScopeValues => {
+  const build = (asDefault: boolean): SharedOptions => {
+    const head: [number, Uint8Array][] = [[Opt.SubnetMask, u32Value(scope.mask)], [Opt.Broadcast, u32Value(scope.broadcast)]]
+    if (asDefault && scope.gateway !== undefined) head.push([Opt.Router, u32Value(scope.gateway)])
+    if (asDefault && scope.dnsServers.length > 0) head.push([Opt.DnsServers, addressList(scope.dnsServers)])
+    const tail: [number, Uint8Array][] = []
+    if (asDefault && scope.domain !== undefined) tail.push([Opt.DomainName, textValue(scope.domain)])
+    if (scope.mtu !== undefined) tail.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
+    if (scope.ntpServers.length > 0) tail.push([Opt.NtpServers, addressList(scope.ntpServers)])
+    if (asDefault && scope.search.length > 0) tail.push([Opt.DomainSearch, domainSearch(scope.search)])
+    return { head, tail }
   }
-  return values
-}
+  return { serverId: u32Value(scope.serverId), forDefault: build(true), forOther: build(false) }
+})
 
 function configOptions(scope: DhcpScope, host: DhcpHostEntry | undefined, into: Map<number, Uint8Array>, asked: Uint8Array): void {
   const isDefault = host?.isDefault ?? true
