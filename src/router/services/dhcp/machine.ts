@@ -1,3 +1,4 @@
+import { readU16 } from '../../../core/bytes.ts'
 import { memoize } from '../../../core/memo.ts'
 import { cidrContains, formatIpv4 } from '../../../core/ipv4.ts'
 import {
@@ -131,7 +132,7 @@ function requestedList(m: DhcpMessage): Uint8Array {
 
 function maxMessage(m: DhcpMessage): number {
   const v = m.options.get(Opt.MaxMessageSize)
-  const asked = v?.length === 2 ? ((v[0] as number) << 8) | (v[1] as number) : 0
+  const asked = v?.length === 2 ? readU16(v, 0) : 0
   return Math.min(1500 - 28, Math.max(MIN_MAX_MESSAGE, asked))
 }
 

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
+import { readU16, writeU16 } from '../../../core/bytes.ts'
 import { EDNS_UDP_SIZE, HEADER, layoutOf, RCODE, TYPE_OPT, type ResponseLayout } from './wire.ts'
 
 /**
@@ -22,8 +23,7 @@ export class UpstreamError extends Error {
 /** The query we send: a fresh id, RD, the client's question bytes, and our OPT record. */
 export function upstreamQuery(question: Uint8Array, id: number): Uint8Array {
   const out = new Uint8Array(HEADER + question.length + 11)
-  out[0] = id >> 8
-  out[1] = id & 255
+  writeU16(out, 0, id)
   out[2] = 0x01 // RD
   out[5] = 1 // QDCOUNT
   out[11] = 1 // ARCOUNT: OPT
@@ -46,8 +46,8 @@ function sameQuestion(response: Uint8Array, question: Uint8Array): boolean {
 
 /** Whether `bytes` answers `query`: QR set, our id, one question equal to ours, well formed. */
 function accept(bytes: Uint8Array, id: number, question: Uint8Array): ResponseLayout | undefined {
-  if (bytes.length < HEADER || ((bytes[0] as number) << 8 | (bytes[1] as number)) !== id || !((bytes[2] as number) & 0x80)) return undefined
-  if ((((bytes[4] as number) << 8) | (bytes[5] as number)) !== 1 || !sameQuestion(bytes, question)) return undefined
+  if (bytes.length < HEADER || readU16(bytes, 0) !== id || !((bytes[2] as number) & 0x80)) return undefined
+  if (readU16(bytes, 4) !== 1 || !sameQuestion(bytes, question)) return undefined
   return layoutOf(bytes)
 }
 
