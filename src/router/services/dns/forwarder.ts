@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
 import { readU16, writeU16 } from '../../../core/bytes.ts'
+import { FrameDecoder, frameMessage } from './tcp-framing.ts'
 import { EDNS_UDP_SIZE, HEADER, layoutOf, RCODE, TYPE_OPT, type ResponseLayout } from './wire.ts'
 
 /**
@@ -12,7 +13,6 @@ import { EDNS_UDP_SIZE, HEADER, layoutOf, RCODE, TYPE_OPT, type ResponseLayout }
 
 const UDP_TIMEOUT_MS = 1500
 const TCP_TIMEOUT_MS = 3000
-const MAX_TCP_RESPONSE = 65535
 
 export interface UpstreamAnswer { bytes: Uint8Array; layout: ResponseLayout }
 
@@ -77,7 +77,7 @@ function overUdp(server: string, query: Uint8Array, id: number, question: Uint8A
 function overTcp(server: string, query: Uint8Array, id: number, question: Uint8Array): Promise<UpstreamAnswer | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host: server, port: 53 })
-    let buffered = Buffer.alloc(0)
+    const frames = new FrameDecoder()
     let done = false
     const finish = (answer: UpstreamAnswer | undefined) => {
       if (done) return
@@ -88,19 +88,13 @@ function overTcp(server: string, query: Uint8Array, id: number, question: Uint8A
     }
     const timer = setTimeout(() => finish(undefined), TCP_TIMEOUT_MS)
     socket.on('error', () => finish(undefined))
-    socket.on('connect', () => {
-      const framed = Buffer.alloc(2 + query.length)
-      framed.writeUInt16BE(query.length, 0)
-      framed.set(query, 2)
-      socket.write(framed)
-    })
+    socket.on('connect', () => socket.write(frameMessage(query)))
     socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk])
-      if (buffered.length > MAX_TCP_RESPONSE + 2) return finish(undefined)
-      if (buffered.length < 2) return
-      const len = buffered.readUInt16BE(0)
-      if (buffered.length < 2 + len) return
-      const msg = new Uint8Array(buffered.subarray(2, 2 + len))
+      // The first message is the answer; next() returns nothing only once the chunk is used up.
+      const framed = frames.next(chunk, 0)
+      if (framed === undefined) return
+      // A copy: the message may be a view into the socket's chunk.
+      const msg = new Uint8Array(framed)
       const layout = accept(msg, id, question)
       finish(layout === undefined ? undefined : { bytes: msg, layout })
     })
