@@ -7,12 +7,6 @@ export async function restoreIpsets(runner: Runner, payload: string): Promise<vo
   if (payload.trim() !== '') await runBatch(runner, 'ipset', ['restore'], payload, { timeoutMs: 120_000 })
 }
 
-/** Names of all sets, optionally only those starting with `prefix`. */
-export async function listIpsetNames(runner: Runner, prefix = ''): Promise<string[]> {
-  const out = (await runner.run('ipset', ['list', '-n'])).stdout
-  return out.split('\n').filter((n) => n !== '' && n.startsWith(prefix))
-}
-
 /** Pure. Parses `ipset save` output into set → sorted members. */
 export function parseIpsetSave(text: string): Map<string, string[]> {
   const sets = new Map<string, string[]>()
@@ -34,10 +28,6 @@ export function parseIpsetHeaders(text: string): Map<string, string> {
     if (space !== -1) headers.set(line.slice(7, space), line.slice(space + 1))
   }
   return headers
-}
-
-export async function saveIpsets(runner: Runner): Promise<Map<string, string[]>> {
-  return parseIpsetSave((await runner.run('ipset', ['save'])).stdout)
 }
 
 /** One `ipset save`: every set's members (sorted) and its create options. */

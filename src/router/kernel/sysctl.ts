@@ -5,7 +5,7 @@ import type { Runner } from '../../core/exec.ts'
  * legitimately leave by another interface than the main table's route, and strict mode would
  * drop the traffic that comes back.
  */
-export const ROUTER_SYSCTLS: Readonly<Record<string, string>> = {
+const ROUTER_SYSCTLS: Readonly<Record<string, string>> = {
   'net.ipv4.ip_forward': '1',
   'net.ipv4.conf.all.rp_filter': '2',
   'net.ipv4.conf.default.rp_filter': '2',

@@ -16,7 +16,7 @@ export const IPSET_SWAP_SUFFIX = '-n'
 
 /** The routing protocol number stamped on every route and rule we own (iproute2 `proto`). */
 export const OWNED_RT_PROTO = 199
-export const ROUTE_TABLE_BASE = 100
+const ROUTE_TABLE_BASE = 100
 export const MARK_MASK = '0xff'
 /** The start of every owned rule's comment (ruleTag). */
 const RULE_TAG_PREFIX = 'svm:'
@@ -24,7 +24,7 @@ const RULE_TAG_PREFIX = 'svm:'
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 /** Pure. Lower-case RFC 4648 base32 of sha256(text), without padding. */
-export function digest32(text: string): string {
+function digest32(text: string): string {
   const bytes = createHash('sha256').update(text).digest()
   let out = ''
   let bits = 0

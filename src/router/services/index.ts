@@ -7,7 +7,7 @@ import { dnsService } from './dns/service.ts'
 import type { RouterService, ServiceContext, ServiceEntry } from './service.ts'
 
 /** Every in-process service routerd has, in the order they are updated. */
-export const SERVICES: readonly ServiceEntry[] = [dhcpService, dnsService]
+const SERVICES: readonly ServiceEntry[] = [dhcpService, dnsService]
 
 /**
  * The services routerd runs for its guest networks. They follow the config in force: the

@@ -38,7 +38,7 @@ export interface FirewallParts {
 const NO_SETS: readonly IpSetSpec[] = Object.freeze([])
 
 /** Forwards wider than this keep a mangle rule: a set member is one port. */
-export const OPEN_SET_MAX_PORTS = 64
+const OPEN_SET_MAX_PORTS = 64
 
 /** Pure. A port forward's mangle and nat rule text, its open-ports members and its sets; once per item. */
 export const forwardParts = memoize((r: NPortForward): ForwardParts => {

@@ -6,7 +6,7 @@ import { readU16, readU32, writeU16, writeU32 } from '../../../core/bytes.ts'
  * hardware address a lower-case MAC string for Ethernet.
  */
 
-export const DHCP_MAGIC = 0x63825363
+const DHCP_MAGIC = 0x63825363
 /** Fixed BOOTP header (236 bytes) plus the magic cookie. */
 export const HEADER_BYTES = 240
 /** The smallest message every client must accept (RFC 2131 §2: 576-byte IP datagrams). */
@@ -53,12 +53,12 @@ export interface DhcpMessage {
  * more with option 57, but no client sends more than 1,500 bytes). Anything larger is an attack
  * on the decoder, dropped before its options are read.
  */
-export const MAX_DATAGRAM = 1500
+const MAX_DATAGRAM = 1500
 /**
  * The most instances of one option joined (RFC 3396). A 1,500-byte message holds at most five
  * full 255-byte pieces; thousands of tiny ones only cost work.
  */
-export const MAX_OPTION_PIECES = 16
+const MAX_OPTION_PIECES = 16
 
 export class DhcpDecodeError extends Error {
   constructor(readonly code: 'ERR_DHCP_SHORT' | 'ERR_DHCP_MAGIC' | 'ERR_DHCP_OPTIONS' | 'ERR_DHCP_TOO_LARGE', message: string) {

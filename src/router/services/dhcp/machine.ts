@@ -5,7 +5,7 @@ import {
   clientMac, FLAG_BROADCAST, hexOf, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
   HEADER_BYTES, type DhcpMessage, type MessageTypeCode,
 } from './codec.ts'
-import { QUARANTINE_MAX, type Lease, type LeaseTable } from './lease-table.ts'
+import type { Lease, LeaseTable } from './lease-table.ts'
 import { addressList, classlessRoutes, domainSearch, textValue, u16Value, u32Value, type ClasslessRoute } from './options.ts'
 import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
 
@@ -16,16 +16,15 @@ import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
  */
 
 /** How long an offered address is held for the client that was offered it. */
-export const OFFER_HOLD_MS = 60_000
+const OFFER_HOLD_MS = 60_000
 /** How long a declined address (someone else answers ARP for it) is not handed out. */
-export const DECLINE_QUARANTINE_MS = 600_000
-export { QUARANTINE_MAX }
+const DECLINE_QUARANTINE_MS = 600_000
 /** Offers a network has outstanding at most: half its range, within these bounds. */
-export const OFFERS_MIN = 8
+const OFFERS_MIN = 8
 export const OFFERS_MAX = 1024
 
 /** How many offers may be outstanding in a scope: new clients past that get nothing until one is taken or expires. */
-export function offerCap(scope: DhcpScope): number {
+function offerCap(scope: DhcpScope): number {
   const size = scope.range === undefined ? 0 : scope.range.end - scope.range.start + 1
   return Math.max(OFFERS_MIN, Math.min(OFFERS_MAX, Math.floor(size / 2)))
 }

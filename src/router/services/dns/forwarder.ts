@@ -16,12 +16,12 @@ const TCP_TIMEOUT_MS = 3000
 
 export interface UpstreamAnswer { bytes: Uint8Array; layout: ResponseLayout }
 
-export class UpstreamError extends Error {
+class UpstreamError extends Error {
   readonly code = 'ERR_DNS_UPSTREAM'
 }
 
 /** The query we send: a fresh id, RD, the client's question bytes, and our OPT record. */
-export function upstreamQuery(question: Uint8Array, id: number): Uint8Array {
+function upstreamQuery(question: Uint8Array, id: number): Uint8Array {
   const out = new Uint8Array(HEADER + question.length + 11)
   writeU16(out, 0, id)
   out[2] = 0x01 // RD
