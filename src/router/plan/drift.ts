@@ -22,6 +22,12 @@ export interface KernelTable {
 /** Differing lines shown per chain or set at most (the digest still tells of the rest). */
 const MAX_LINES_SHOWN = 20
 
+/** Pure. `problems` of one chain or set (`where`), cut to MAX_LINES_SHOWN with a count of the rest. */
+function capped(where: string, problems: string[]): string[] {
+  if (problems.length <= MAX_LINES_SHOWN) return problems
+  return [...problems.slice(0, MAX_LINES_SHOWN), `${where}: and ${problems.length - MAX_LINES_SHOWN} more differences`]
+}
+
 /** Pure. Splits restore/save rule text into arguments, honouring double quotes and backslashes. */
 export function splitArgs(text: string): string[] {
   const out: string[] = []
@@ -150,7 +156,7 @@ function lineDifferences(where: string, want: readonly string[], wantText: reado
     if (n > (had2.get(want[i] as string) ?? 0)) { out.push(`${where}: kernel lacks "${wantText[i]}"`); wanted.set(want[i] as string, n - 1) }
   }
   if (out.length === 0) out.push(`${where}: rules in another order`)
-  return out.length > MAX_LINES_SHOWN ? [...out.slice(0, MAX_LINES_SHOWN), `${where}: and ${out.length - MAX_LINES_SHOWN} more differences`] : out
+  return capped(where, out)
 }
 
 function chainDrift(where: string, rules: readonly string[], have: readonly string[], unordered: boolean, memo: CleanChains | undefined): string[] {
@@ -212,7 +218,7 @@ export function setDrift(applied: ReadonlyMap<string, readonly string[]>, kernel
       ...sorted.filter((m) => !inApplied.has(m)).map((m) => `ipset ${name}: kernel has unexpected member ${m}`),
       ...wanted.sorted.filter((m) => !inKernel.has(m)).map((m) => `ipset ${name}: kernel lacks member ${m}`),
     ]
-    problems.push(...(out.length > MAX_LINES_SHOWN ? [...out.slice(0, MAX_LINES_SHOWN), `ipset ${name}: and ${out.length - MAX_LINES_SHOWN} more differences`] : out))
+    problems.push(...capped(`ipset ${name}`, out))
   }
   return problems
 }

@@ -3,7 +3,7 @@ import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
 import { readU16, writeU16 } from '../../../core/bytes.ts'
 import { FrameDecoder, frameMessage } from './tcp-framing.ts'
-import { EDNS_UDP_SIZE, HEADER, layoutOf, RCODE, TYPE_OPT, type ResponseLayout } from './wire.ts'
+import { HEADER, layoutOf, OPT_RECORD, RCODE, type ResponseLayout } from './wire.ts'
 
 /**
  * Asks upstream resolvers. Each query gets a random id and its own socket (a random source
@@ -22,13 +22,13 @@ class UpstreamError extends Error {
 
 /** The query we send: a fresh id, RD, the client's question bytes, and our OPT record. */
 function upstreamQuery(question: Uint8Array, id: number): Uint8Array {
-  const out = new Uint8Array(HEADER + question.length + 11)
+  const out = new Uint8Array(HEADER + question.length + OPT_RECORD.length)
   writeU16(out, 0, id)
   out[2] = 0x01 // RD
   out[5] = 1 // QDCOUNT
   out[11] = 1 // ARCOUNT: OPT
   out.set(question, HEADER)
-  out.set([0, 0, TYPE_OPT, EDNS_UDP_SIZE >> 8, EDNS_UDP_SIZE & 255, 0, 0, 0, 0, 0, 0], HEADER + question.length)
+  out.set(OPT_RECORD, HEADER + question.length)
   return out
 }
 

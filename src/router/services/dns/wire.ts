@@ -228,8 +228,8 @@ export function layoutOf(buf: Uint8Array): ResponseLayout | undefined {
   return { rcode, ttlOffsets, cacheSeconds: counts[0] === 0 ? negativeTtl : answerTtl, optAt }
 }
 
-/** The 11-byte OPT record we add to answers for EDNS0 clients. */
-const OPT_RECORD = Uint8Array.of(0, 0, TYPE_OPT, EDNS_UDP_SIZE >> 8, EDNS_UDP_SIZE & 255, 0, 0, 0, 0, 0, 0)
+/** The 11-byte OPT record we add to answers for EDNS0 clients and to our queries upstream. */
+export const OPT_RECORD = Uint8Array.of(0, 0, TYPE_OPT, EDNS_UDP_SIZE >> 8, EDNS_UDP_SIZE & 255, 0, 0, 0, 0, 0, 0)
 
 /** Pure. A response without its OPT record (layout.optAt), so it can be served to any client. */
 export function withoutOpt(buf: Uint8Array, optAt: number): Uint8Array {
