@@ -10,7 +10,7 @@ import { COLLECTION_NAMES, type CollectionName } from '../router/api/contract.ts
  */
 
 export const DEFAULT_TOKEN_FILE = '/etc/systemvm/routerd.token'
-export const DEFAULT_URL = 'http://127.0.0.1:8443'
+const DEFAULT_URL = 'http://127.0.0.1:8443'
 
 export const USAGE = `usage: svmctl [options] <command>
 
@@ -34,9 +34,6 @@ options:
 collections: ${COLLECTION_NAMES.join(', ')}
 exit status: 0 ok, 1 failure (or differences for diff), 2 bad usage or request rejected (4xx)
 `
-
-export type { Endpoint }
-export { describeEndpoint } from '../core/http/client.ts'
 
 /** Where a request body comes from: a file, or stdin for `-`. */
 export type BodySource = { kind: 'file'; path: string } | { kind: 'stdin' }

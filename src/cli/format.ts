@@ -10,7 +10,7 @@ import type { Command } from './command.ts'
 export interface Outcome { stdout: string; stderr: string; exitCode: number }
 
 /** The body of an API error (src/api/error-handler.ts). */
-export interface ErrorBody {
+interface ErrorBody {
   code: string
   message: string
   diagnostics?: Diagnostic[]
@@ -21,7 +21,7 @@ export interface ErrorBody {
 }
 
 /** Codes of failures svmctl detects itself before or instead of a request. */
-export const CLI_USAGE_CODES: ReadonlySet<string> = new Set(['ERR_CLI_USAGE', 'ERR_CLI_BAD_JSON'])
+const CLI_USAGE_CODES: ReadonlySet<string> = new Set(['ERR_CLI_USAGE', 'ERR_CLI_BAD_JSON'])
 
 const json = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`
 
@@ -31,7 +31,7 @@ export function exitCodeForStatus(status: number): number {
 }
 
 /** Pure. One line per diagnostic, `  <path>: <message> (<code>)`; errors first, warnings marked as such. */
-export function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
+function formatDiagnostics(diagnostics: readonly Diagnostic[]): string {
   const ordered = [...diagnostics.filter((d) => d.severity !== 'warning'), ...diagnostics.filter((d) => d.severity === 'warning')]
   return ordered
     .map((d) => `  ${d.path === '' ? '/' : d.path}: ${d.severity === 'warning' ? 'warning: ' : ''}${d.message} (${d.code})\n`)
@@ -78,7 +78,7 @@ export function formatLocalError(err: unknown): Outcome {
 }
 
 /** Pure. One line summing up what an apply did. */
-export function formatReport(report: Partial<ApplyReport> | undefined): string {
+function formatReport(report: Partial<ApplyReport> | undefined): string {
   if (report === undefined || report.kind === undefined) return ''
   if (report.kind === 'none') return 'no kernel changes'
   const d = report.durationsMs
@@ -90,7 +90,7 @@ export function formatReport(report: Partial<ApplyReport> | undefined): string {
 interface EditBody { generation: number; applied: boolean; diagnostics?: Diagnostic[]; report?: Partial<ApplyReport> }
 
 /** Pure. The answer to push/put/delete: the generation now in force and any warnings. */
-export function formatEdit(body: EditBody): string {
+function formatEdit(body: EditBody): string {
   const report = formatReport(body.report)
   let out = `generation ${body.generation} ${body.applied ? 'applied' : 'stored, not applied'}${report === '' ? '' : ` (${report})`}\n`
   const warnings = body.diagnostics ?? []
@@ -129,7 +129,7 @@ export function formatDiff(differences: readonly string[]): Outcome {
 }
 
 /** Pure. `svmctl resync`: what the drift check found (and repaired). */
-export function formatResync(problems: readonly string[]): string {
+function formatResync(problems: readonly string[]): string {
   if (problems.length === 0) return 'no drift: the kernel matches the desired state\n'
   return `found ${problems.length} problem(s); a full apply repaired them:\n${problems.map((p) => `  ${p}\n`).join('')}`
 }

@@ -22,9 +22,6 @@ export const BASE_DAEMON_FIELDS = {
   requestTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
 }
 
-export const BaseDaemonConfig = Type.Object(BASE_DAEMON_FIELDS, { additionalProperties: false })
-export type BaseDaemonConfig = Static<typeof BaseDaemonConfig>
-
 /** A daemon's config schema: the base fields and its own. */
 export function daemonConfigSchema<P extends TProperties>(own: P): TObject<typeof BASE_DAEMON_FIELDS & P> {
   return Type.Object({ ...BASE_DAEMON_FIELDS, ...own }, { additionalProperties: false })

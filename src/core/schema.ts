@@ -9,6 +9,9 @@ import type { Diagnostic } from './errors.ts'
 
 interface SchemaError { keyword: string; instancePath: string; message: string; params: Record<string, unknown> }
 
+// A WeakMap, not core/memo.ts: TypeBox copies a schema's own symbol properties when it derives
+// schemas from it (Partial, Pick…), so a validator kept on a schema would pass to schemas that
+// need another.
 const validators = new WeakMap<TSchema, ReturnType<typeof Compile>>()
 
 function validatorFor(schema: TSchema): ReturnType<typeof Compile> {

@@ -15,7 +15,7 @@ import { parseUnitFile, unitEnvironment, unitExecStart } from './unit-file.ts'
 export type DaemonName = 'routerd' | 'storaged'
 
 /** Where the image installs the checkout (the units name paths under it). */
-export const INSTALL_ROOT = '/opt/systemvm'
+const INSTALL_ROOT = '/opt/systemvm'
 
 export interface DaemonCommand {
   name: DaemonName

@@ -18,7 +18,7 @@ export interface DemoState {
 }
 
 /** Pure. Where the state file of a demo kept in `dir` lives. */
-export function stateFile(dir: string): string {
+function stateFile(dir: string): string {
   return join(dir, 'state.json')
 }
 
@@ -50,7 +50,7 @@ function alive(pid: number): boolean {
 }
 
 /** Stops routerd by pid, but only if that pid still is a routerd (pids get reused). */
-export async function stopRouterd(pid: number): Promise<void> {
+async function stopRouterd(pid: number): Promise<void> {
   let cmdline = ''
   try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8') } catch { return }
   if (!cmdline.includes('routerd.mjs') && !cmdline.includes('router/main.js')) return
@@ -60,7 +60,7 @@ export async function stopRouterd(pid: number): Promise<void> {
 }
 
 /** The demo namespaces that exist now: those of `labId` plus any other `svmdemo<hex>-*` left behind. */
-export async function listDemoNamespaces(labId?: string): Promise<string[]> {
+async function listDemoNamespaces(labId?: string): Promise<string[]> {
   const listed = await run(binary('ip'), ['netns', 'list'])
   const names = listed.stdout.split('\n').map((line) => line.split(' ')[0] ?? '').filter((n) => DEMO_NAMESPACE.test(n))
   const own = labId === undefined ? [] : Object.values(labNamespaces(labId))

@@ -9,7 +9,7 @@ import {
   DEMO_API_PORT, DEMO_DIR, DEMO_FIREWALL_PORT, DEMO_IPS, DEMO_NET2, DEMO_PREFIX,
   demoDaemonConfig, demoFirewallRule, demoRouterConfig,
 } from './demo-config.ts'
-import { CHAIN_PREFIX } from '../router/render/names.ts'
+import { CHAIN, CHAIN_PREFIX } from '../router/render/names.ts'
 import { readDemoState, tearDownDemo, writeDemoState } from './demo-teardown.ts'
 import { LAB_ADDR, Lab } from './lab.ts'
 
@@ -196,7 +196,7 @@ class Demo {
     const ns = this.lab.ns.rtr
     print(`$ ${displayArgv(ns, binary('iptables-save'), ['-t', 'nat'])}   # excerpt: the rules in routerd's chains`)
     const r = await run(binary('iptables-save'), ['-t', 'nat'], { netns: ns })
-    const lines = r.stdout.split('\n').filter((l) => l.startsWith(`-A ${CHAIN_PREFIX}`) && !l.startsWith(`-A ${CHAIN_PREFIX}CANARY`))
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith(`-A ${CHAIN_PREFIX}`) && !l.startsWith(`-A ${CHAIN.canary}`))
     if (!lines.some((l) => l.includes('DNAT')) || !lines.some((l) => l.includes('SNAT'))) {
       throw new ApplianceError('ERR_DEMO_CHECK', 'the nat table has no DNAT/SNAT rules for the demo addresses')
     }

@@ -56,7 +56,7 @@ export function parseUnitFile(text: string): UnitFile {
 }
 
 /** Pure. Every value of `key` in `section` (systemd treats most keys' last value as the one in force). */
-export function unitValues(unit: UnitFile, section: string, key: string): readonly string[] {
+function unitValues(unit: UnitFile, section: string, key: string): readonly string[] {
   return unit.get(section)?.get(key) ?? []
 }
 

@@ -46,7 +46,7 @@ const NEWLINE = 0x0a
  * a crash cut short (never acknowledged), and so is a last line that does not parse. Both are
  * the torn tail: a writer must cut it before appending, or the next line would be glued onto it.
  */
-export function scanJsonLines(bytes: Buffer): JournalScan {
+function scanJsonLines(bytes: Buffer): JournalScan {
   const scan: JournalScan = { lines: [], keepBytes: 0, tornAt: undefined, damaged: undefined, afterDamage: [] }
   let start = 0
   let line = 0

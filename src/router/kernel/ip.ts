@@ -1,8 +1,7 @@
-import { errorCode, type CommandFailedError } from '../../core/errors.ts'
 import { OWNED_RT_PROTO } from '../render/names.ts'
 import type { CurrentNet } from '../plan/net.ts'
 import type { Runner } from '../../core/exec.ts'
-import { restoreError } from './restore-error.ts'
+import { runBatch } from './restore.ts'
 
 /** Links, addresses, routes and rules: read with `ip -json`, written with one `ip -batch -`. */
 
@@ -52,12 +51,5 @@ export async function readNet(runner: Runner): Promise<CurrentNet> {
 
 /** Applies `ip -batch` lines; stops at the first failing line and names it. */
 export async function applyIpBatch(runner: Runner, lines: readonly string[]): Promise<void> {
-  if (lines.length === 0) return
-  const payload = lines.join('\n') + '\n'
-  try {
-    await runner.run('ip', ['-batch', '-'], { stdin: payload, timeoutMs: 60_000 })
-  } catch (err) {
-    if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError('ip -batch', payload, (err as CommandFailedError).stderr)
-    throw err
-  }
+  if (lines.length > 0) await runBatch(runner, 'ip', ['-batch', '-'], lines.join('\n') + '\n', { timeoutMs: 60_000, tool: 'ip -batch' })
 }

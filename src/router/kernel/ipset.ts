@@ -1,6 +1,5 @@
-import { errorCode, type CommandFailedError } from '../../core/errors.ts'
 import type { Runner } from '../../core/exec.ts'
-import { restoreError } from './restore-error.ts'
+import { runBatch } from './restore.ts'
 
 /** ipset through `ipset restore` batches; reads with `ipset list`. */
 
@@ -9,19 +8,7 @@ import { restoreError } from './restore-error.ts'
  * error (what an undo needs: it cannot know which buffered lines ran, see stages/ipset.ts).
  */
 export async function restoreIpsets(runner: Runner, payload: string, { exist = false }: { exist?: boolean } = {}): Promise<void> {
-  if (payload.trim() === '') return
-  try {
-    await runner.run('ipset', exist ? ['-exist', 'restore'] : ['restore'], { stdin: payload, timeoutMs: 120_000 })
-  } catch (err) {
-    if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError('ipset', payload, (err as CommandFailedError).stderr)
-    throw err
-  }
-}
-
-/** Names of all sets, optionally only those starting with `prefix`. */
-export async function listIpsetNames(runner: Runner, prefix = ''): Promise<string[]> {
-  const out = (await runner.run('ipset', ['list', '-n'])).stdout
-  return out.split('\n').filter((n) => n !== '' && n.startsWith(prefix))
+  if (payload.trim() !== '') await runBatch(runner, 'ipset', exist ? ['-exist', 'restore'] : ['restore'], payload, { timeoutMs: 120_000 })
 }
 
 /** Pure. Parses `ipset save` output into set → sorted members. */
@@ -45,10 +32,6 @@ export function parseIpsetHeaders(text: string): Map<string, string> {
     if (space !== -1) headers.set(line.slice(7, space), line.slice(space + 1))
   }
   return headers
-}
-
-export async function saveIpsets(runner: Runner): Promise<Map<string, string[]>> {
-  return parseIpsetSave((await runner.run('ipset', ['save'])).stdout)
 }
 
 /** One `ipset save`: every set's members (sorted) and its create options. */

@@ -1,6 +1,5 @@
-import { errorCode, type CommandFailedError } from '../../core/errors.ts'
 import type { Runner } from '../../core/exec.ts'
-import { restoreError } from './restore-error.ts'
+import { runBatch } from './restore.ts'
 
 /**
  * iptables through restore/save batches only: one process per apply, whatever the rule count.
@@ -9,14 +8,7 @@ import { restoreError } from './restore-error.ts'
  */
 
 export async function restoreIptables(runner: Runner, payload: string, opts: { noflush: boolean }): Promise<void> {
-  const args = ['-w', '5']
-  if (opts.noflush) args.push('--noflush')
-  try {
-    await runner.run('iptables-restore', args, { stdin: payload, timeoutMs: 120_000 })
-  } catch (err) {
-    if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError('iptables-restore', payload, (err as CommandFailedError).stderr)
-    throw err
-  }
+  await runBatch(runner, 'iptables-restore', ['-w', '5', ...(opts.noflush ? ['--noflush'] : [])], payload, { timeoutMs: 120_000 })
 }
 
 export async function saveIptables(runner: Runner, table?: string): Promise<string> {

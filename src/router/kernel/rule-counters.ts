@@ -1,4 +1,5 @@
 import type { Runner } from '../../core/exec.ts'
+import { ruleTag } from '../render/names.ts'
 
 /**
  * Packet counters of owned rules, read with one `iptables-save -c` of one table. Rules are
@@ -9,8 +10,8 @@ import type { Runner } from '../../core/exec.ts'
 /** Pure. Packets per id of the rules whose comment is `svm:<kind>:<id>` in `iptables-save -c` text. */
 export function parseRuleCounters(saved: string, kind: string): Map<string, number> {
   const counts = new Map<string, number>()
-  const marker = `--comment svm:${kind}:`
-  const quoted = `--comment "svm:${kind}:`
+  const marker = `--comment ${ruleTag(kind, '')}`
+  const quoted = `--comment "${ruleTag(kind, '')}`
   for (const line of saved.split('\n')) {
     if (!line.startsWith('[')) continue
     const bare = line.indexOf(marker)

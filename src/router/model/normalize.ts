@@ -1,3 +1,4 @@
+import { memoize } from '../../core/memo.ts'
 import type {
   EgressRule, FirewallRule, GuestNetwork, InterfaceSpec, PortForward, PortRange, PublicIp, RouterConfig,
   RuleProtocol, StaticNat, StaticRoute,
@@ -77,36 +78,18 @@ function normalizeMatch(rule: Pick<FirewallRule, 'protocol' | 'ports' | 'icmpTyp
 }
 
 // Large collections are normalized once per input object (items are never mutated: an edit
-// replaces the object), and into objects of one fixed shape so the renderers' property reads
-// stay monomorphic. The result is stashed under a private symbol on the input object, which
-// JSON never sees; an edit of one item among 10,000 normalizes one item.
-const NORMALIZED = Symbol('normalized')
-type Memo<T> = { [NORMALIZED]?: T }
+// replaces the object; core/memo.ts), and into objects of one fixed shape so the renderers'
+// property reads stay monomorphic. An edit of one item among 10,000 normalizes one item.
+const normalizePortForward = memoize((x: PortForward): NPortForward => ({
+  id: x.id, publicIp: x.publicIp, protocol: x.protocol,
+  publicStart: x.publicPorts.start, publicEnd: x.publicPorts.end ?? x.publicPorts.start,
+  privateIp: x.privateIp,
+  privateStart: x.privatePorts.start, privateEnd: x.privatePorts.end ?? x.privatePorts.start,
+  sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs],
+}))
 
-function memo<I extends object, O>(item: I, make: (item: I) => O): O {
-  const box = item as I & Memo<O>
-  let n = box[NORMALIZED]
-  if (n === undefined) {
-    n = make(item)
-    // Not enumerable: a spread copy of the item (which may then be changed) must not inherit it.
-    Object.defineProperty(box, NORMALIZED, { value: n, enumerable: false })
-  }
-  return n
-}
-
-function normalizePortForward(r: PortForward): NPortForward {
-  return memo(r, (x) => ({
-    id: x.id, publicIp: x.publicIp, protocol: x.protocol,
-    publicStart: x.publicPorts.start, publicEnd: x.publicPorts.end ?? x.publicPorts.start,
-    privateIp: x.privateIp,
-    privateStart: x.privatePorts.start, privateEnd: x.privatePorts.end ?? x.privatePorts.start,
-    sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs],
-  }))
-}
-
-function normalizeFirewallRule(r: FirewallRule): NFirewallRule {
-  return memo(r, (x) => ({ ...normalizeMatch(x), id: x.id, publicIp: x.publicIp, sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs] }))
-}
+const normalizeFirewallRule = memoize((x: FirewallRule): NFirewallRule => (
+  { ...normalizeMatch(x), id: x.id, publicIp: x.publicIp, sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs] }))
 
 /** Pure. Fills defaults, lower-cases MACs and sorts every collection by id. */
 export function normalizeConfig(config: RouterConfig): NormalizedConfig {

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { memoize } from '../../core/memo.ts'
 import type { RenderedTable } from '../render/iptables/table.ts'
 import { CHAIN_PREFIX } from '../render/names.ts'
 
@@ -20,6 +21,12 @@ export interface KernelTable {
 
 /** Differing lines shown per chain or set at most (the digest still tells of the rest). */
 const MAX_LINES_SHOWN = 20
+
+/** Pure. `problems` of one chain or set (`where`), cut to MAX_LINES_SHOWN with a count of the rest. */
+function capped(where: string, problems: string[]): string[] {
+  if (problems.length <= MAX_LINES_SHOWN) return problems
+  return [...problems.slice(0, MAX_LINES_SHOWN), `${where}: and ${problems.length - MAX_LINES_SHOWN} more differences`]
+}
 
 /** Pure. Splits restore/save rule text into arguments, honouring double quotes and backslashes. */
 export function splitArgs(text: string): string[] {
@@ -119,16 +126,14 @@ function digestOf(lines: readonly string[], unordered: boolean): string {
 }
 
 /** Digests of rendered chains' normalized rules, by array identity: renderings memoize unchanged chains. */
-const desiredDigests = new WeakMap<readonly string[], { ordered: string; unordered: string }>()
+const desiredDigests = memoize((rules: readonly string[]): { ordered: string; unordered: string } => {
+  const lines = rules.map(normalizeRule)
+  return { ordered: digestOf(lines, false), unordered: digestOf(lines, true) }
+})
 
 function desiredDigest(rules: readonly string[], unordered: boolean): string {
-  let hit = desiredDigests.get(rules)
-  if (hit === undefined) {
-    const lines = rules.map(normalizeRule)
-    hit = { ordered: digestOf(lines, false), unordered: digestOf(lines, true) }
-    desiredDigests.set(rules, hit)
-  }
-  return unordered ? hit.unordered : hit.ordered
+  const digests = desiredDigests(rules)
+  return unordered ? digests.unordered : digests.ordered
 }
 
 /** Pure. The rendered lines missing from the kernel and the kernel's lines not rendered, as problems. */
@@ -151,7 +156,7 @@ function lineDifferences(where: string, want: readonly string[], wantText: reado
     if (n > (had2.get(want[i] as string) ?? 0)) { out.push(`${where}: kernel lacks "${wantText[i]}"`); wanted.set(want[i] as string, n - 1) }
   }
   if (out.length === 0) out.push(`${where}: rules in another order`)
-  return out.length > MAX_LINES_SHOWN ? [...out.slice(0, MAX_LINES_SHOWN), `${where}: and ${out.length - MAX_LINES_SHOWN} more differences`] : out
+  return capped(where, out)
 }
 
 function chainDrift(where: string, rules: readonly string[], have: readonly string[], unordered: boolean, memo: CleanChains | undefined): string[] {
@@ -185,17 +190,11 @@ export function tableDrift(table: RenderedTable, kernel: KernelTable | undefined
   return problems
 }
 
-const memberCache = new WeakMap<readonly string[], { sorted: string[]; digest: string }>()
-
-function sortedMembers(members: readonly string[]): { sorted: string[]; digest: string } {
-  let hit = memberCache.get(members)
-  if (hit === undefined) {
-    const sorted = [...members].sort()
-    hit = { sorted, digest: digestOf(sorted, false) }
-    memberCache.set(members, hit)
-  }
-  return hit
-}
+/** Applied set members sorted, and their digest, by array identity (renderings keep unchanged sets' arrays). */
+const sortedMembers = memoize((members: readonly string[]): { sorted: string[]; digest: string } => {
+  const sorted = [...members].sort()
+  return { sorted, digest: digestOf(sorted, false) }
+})
 
 /**
  * Pure. Content differences between the applied sets and the kernel's: members by digest,
@@ -219,7 +218,7 @@ export function setDrift(applied: ReadonlyMap<string, readonly string[]>, kernel
       ...sorted.filter((m) => !inApplied.has(m)).map((m) => `ipset ${name}: kernel has unexpected member ${m}`),
       ...wanted.sorted.filter((m) => !inKernel.has(m)).map((m) => `ipset ${name}: kernel lacks member ${m}`),
     ]
-    problems.push(...(out.length > MAX_LINES_SHOWN ? [...out.slice(0, MAX_LINES_SHOWN), `ipset ${name}: and ${out.length - MAX_LINES_SHOWN} more differences`] : out))
+    problems.push(...capped(`ipset ${name}`, out))
   }
   return problems
 }

@@ -1,4 +1,4 @@
-import type { IpSetSpec } from '../render/iptables/match.ts'
+import { ipsetCreateArgs, ipsetCreateLine, type IpSetSpec } from '../render/ipset.ts'
 import { IPSET_SWAP_SUFFIX } from '../render/names.ts'
 
 /**
@@ -24,10 +24,6 @@ export interface IpsetPlan {
 
 /** Up to this many member changes a set is edited in place. */
 const IN_PLACE_LIMIT = 256
-
-function header(s: IpSetSpec, name: string): string {
-  return `create ${name} ${s.type} family inet hashsize 1024 maxelem ${s.maxelem}`
-}
 
 /**
  * Pure. Members to delete and to add (order of either list does not matter). Members keep their
@@ -85,7 +81,7 @@ export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desi
       }
     }
     const target = have === undefined ? s.name : s.name + IPSET_SWAP_SUFFIX
-    creates.push([header(s, target), `destroy ${target}`])
+    creates.push([ipsetCreateLine(s, target), `destroy ${target}`])
     for (const e of want) fills.push([`add ${target} ${e}`, ''])
     if (have !== undefined) {
       swaps.push([`swap ${target} ${s.name}`, `swap ${target} ${s.name}`])
@@ -115,7 +111,7 @@ export function setOptions(createArgs: string): string {
 
 /** Pure. The options a rendered set is created with, in setOptions() form. */
 export function desiredSetOptions(s: IpSetSpec): string {
-  return setOptions(header(s, s.name).slice(`create ${s.name} `.length))
+  return setOptions(ipsetCreateArgs(s))
 }
 
 /**

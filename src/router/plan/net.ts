@@ -1,4 +1,4 @@
-import { ruleKey, routeKey, type DesiredNet, type DesiredRoute, type DesiredRule } from '../render/net.ts'
+import type { DesiredNet, DesiredRoute, DesiredRule } from '../render/net.ts'
 import { OWNED_RT_PROTO } from '../render/names.ts'
 
 /**
@@ -23,11 +23,31 @@ export interface NetPlan {
   inverse: string[]
 }
 
+type AnyRoute = CurrentNet['routes'][number]
+
+/**
+ * Identities (netifd vlist style): an object with the same key is the same object, changed or
+ * not. A route is its table and destination (we set no metric, and the kernel keeps one route
+ * per table, destination and metric); an address its link and CIDR; a rule all of it (what
+ * `ip rule del` needs to find it). The same key serves what the kernel has and what is desired.
+ */
+function routeKey(r: AnyRoute): string {
+  return `${r.table}|${r.dst}`
+}
+
+function addressKey(a: { dev: string; cidr: string }): string {
+  return `${a.dev}|${a.cidr}`
+}
+
+function ruleKey(rule: DesiredRule): string {
+  return [rule.priority, ...rule.selector, 'table', rule.table, rule.suppressPrefixLength ?? ''].join(' ')
+}
+
 function tableArg(table: number | string): string[] {
   return table === 'main' ? [] : ['table', String(table)]
 }
 
-function routeLine(verb: string, r: { table: number | string; dst: string; via?: string; dev?: string }): string {
+function routeLine(verb: string, r: AnyRoute): string {
   return ['route', verb, r.dst, ...(r.via ? ['via', r.via] : []), ...(r.dev ? ['dev', r.dev] : []), ...tableArg(r.table), 'proto', String(OWNED_RT_PROTO)].join(' ')
 }
 
@@ -37,7 +57,7 @@ function ruleLine(verb: string, r: DesiredRule): string {
     'protocol', String(OWNED_RT_PROTO)].join(' ')
 }
 
-function sameRoute(a: DesiredRoute, b: CurrentNet['routes'][number]): boolean {
+function sameRoute(a: DesiredRoute, b: AnyRoute): boolean {
   return a.via === b.via && (a.dev === undefined || a.dev === b.dev)
 }
 
@@ -58,12 +78,12 @@ export function planNet(current: CurrentNet, desired: DesiredNet): NetPlan {
     }
   }
   const managed = new Set(desired.managedDevs)
-  const haveAddr = new Set(current.addresses.map((a) => `${a.dev}|${a.cidr}`))
-  const wantAddr = new Set(desired.addresses.map((a) => `${a.dev}|${a.cidr}`))
+  const haveAddr = new Set(current.addresses.map(addressKey))
+  const wantAddr = new Set(desired.addresses.map(addressKey))
   for (const a of desired.addresses) {
-    if (!haveAddr.has(`${a.dev}|${a.cidr}`) && links.has(a.dev)) step(`address add ${a.cidr} dev ${a.dev}`, `address del ${a.cidr} dev ${a.dev}`)
+    if (!haveAddr.has(addressKey(a)) && links.has(a.dev)) step(`address add ${a.cidr} dev ${a.dev}`, `address del ${a.cidr} dev ${a.dev}`)
   }
-  const haveRoutes = new Map(current.routes.map((r) => [`${r.table}|${r.dst}`, r]))
+  const haveRoutes = new Map(current.routes.map((r) => [routeKey(r), r]))
   for (const r of desired.routes) {
     const have = haveRoutes.get(routeKey(r))
     if (have === undefined) step(routeLine('replace', r), routeLine('del', r))
@@ -75,11 +95,10 @@ export function planNet(current: CurrentNet, desired: DesiredNet): NetPlan {
   for (const [key, r] of haveRules) if (!wantRules.has(key)) step(ruleLine('del', r), ruleLine('add', r))
   const wantRouteKeys = new Set(desired.routes.map(routeKey))
   for (const r of current.routes) {
-    if (!wantRouteKeys.has(`${r.table}|${r.dst}`)) step(routeLine('del', r), routeLine('replace', r))
+    if (!wantRouteKeys.has(routeKey(r))) step(routeLine('del', r), routeLine('replace', r))
   }
   for (const a of current.addresses) {
-    const key = `${a.dev}|${a.cidr}`
-    if (!managed.has(a.dev) || wantAddr.has(key)) continue
+    if (!managed.has(a.dev) || wantAddr.has(addressKey(a))) continue
     if (a.scope !== 'global' || a.cidr.startsWith('127.') || a.cidr.startsWith('169.254.')) continue
     step(`address del ${a.cidr} dev ${a.dev}`, `address add ${a.cidr} dev ${a.dev}`)
   }

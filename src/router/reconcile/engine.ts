@@ -68,8 +68,6 @@ export interface EngineOptions {
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
 
-export type { EngineStatus, SubsystemStatus }
-
 export class Engine {
   private generation = 0
   private config!: RouterConfig

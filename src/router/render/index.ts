@@ -8,10 +8,10 @@ import { natKeys } from './nat-state.ts'
 import { buildContext, type RenderContext } from './context.ts'
 import { renderFilter } from './iptables/filter.ts'
 import { renderMangle } from './iptables/mangle.ts'
-import type { IpSetSpec } from './iptables/match.ts'
 import { renderNat } from './iptables/nat.ts'
 import { renderRaw } from './iptables/raw.ts'
 import { formatTable, type RenderedTable } from './iptables/table.ts'
+import { formatIpsets, type IpSetSpec } from './ipset.ts'
 import { renderNet, type DesiredNet } from './net.ts'
 
 /** Everything the router wants in the kernel, as data. */
@@ -50,17 +50,6 @@ export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleN
     }
   })
   return { tables, ipsets, net: renderNet(ctx), nat: natKeys(normalized), warnings }
-}
-
-/** Pure. `ipset restore` text creating every set from scratch (used in goldens and full applies). */
-export function formatIpsets(sets: readonly IpSetSpec[]): string {
-  const out: string[] = []
-  for (const s of sets) {
-    out.push(`# ${s.owner}`)
-    out.push(`create ${s.name} ${s.type} family inet hashsize 1024 maxelem ${s.maxelem}`)
-    for (const e of [...s.entries].sort()) out.push(`add ${s.name} ${e}`)
-  }
-  return out.join('\n') + (out.length > 0 ? '\n' : '')
 }
 
 /** Pure. The text files a golden test compares byte for byte. */

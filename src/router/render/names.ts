@@ -16,13 +16,15 @@ export const IPSET_SWAP_SUFFIX = '-n'
 
 /** The routing protocol number stamped on every route and rule we own (iproute2 `proto`). */
 export const OWNED_RT_PROTO = 199
-export const ROUTE_TABLE_BASE = 100
+const ROUTE_TABLE_BASE = 100
 export const MARK_MASK = '0xff'
+/** The start of every owned rule's comment (ruleTag). */
+const RULE_TAG_PREFIX = 'svm:'
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
 /** Pure. Lower-case RFC 4648 base32 of sha256(text), without padding. */
-export function digest32(text: string): string {
+function digest32(text: string): string {
   const bytes = createHash('sha256').update(text).digest()
   let out = ''
   let bits = 0
@@ -50,19 +52,31 @@ export function ownedSet(role: string, key: string): string {
   return head + digest32(`${role}|${key}`).slice(0, MAX_IPSET_NAME - head.length)
 }
 
+/**
+ * Pure. The comment an owned rule carries: `svm:<kind>:<id>` names the item it comes from
+ * (counters are read back by it, kernel/rule-counters.ts), `svm:<kind>` a rule of no one item.
+ * With an empty id it is the start every tag of `kind` shares.
+ */
+export function ruleTag(kind: string, id?: string): string {
+  return id === undefined ? `${RULE_TAG_PREFIX}${kind}` : `${RULE_TAG_PREFIX}${kind}:${id}`
+}
+
 /** Fixed chains, one per hook we use, jumped to from the built-in chain of the same name. */
 export const CHAIN = {
-  rawPrerouting: 'SVM-PREROUTING',
-  manglePrerouting: 'SVM-PREROUTING',
-  mangleOutput: 'SVM-OUTPUT',
-  natPrerouting: 'SVM-PREROUTING',
-  natOutput: 'SVM-OUTPUT',
-  natPostrouting: 'SVM-POSTROUTING',
-  filterInput: 'SVM-INPUT',
-  filterForward: 'SVM-FORWARD',
+  rawPrerouting: `${CHAIN_PREFIX}PREROUTING`,
+  manglePrerouting: `${CHAIN_PREFIX}PREROUTING`,
+  mangleOutput: `${CHAIN_PREFIX}OUTPUT`,
+  natPrerouting: `${CHAIN_PREFIX}PREROUTING`,
+  natOutput: `${CHAIN_PREFIX}OUTPUT`,
+  natPostrouting: `${CHAIN_PREFIX}POSTROUTING`,
+  filterInput: `${CHAIN_PREFIX}INPUT`,
+  filterForward: `${CHAIN_PREFIX}FORWARD`,
   /** Present in every owned table with one rule: its absence means someone flushed or deleted our rules. */
-  canary: 'SVM-CANARY',
+  canary: `${CHAIN_PREFIX}CANARY`,
 } as const
+
+/** The set of (public ip, protocol:port) opened by port forwards that anyone may use. */
+export const OPEN_PORTS_SET = `${IPSET_PREFIX}pf-open`
 
 /** Pure. The mark and routing table of the k-th public interface (policy routing of replies). */
 export function markOf(publicIndex: number): number {

@@ -1,6 +1,6 @@
 import { formatNetwork, parseCidr } from '../../core/ipv4.ts'
 import type { RenderContext } from './context.ts'
-import { MARK_MASK, OWNED_RT_PROTO } from './names.ts'
+import { MARK_MASK } from './names.ts'
 
 /**
  * Desired links, addresses, routes and policy rules as keyed sets (netifd vlist style): the
@@ -27,7 +27,7 @@ export interface DesiredNet {
   managedDevs: string[]
 }
 
-export const RULE_PRIORITY = { suppressMain: 1000, fwmark: 1100, fromIp: 1200 } as const
+const RULE_PRIORITY = { suppressMain: 1000, fwmark: 1100, fromIp: 1200 } as const
 
 /** Pure. Renders the desired network state. */
 export function renderNet(ctx: RenderContext): DesiredNet {
@@ -66,14 +66,3 @@ export function renderNet(ctx: RenderContext): DesiredNet {
   })
   return { links, addresses, routes, rules, managedDevs: links.map((l) => l.dev) }
 }
-
-/** Pure. A stable identity for a desired rule (what `ip rule del` needs to find it). */
-export function ruleKey(rule: DesiredRule): string {
-  return [rule.priority, ...rule.selector, 'table', rule.table, rule.suppressPrefixLength ?? ''].join(' ')
-}
-
-export function routeKey(route: DesiredRoute): string {
-  return `${route.table}|${route.dst}`
-}
-
-export { OWNED_RT_PROTO }

@@ -1,3 +1,5 @@
+import { ruleTag } from './names.ts'
+
 /**
  * Turns an argv-style rule into one line of iptables-restore input. iptables-restore splits
  * on white space and honours double quotes, so anything outside a safe set is quoted.
@@ -15,7 +17,7 @@ export function ruleArgs(...args: readonly string[]): string {
   return args.map(quoteArg).join(' ')
 }
 
-/** Pure. The `-m comment` arguments that tag a rule with the item it came from. */
-export function comment(text: string): string[] {
-  return ['-m', 'comment', '--comment', text]
+/** Pure. The `-m comment` arguments that tag a rule with the item it came from (names.ts ruleTag). */
+export function comment(kind: string, id?: string): string[] {
+  return ['-m', 'comment', '--comment', ruleTag(kind, id)]
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { errorCode } from '../../../src/core/errors.ts'
+import { describeEndpoint } from '../../../src/core/http/client.ts'
 import {
-  DEFAULT_TOKEN_FILE, describeEndpoint, parseInvocation, parseUrl, planRequest, type Command, type Env, type RequestPlan,
+  DEFAULT_TOKEN_FILE, parseInvocation, parseUrl, planRequest, type Command, type Env, type RequestPlan,
 } from '../../../src/cli/command.ts'
 
 const NO_ENV: Env = {}

@@ -3,7 +3,7 @@ import { ApplianceError } from '../../../src/core/errors.ts'
 import {
   exitCodeForStatus, formatDiff, formatErrorResponse, formatLocalError, formatStatus, renderResponse,
 } from '../../../src/cli/format.ts'
-import type { EngineStatus } from '../../../src/router/reconcile/engine.ts'
+import type { EngineStatus } from '../../../src/router/api/contract.ts'
 
 const report = { kind: 'partial' as const, chainsWritten: 3, rulesWritten: 5, ipsetsChanged: 0, netOps: 1, durationsMs: { ipset: 1, iptables: 10, net: 2 } }
 

@@ -1,7 +1,8 @@
 import type { RenderContext } from '../context.ts'
 import { CHAIN, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import { cidrListArgs, protocolArgs, type IpSetSpec } from './match.ts'
+import type { IpSetSpec } from '../ipset.ts'
+import { cidrListArgs, protocolArgs } from './match.ts'
 import { groupBy } from '../group.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
@@ -40,7 +41,7 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], { forward: f
   const controlPorts = [...new Set(ctx.facts.controlPorts)].sort((a, b) => a - b)
   if (controlPorts.length > 0) {
     for (const dev of ctx.controlDevs) {
-      tb.add(input, '-i', dev, '-p', 'tcp', '-m', 'multiport', '--dports', controlPorts.join(','), ...comment('svm:control'), '-j', 'ACCEPT')
+      tb.add(input, '-i', dev, '-p', 'tcp', '-m', 'multiport', '--dports', controlPorts.join(','), ...comment('control'), '-j', 'ACCEPT')
     }
   }
   for (const g of ctx.guestNets) {
@@ -73,9 +74,9 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], { forward: f
       tb.add(chain,
         ...cidrListArgs(r.sourceCidrs, 'src', `egs:${r.id}`, sets),
         ...cidrListArgs(r.destinationCidrs, 'dst', `egd:${r.id}`, sets),
-        ...protocolArgs(r), ...comment(`svm:egress:${r.id}`), '-j', ruleAction)
+        ...protocolArgs(r), ...comment('egress', r.id), '-j', ruleAction)
     }
-    tb.add(chain, ...comment(`svm:egress-default:${g.net.id}`), '-j', g.net.egressDefault === 'allow' ? 'ACCEPT' : 'DROP')
+    tb.add(chain, ...comment('egress-default', g.net.id), '-j', g.net.egressDefault === 'allow' ? 'ACCEPT' : 'DROP')
   }
   return tb.table
 }

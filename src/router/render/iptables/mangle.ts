@@ -1,11 +1,8 @@
 import type { RenderContext } from '../context.ts'
-import { CHAIN, MARK_MASK, ownedChain } from '../names.ts'
+import { CHAIN, MARK_MASK, OPEN_PORTS_SET, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import type { IpSetSpec } from './match.ts'
+import type { IpSetSpec } from '../ipset.ts'
 import { firewallParts, forwardParts } from './item-parts.ts'
-
-/** The set of (public ip, protocol:port) opened by port forwards that anyone may use. */
-export const OPEN_PORTS_SET = 'svm-pf-open'
 import { addPortBucketed, type PortKeyedRule } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
@@ -39,12 +36,12 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
   if (routing) tb.add(pre, ...restore)
   tb.add(pre, '-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT')
   for (const pub of ctx.publicInterfaces) {
-    tb.add(pre, '-i', pub.dev, ...comment(`svm:iface:${pub.id}`), '-j', 'CONNMARK', '--set-xmark', `0x${pub.mark.toString(16)}/${MARK_MASK}`)
+    tb.add(pre, '-i', pub.dev, ...comment('iface', pub.id), '-j', 'CONNMARK', '--set-xmark', `0x${pub.mark.toString(16)}/${MARK_MASK}`)
   }
   for (const s of ctx.cfg.staticNats) {
     const pub = ctx.publicInterfaceOfIp.get(s.publicIp)
     if (pub === undefined) continue
-    tb.add(pre, '-s', `${s.privateIp}/32`, ...comment(`svm:snat:${s.id}`), '-j', 'CONNMARK', '--set-xmark', `0x${pub.mark.toString(16)}/${MARK_MASK}`)
+    tb.add(pre, '-s', `${s.privateIp}/32`, ...comment('snat', s.id), '-j', 'CONNMARK', '--set-xmark', `0x${pub.mark.toString(16)}/${MARK_MASK}`)
   }
   if (routing) {
     tb.add(pre, ...restore)
@@ -75,9 +72,9 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
         for (const e of parts.openEntries ?? []) open.push(e)
       } else bucketed.push({ protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.ingressLine })
     }
-    if (opensBySet) tb.add(chain, '-m', 'set', '--match-set', OPEN_PORTS_SET, 'dst,dst', ...comment('svm:pf-open'), '-j', 'ACCEPT')
+    if (opensBySet) tb.add(chain, '-m', 'set', '--match-set', OPEN_PORTS_SET, 'dst,dst', ...comment('pf-open'), '-j', 'ACCEPT')
     addPortBucketed(tb, chain, 'FWB', ip.ip, bucketed)
-    tb.add(chain, ...comment(`svm:drop:${ip.ip}`), '-j', 'DROP')
+    tb.add(chain, ...comment('drop', ip.ip), '-j', 'DROP')
   }
   if (open.length > 0) sets.push({ name: OPEN_PORTS_SET, type: 'hash:ip,port', maxelem: 1 << 20, entries: open, owner: 'open port forwards' })
   return tb.table

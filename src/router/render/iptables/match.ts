@@ -1,19 +1,10 @@
 import { ANYWHERE, type NMatch, type Ports } from '../../model/normalize.ts'
+import type { IpSetSpec } from '../ipset.ts'
 import { ownedSet } from '../names.ts'
 
 /**
  * Match arguments shared by the firewall renderers, and the ipsets that CIDR lists become.
  */
-
-export interface IpSetSpec {
-  name: string
-  type: 'hash:net' | 'hash:ip,port'
-  maxelem: number
-  /** In the form `ipset save` prints them (so kernel and plan compare as text); any order. */
-  entries: string[]
-  /** The item the set belongs to, for the restore-file comment. */
-  owner: string
-}
 
 /** Pure. `a` or `a:b` for --dport. */
 export function dport(ports: Ports): string {

@@ -1,7 +1,7 @@
 import { guestNetOf, type RenderContext } from '../context.ts'
 import { CHAIN, ownedChain } from '../names.ts'
 import { comment } from '../rule-line.ts'
-import type { IpSetSpec } from './match.ts'
+import type { IpSetSpec } from '../ipset.ts'
 import { forwardParts } from './item-parts.ts'
 import { addPortBucketed } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
@@ -37,7 +37,7 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable 
     tb.add(CHAIN.natOutput, '-d', `${ip.ip}/32`, '-j', chain)
     tb.chain(chain, `destination NAT ${ip.ip}`)
     if (staticNat !== undefined) {
-      tb.add(chain, ...comment(`svm:snat:${staticNat.id}`), '-j', 'DNAT', '--to-destination', staticNat.privateIp)
+      tb.add(chain, ...comment('snat', staticNat.id), '-j', 'DNAT', '--to-destination', staticNat.privateIp)
     }
     addPortBucketed(tb, chain, 'DNB', ip.ip, forwards.map((r) => {
       const parts = forwardParts(r)
@@ -49,17 +49,17 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable 
   const post = CHAIN.natPostrouting
   for (const g of ctx.guestNets) {
     tb.add(post, '-s', g.net.cidr, '-d', g.net.cidr, '-o', g.dev, '-m', 'conntrack', '--ctstate', 'DNAT',
-      ...comment(`svm:hairpin:${g.net.id}`), '-j', 'SNAT', '--to-source', g.net.routerIp)
+      ...comment('hairpin', g.net.id), '-j', 'SNAT', '--to-source', g.net.routerIp)
   }
   for (const s of ctx.cfg.staticNats) {
     const pub = ctx.publicInterfaceOfIp.get(s.publicIp)
     if (pub === undefined || guestNetOf(ctx, s.privateIp) === undefined) continue
-    tb.add(post, '-s', `${s.privateIp}/32`, '-o', pub.dev, ...comment(`svm:snat:${s.id}`), '-j', 'SNAT', '--to-source', s.publicIp)
+    tb.add(post, '-s', `${s.privateIp}/32`, '-o', pub.dev, ...comment('snat', s.id), '-j', 'SNAT', '--to-source', s.publicIp)
   }
   for (const pub of ctx.publicInterfaces) {
     if (pub.sourceNatIp === undefined) continue
     for (const g of ctx.guestNets) {
-      tb.add(post, '-s', g.net.cidr, '-o', pub.dev, ...comment(`svm:srcnat:${pub.id}`), '-j', 'SNAT', '--to-source', pub.sourceNatIp)
+      tb.add(post, '-s', g.net.cidr, '-o', pub.dev, ...comment('srcnat', pub.id), '-j', 'SNAT', '--to-source', pub.sourceNatIp)
     }
   }
   return tb.table

@@ -31,10 +31,10 @@ export function renderRaw(ctx: RenderContext): RenderedTable {
     tb.chain(chain, `sources allowed on ${g.net.id}`)
     tb.add(chain, '-s', g.net.cidr, '-j', 'RETURN')
     for (const r of ctx.cfg.staticRoutes) {
-      if (guestNetOf(ctx, r.via)?.net.id === g.net.id) tb.add(chain, '-s', r.cidr, ...comment(`svm:route:${r.id}`), '-j', 'RETURN')
+      if (guestNetOf(ctx, r.via)?.net.id === g.net.id) tb.add(chain, '-s', r.cidr, ...comment('route', r.id), '-j', 'RETURN')
     }
     tb.add(chain, '-s', '0.0.0.0/32', '-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67', '-j', 'RETURN')
-    tb.add(chain, ...comment(`svm:antispoof:${g.net.id}`), '-j', 'DROP')
+    tb.add(chain, ...comment('antispoof', g.net.id), '-j', 'DROP')
   }
   return tb.table
 }

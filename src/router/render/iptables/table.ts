@@ -7,9 +7,8 @@ import { ruleArgs } from '../rule-line.ts'
  */
 
 export type TableName = 'raw' | 'mangle' | 'nat' | 'filter'
-export const TABLE_ORDER: readonly TableName[] = ['raw', 'mangle', 'nat', 'filter']
 
-export const BUILTIN_CHAINS: Record<TableName, readonly string[]> = {
+const BUILTIN_CHAINS: Record<TableName, readonly string[]> = {
   raw: ['PREROUTING', 'OUTPUT'],
   mangle: ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'],
   nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],

@@ -1,10 +1,12 @@
+import { readU16, readU32, writeU16, writeU32 } from '../../../core/bytes.ts'
+
 /**
  * DHCPv4 wire format (RFC 2131 §2, RFC 2132 options, RFC 3396 long options). Pure: bytes in,
  * a message out, and back. Addresses are unsigned 32-bit numbers (model/ipv4.ts), the client
  * hardware address a lower-case MAC string for Ethernet.
  */
 
-export const DHCP_MAGIC = 0x63825363
+const DHCP_MAGIC = 0x63825363
 /** Fixed BOOTP header (236 bytes) plus the magic cookie. */
 export const HEADER_BYTES = 240
 /** The smallest message every client must accept (RFC 2131 §2: 576-byte IP datagrams). */
@@ -51,12 +53,12 @@ export interface DhcpMessage {
  * more with option 57, but no client sends more than 1,500 bytes). Anything larger is an attack
  * on the decoder, dropped before its options are read.
  */
-export const MAX_DATAGRAM = 1500
+const MAX_DATAGRAM = 1500
 /**
  * The most instances of one option joined (RFC 3396). A 1,500-byte message holds at most five
  * full 255-byte pieces; thousands of tiny ones only cost work.
  */
-export const MAX_OPTION_PIECES = 16
+const MAX_OPTION_PIECES = 16
 
 export class DhcpDecodeError extends Error {
   constructor(readonly code: 'ERR_DHCP_SHORT' | 'ERR_DHCP_MAGIC' | 'ERR_DHCP_OPTIONS' | 'ERR_DHCP_TOO_LARGE', message: string) {
@@ -96,15 +98,11 @@ function join(pieces: readonly Uint8Array[]): Uint8Array {
   return out
 }
 
-function u32(buf: Uint8Array, at: number): number {
-  return (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0
-}
-
 /** Pure. Throws DhcpDecodeError on anything that is not a well-formed DHCP message. */
 export function decodeDhcp(buf: Uint8Array): DhcpMessage {
   if (buf.length < HEADER_BYTES) throw new DhcpDecodeError('ERR_DHCP_SHORT', `${buf.length} bytes, at least ${HEADER_BYTES} needed`)
   if (buf.length > MAX_DATAGRAM) throw new DhcpDecodeError('ERR_DHCP_TOO_LARGE', `${buf.length} bytes, at most ${MAX_DATAGRAM} accepted`)
-  if (u32(buf, 236) !== DHCP_MAGIC) throw new DhcpDecodeError('ERR_DHCP_MAGIC', 'no DHCP magic cookie (plain BOOTP)')
+  if (readU32(buf, 236) !== DHCP_MAGIC) throw new DhcpDecodeError('ERR_DHCP_MAGIC', 'no DHCP magic cookie (plain BOOTP)')
   const pieces = new Map<number, Uint8Array[]>()
   readOptions(buf, HEADER_BYTES, buf.length, pieces)
   // RFC 2132 §9.3: the file and sname fields may carry more options.
@@ -118,23 +116,16 @@ export function decodeDhcp(buf: Uint8Array): DhcpMessage {
     htype: buf[1] as number,
     hlen: buf[2] as number,
     hops: buf[3] as number,
-    xid: u32(buf, 4),
-    secs: ((buf[8] as number) << 8) | (buf[9] as number),
-    flags: ((buf[10] as number) << 8) | (buf[11] as number),
-    ciaddr: u32(buf, 12),
-    yiaddr: u32(buf, 16),
-    siaddr: u32(buf, 20),
-    giaddr: u32(buf, 24),
+    xid: readU32(buf, 4),
+    secs: readU16(buf, 8),
+    flags: readU16(buf, 10),
+    ciaddr: readU32(buf, 12),
+    yiaddr: readU32(buf, 16),
+    siaddr: readU32(buf, 20),
+    giaddr: readU32(buf, 24),
     chaddr: buf.slice(28, 44),
     options,
   }
-}
-
-function putU32(buf: Uint8Array, at: number, value: number): void {
-  buf[at] = value >>> 24
-  buf[at + 1] = (value >>> 16) & 255
-  buf[at + 2] = (value >>> 8) & 255
-  buf[at + 3] = value & 255
 }
 
 /** Bytes an option list takes on the wire (values over 255 bytes split per RFC 3396). */
@@ -154,17 +145,15 @@ export function encodeDhcp(m: DhcpMessage): Uint8Array {
   buf[1] = m.htype
   buf[2] = m.hlen
   buf[3] = m.hops
-  putU32(buf, 4, m.xid)
-  buf[8] = m.secs >>> 8
-  buf[9] = m.secs & 255
-  buf[10] = m.flags >>> 8
-  buf[11] = m.flags & 255
-  putU32(buf, 12, m.ciaddr)
-  putU32(buf, 16, m.yiaddr)
-  putU32(buf, 20, m.siaddr)
-  putU32(buf, 24, m.giaddr)
+  writeU32(buf, 4, m.xid)
+  writeU16(buf, 8, m.secs)
+  writeU16(buf, 10, m.flags)
+  writeU32(buf, 12, m.ciaddr)
+  writeU32(buf, 16, m.yiaddr)
+  writeU32(buf, 20, m.siaddr)
+  writeU32(buf, 24, m.giaddr)
   buf.set(m.chaddr.length <= 16 ? m.chaddr : m.chaddr.subarray(0, 16), 28)
-  putU32(buf, 236, DHCP_MAGIC)
+  writeU32(buf, 236, DHCP_MAGIC)
   let i = HEADER_BYTES
   for (const [code, value] of m.options) {
     if (value.length <= 255) {
@@ -212,5 +201,5 @@ export function messageType(m: DhcpMessage): number | undefined {
 
 export function optionAddress(m: DhcpMessage, code: number): number | undefined {
   const v = m.options.get(code)
-  return v?.length === 4 ? u32(v, 0) : undefined
+  return v?.length === 4 ? readU32(v, 0) : undefined
 }

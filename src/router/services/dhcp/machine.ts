@@ -1,9 +1,11 @@
+import { readU16 } from '../../../core/bytes.ts'
+import { memoize } from '../../../core/memo.ts'
 import { cidrContains, formatIpv4 } from '../../../core/ipv4.ts'
 import {
   clientMac, FLAG_BROADCAST, hexOf, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
   HEADER_BYTES, type DhcpMessage, type MessageTypeCode,
 } from './codec.ts'
-import { QUARANTINE_MAX, type Lease, type LeaseTable } from './lease-table.ts'
+import type { Lease, LeaseTable } from './lease-table.ts'
 import { addressList, classlessRoutes, domainSearch, textValue, u16Value, u32Value, type ClasslessRoute } from './options.ts'
 import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
 
@@ -14,16 +16,15 @@ import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
  */
 
 /** How long an offered address is held for the client that was offered it. */
-export const OFFER_HOLD_MS = 60_000
+const OFFER_HOLD_MS = 60_000
 /** How long a declined address (someone else answers ARP for it) is not handed out. */
-export const DECLINE_QUARANTINE_MS = 600_000
-export { QUARANTINE_MAX }
+const DECLINE_QUARANTINE_MS = 600_000
 /** Offers a network has outstanding at most: half its range, within these bounds. */
-export const OFFERS_MIN = 8
+const OFFERS_MIN = 8
 export const OFFERS_MAX = 1024
 
 /** How many offers may be outstanding in a scope: new clients past that get nothing until one is taken or expires. */
-export function offerCap(scope: DhcpScope): number {
+function offerCap(scope: DhcpScope): number {
   const size = scope.range === undefined ? 0 : scope.range.end - scope.range.start + 1
   return Math.max(OFFERS_MIN, Math.min(OFFERS_MAX, Math.floor(size / 2)))
 }
@@ -130,7 +131,7 @@ function requestedList(m: DhcpMessage): Uint8Array {
 
 function maxMessage(m: DhcpMessage): number {
   const v = m.options.get(Opt.MaxMessageSize)
-  const asked = v?.length === 2 ? ((v[0] as number) << 8) | (v[1] as number) : 0
+  const asked = v?.length === 2 ? readU16(v, 0) : 0
   return Math.min(1500 - 28, Math.max(MIN_MAX_MESSAGE, asked))
 }
 
@@ -158,27 +159,20 @@ type OptionList = readonly (readonly [number, Uint8Array])[]
 interface SharedOptions { head: OptionList; tail: OptionList }
 /** A scope's encoded values, built on first use and dropped with the scope (a new config compiles new scopes). */
 interface ScopeValues { serverId: Uint8Array; forDefault: SharedOptions; forOther: SharedOptions }
-const scopeMemo = new WeakMap<DhcpScope, ScopeValues>()
-
-function scopeValues(scope: DhcpScope): ScopeValues {
-  let values = scopeMemo.get(scope)
-  if (values === undefined) {
-    const build = (asDefault: boolean): SharedOptions => {
-      const head: [number, Uint8Array][] = [[Opt.SubnetMask, u32Value(scope.mask)], [Opt.Broadcast, u32Value(scope.broadcast)]]
-      if (asDefault && scope.gateway !== undefined) head.push([Opt.Router, u32Value(scope.gateway)])
-      if (asDefault && scope.dnsServers.length > 0) head.push([Opt.DnsServers, addressList(scope.dnsServers)])
-      const tail: [number, Uint8Array][] = []
-      if (asDefault && scope.domain !== undefined) tail.push([Opt.DomainName, textValue(scope.domain)])
-      if (scope.mtu !== undefined) tail.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
-      if (scope.ntpServers.length > 0) tail.push([Opt.NtpServers, addressList(scope.ntpServers)])
-      if (asDefault && scope.search.length > 0) tail.push([Opt.DomainSearch, domainSearch(scope.search)])
-      return { head, tail }
-    }
-    values = { serverId: u32Value(scope.serverId), forDefault: build(true), forOther: build(false) }
-    scopeMemo.set(scope, values)
+const scopeValues = memoize((scope: DhcpScope): ScopeValues => {
+  const build = (asDefault: boolean): SharedOptions => {
+    const head: [number, Uint8Array][] = [[Opt.SubnetMask, u32Value(scope.mask)], [Opt.Broadcast, u32Value(scope.broadcast)]]
+    if (asDefault && scope.gateway !== undefined) head.push([Opt.Router, u32Value(scope.gateway)])
+    if (asDefault && scope.dnsServers.length > 0) head.push([Opt.DnsServers, addressList(scope.dnsServers)])
+    const tail: [number, Uint8Array][] = []
+    if (asDefault && scope.domain !== undefined) tail.push([Opt.DomainName, textValue(scope.domain)])
+    if (scope.mtu !== undefined) tail.push([Opt.InterfaceMtu, u16Value(scope.mtu)])
+    if (scope.ntpServers.length > 0) tail.push([Opt.NtpServers, addressList(scope.ntpServers)])
+    if (asDefault && scope.search.length > 0) tail.push([Opt.DomainSearch, domainSearch(scope.search)])
+    return { head, tail }
   }
-  return values
-}
+  return { serverId: u32Value(scope.serverId), forDefault: build(true), forOther: build(false) }
+})
 
 function configOptions(scope: DhcpScope, host: DhcpHostEntry | undefined, into: Map<number, Uint8Array>, asked: Uint8Array): void {
   const isDefault = host?.isDefault ?? true

@@ -1,3 +1,5 @@
+import { writeU16, writeU32 } from '../../../core/bytes.ts'
+
 /**
  * Encoders for DHCP option values. Pure; each returns the value bytes only (the codec adds code
  * and length and splits values over 255 bytes).
@@ -5,7 +7,7 @@
 
 export function addressList(addresses: readonly number[]): Uint8Array {
   const out = new Uint8Array(addresses.length * 4)
-  addresses.forEach((a, i) => putAddress(out, i * 4, a))
+  addresses.forEach((a, i) => writeU32(out, i * 4, a))
   return out
 }
 
@@ -14,19 +16,14 @@ export function u32Value(value: number): Uint8Array {
 }
 
 export function u16Value(value: number): Uint8Array {
-  return Uint8Array.of(value >>> 8, value & 255)
+  const out = new Uint8Array(2)
+  writeU16(out, 0, value)
+  return out
 }
 
 /** ASCII text (host and domain names are ASCII by schema), from Node's buffer pool. */
 export function textValue(text: string): Uint8Array {
   return Buffer.from(text, 'latin1')
-}
-
-function putAddress(out: Uint8Array, at: number, a: number): void {
-  out[at] = a >>> 24
-  out[at + 1] = (a >>> 16) & 255
-  out[at + 2] = (a >>> 8) & 255
-  out[at + 3] = a & 255
 }
 
 export interface ClasslessRoute { destination: number; prefix: number; gateway: number }
@@ -37,14 +34,18 @@ export interface ClasslessRoute { destination: number; prefix: number; gateway: 
  * @example classlessRoutes([{ destination: 0x0a000000, prefix: 8, gateway: 0x0a010101 }]) // 08 0a 0a 01 01 01
  */
 export function classlessRoutes(routes: readonly ClasslessRoute[]): Uint8Array {
-  const bytes: number[] = []
+  let length = 0
+  for (const r of routes) length += 1 + Math.ceil(r.prefix / 8) + 4
+  const out = new Uint8Array(length)
+  let at = 0
   for (const r of routes) {
-    bytes.push(r.prefix)
+    out[at++] = r.prefix
     const significant = Math.ceil(r.prefix / 8)
-    for (let i = 0; i < significant; i++) bytes.push((r.destination >>> (24 - 8 * i)) & 255)
-    bytes.push(r.gateway >>> 24, (r.gateway >>> 16) & 255, (r.gateway >>> 8) & 255, r.gateway & 255)
+    for (let i = 0; i < significant; i++) out[at++] = (r.destination >>> (24 - 8 * i)) & 255
+    writeU32(out, at, r.gateway)
+    at += 4
   }
-  return Uint8Array.from(bytes)
+  return out
 }
 
 /**

@@ -8,7 +8,7 @@ import type { ClasslessRoute } from './options.ts'
  * the document: addresses as numbers, hosts by MAC, defaults filled in. Pure.
  */
 
-export const DEFAULT_LEASE_SECONDS = 86_400
+const DEFAULT_LEASE_SECONDS = 86_400
 /** The lease time that means "never expires" on the wire. */
 export const INFINITE_LEASE = 0xffffffff
 

@@ -1,7 +1,9 @@
 import { randomInt } from 'node:crypto'
 import { createSocket } from 'node:dgram'
 import { connect } from 'node:net'
-import { EDNS_UDP_SIZE, HEADER, layoutOf, RCODE, TYPE_OPT, type ResponseLayout } from './wire.ts'
+import { readU16, writeU16 } from '../../../core/bytes.ts'
+import { FrameDecoder, frameMessage } from './tcp-framing.ts'
+import { HEADER, layoutOf, OPT_RECORD, RCODE, type ResponseLayout } from './wire.ts'
 
 /**
  * Asks upstream resolvers. Each query gets a random id and its own socket (a random source
@@ -11,24 +13,22 @@ import { EDNS_UDP_SIZE, HEADER, layoutOf, RCODE, TYPE_OPT, type ResponseLayout }
 
 const UDP_TIMEOUT_MS = 1500
 const TCP_TIMEOUT_MS = 3000
-const MAX_TCP_RESPONSE = 65535
 
 export interface UpstreamAnswer { bytes: Uint8Array; layout: ResponseLayout }
 
-export class UpstreamError extends Error {
+class UpstreamError extends Error {
   readonly code = 'ERR_DNS_UPSTREAM'
 }
 
 /** The query we send: a fresh id, RD, the client's question bytes, and our OPT record. */
-export function upstreamQuery(question: Uint8Array, id: number): Uint8Array {
-  const out = new Uint8Array(HEADER + question.length + 11)
-  out[0] = id >> 8
-  out[1] = id & 255
+function upstreamQuery(question: Uint8Array, id: number): Uint8Array {
+  const out = new Uint8Array(HEADER + question.length + OPT_RECORD.length)
+  writeU16(out, 0, id)
   out[2] = 0x01 // RD
   out[5] = 1 // QDCOUNT
   out[11] = 1 // ARCOUNT: OPT
   out.set(question, HEADER)
-  out.set([0, 0, TYPE_OPT, EDNS_UDP_SIZE >> 8, EDNS_UDP_SIZE & 255, 0, 0, 0, 0, 0, 0], HEADER + question.length)
+  out.set(OPT_RECORD, HEADER + question.length)
   return out
 }
 
@@ -46,8 +46,8 @@ function sameQuestion(response: Uint8Array, question: Uint8Array): boolean {
 
 /** Whether `bytes` answers `query`: QR set, our id, one question equal to ours, well formed. */
 function accept(bytes: Uint8Array, id: number, question: Uint8Array): ResponseLayout | undefined {
-  if (bytes.length < HEADER || ((bytes[0] as number) << 8 | (bytes[1] as number)) !== id || !((bytes[2] as number) & 0x80)) return undefined
-  if ((((bytes[4] as number) << 8) | (bytes[5] as number)) !== 1 || !sameQuestion(bytes, question)) return undefined
+  if (bytes.length < HEADER || readU16(bytes, 0) !== id || !((bytes[2] as number) & 0x80)) return undefined
+  if (readU16(bytes, 4) !== 1 || !sameQuestion(bytes, question)) return undefined
   return layoutOf(bytes)
 }
 
@@ -77,7 +77,7 @@ function overUdp(server: string, query: Uint8Array, id: number, question: Uint8A
 function overTcp(server: string, query: Uint8Array, id: number, question: Uint8Array): Promise<UpstreamAnswer | undefined> {
   return new Promise((resolve) => {
     const socket = connect({ host: server, port: 53 })
-    let buffered = Buffer.alloc(0)
+    const frames = new FrameDecoder()
     let done = false
     const finish = (answer: UpstreamAnswer | undefined) => {
       if (done) return
@@ -88,19 +88,13 @@ function overTcp(server: string, query: Uint8Array, id: number, question: Uint8A
     }
     const timer = setTimeout(() => finish(undefined), TCP_TIMEOUT_MS)
     socket.on('error', () => finish(undefined))
-    socket.on('connect', () => {
-      const framed = Buffer.alloc(2 + query.length)
-      framed.writeUInt16BE(query.length, 0)
-      framed.set(query, 2)
-      socket.write(framed)
-    })
+    socket.on('connect', () => socket.write(frameMessage(query)))
     socket.on('data', (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk])
-      if (buffered.length > MAX_TCP_RESPONSE + 2) return finish(undefined)
-      if (buffered.length < 2) return
-      const len = buffered.readUInt16BE(0)
-      if (buffered.length < 2 + len) return
-      const msg = new Uint8Array(buffered.subarray(2, 2 + len))
+      // The first message is the answer; next() returns nothing only once the chunk is used up.
+      const framed = frames.next(chunk, 0)
+      if (framed === undefined) return
+      // A copy: the message may be a view into the socket's chunk.
+      const msg = new Uint8Array(framed)
       const layout = accept(msg, id, question)
       finish(layout === undefined ? undefined : { bytes: msg, layout })
     })

@@ -5,7 +5,7 @@
  * client, should it come back, starts again with a full burst, which costs a burst at most,
  * where an unbounded table would cost memory for every source a guest can forge.
  */
-export const DEFAULT_MAX_CLIENTS = 65_536
+const DEFAULT_MAX_CLIENTS = 65_536
 
 export class RateLimiter {
   private readonly buckets = new Map<number | string, { tokens: number; at: number }>()

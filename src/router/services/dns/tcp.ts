@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net'
+import { FrameDecoder, frameMessage } from './tcp-framing.ts'
 
 /**
  * One DNS-over-TCP connection (RFC 7766): 2-byte length-prefixed messages in, answers out, with
@@ -10,7 +11,7 @@ import type { Socket } from 'node:net'
  * - the connection is closed after `idleMs` without traffic either way (a client that never
  *   reads is idle once its window is full) and in any case `lifetimeMs` after it opened;
  * - a message is read in place when the chunk holds all of it, else into one buffer allocated
- *   once its length is known (no concatenation per chunk).
+ *   once its length is known (no concatenation per chunk; tcp-framing.ts).
  * What is held per connection is thus at most `maxQueuedBytes` plus one answer, one chunk and
  * one message.
  */
@@ -28,11 +29,7 @@ export const DEFAULT_TCP_LIMITS: TcpLimits = { maxQueuedBytes: 16 * 1024, maxOut
 export type TcpAnswer = (msg: Buffer) => Uint8Array | Promise<Uint8Array | undefined> | undefined
 
 export class DnsTcpConnection {
-  /** The message being read when it spans chunks, and how much of it has arrived. */
-  private message: Buffer | undefined
-  private have = 0
-  /** The first byte of a length prefix split across chunks, or -1. */
-  private lengthHigh = -1
+  private readonly frames = new FrameDecoder()
   /** What was read but not yet parsed while reading is paused. */
   private pendingInput: Buffer | undefined
   private outstanding = 0
@@ -47,7 +44,7 @@ export class DnsTcpConnection {
       this.closed = true
       clearTimeout(this.deadline)
       this.pendingInput = undefined
-      this.message = undefined
+      this.frames.reset()
       onClose()
     })
     socket.on('data', (chunk: Buffer) => this.consume(chunk))
@@ -56,7 +53,7 @@ export class DnsTcpConnection {
   /** Bytes this connection holds in user space: answers not yet written, input read but not yet parsed. */
   get queuedBytes(): number {
     if (this.closed) return 0
-    return this.socket.writableLength + this.socket.readableLength + (this.pendingInput?.length ?? 0) + (this.message?.length ?? 0)
+    return this.socket.writableLength + this.socket.readableLength + (this.pendingInput?.length ?? 0) + this.frames.heldBytes
   }
 
   private full(): boolean {
@@ -71,38 +68,10 @@ export class DnsTcpConnection {
         this.socket.pause()
         return
       }
-      if (this.message === undefined) {
-        let length: number
-        if (this.lengthHigh >= 0) {
-          length = (this.lengthHigh << 8) | (chunk[at] as number)
-          this.lengthHigh = -1
-          at += 1
-        } else if (at + 1 < chunk.length) {
-          length = chunk.readUInt16BE(at)
-          at += 2
-        } else {
-          this.lengthHigh = chunk[at] as number
-          return
-        }
-        // An empty message carries nothing to answer.
-        if (length === 0) continue
-        if (chunk.length - at >= length) {
-          this.handle(chunk.subarray(at, at + length))
-          at += length
-          continue
-        }
-        this.message = Buffer.allocUnsafe(length)
-        this.have = 0
-      }
-      const n = Math.min(this.message.length - this.have, chunk.length - at)
-      chunk.copy(this.message, this.have, at, at + n)
-      this.have += n
-      at += n
-      if (this.have === this.message.length) {
-        const msg = this.message
-        this.message = undefined
-        this.handle(msg)
-      }
+      const msg = this.frames.next(chunk, at)
+      at = this.frames.offset
+      // An empty message carries nothing to answer.
+      if (msg !== undefined && msg.length > 0) this.handle(msg)
     }
   }
 
@@ -124,11 +93,8 @@ export class DnsTcpConnection {
 
   private write(reply: Uint8Array): void {
     if (this.closed) return
-    const framed = Buffer.allocUnsafe(2 + reply.length)
-    framed.writeUInt16BE(reply.length, 0)
-    framed.set(reply, 2)
     // Woken per answer written, not by 'drain': that comes only past the socket's own high-water mark.
-    this.socket.write(framed, this.written)
+    this.socket.write(frameMessage(reply), this.written)
   }
 
   private readonly written = (): void => this.resumeIfRoom()

@@ -1,3 +1,5 @@
+import { readU16, readU32, writeU16, writeU32 } from '../../../core/bytes.ts'
+
 /**
  * The DNS hot path on raw bytes (RFC 1035 §4.1): read a query's header and question without a
  * full decode, and edit cached responses in place (id, flags, TTLs, the OPT record). Pure.
@@ -94,31 +96,31 @@ function readQueryName(buf: Uint8Array, at: number): [string, number] | undefine
 /** Pure. The query's header and single question, or what is wrong with it. */
 export function parseQuery(buf: Uint8Array): ParsedQuery | QueryProblem {
   if (buf.length < HEADER + 5) return 'short'
-  const flags = ((buf[2] as number) << 8) | (buf[3] as number)
+  const flags = readU16(buf, 2)
   if (flags & FLAG_QR) return 'not-a-query'
   if ((flags & OPCODE_MASK) !== 0) return 'opcode'
-  const qd = ((buf[4] as number) << 8) | (buf[5] as number)
-  const an = ((buf[6] as number) << 8) | (buf[7] as number)
-  const ns = ((buf[8] as number) << 8) | (buf[9] as number)
-  const ar = ((buf[10] as number) << 8) | (buf[11] as number)
+  const qd = readU16(buf, 4)
+  const an = readU16(buf, 6)
+  const ns = readU16(buf, 8)
+  const ar = readU16(buf, 10)
   if (qd !== 1 || an !== 0 || ns !== 0 || ar > 1) return 'counts'
   const nameEnd = queryNameEnd(buf, HEADER)
   if (nameEnd < 0) return 'name'
   if (nameEnd + 4 > buf.length) return 'short'
-  const qtype = ((buf[nameEnd] as number) << 8) | (buf[nameEnd + 1] as number)
-  const qclass = ((buf[nameEnd + 2] as number) << 8) | (buf[nameEnd + 3] as number)
+  const qtype = readU16(buf, nameEnd)
+  const qclass = readU16(buf, nameEnd + 2)
   const questionEnd = nameEnd + 4
   let ednsSize: number | undefined
   let ednsVersion = 0
   if (ar === 1) {
     // The one additional record a query may carry is OPT with the root name.
     if (questionEnd + 11 > buf.length || buf[questionEnd] !== 0) return 'additional'
-    const type = ((buf[questionEnd + 1] as number) << 8) | (buf[questionEnd + 2] as number)
+    const type = readU16(buf, questionEnd + 1)
     if (type !== TYPE_OPT) return 'additional'
-    ednsSize = Math.max(PLAIN_UDP_SIZE, ((buf[questionEnd + 3] as number) << 8) | (buf[questionEnd + 4] as number))
+    ednsSize = Math.max(PLAIN_UDP_SIZE, readU16(buf, questionEnd + 3))
     ednsVersion = buf[questionEnd + 6] as number
   }
-  return { id: ((buf[0] as number) << 8) | (buf[1] as number), flags, key: questionKey(buf, questionEnd), qtype, qclass, questionEnd, ednsSize, ednsVersion }
+  return { id: readU16(buf, 0), flags, key: questionKey(buf, questionEnd), qtype, qclass, questionEnd, ednsSize, ednsVersion }
 }
 
 /**
@@ -130,18 +132,18 @@ export function parseQuery(buf: Uint8Array): ParsedQuery | QueryProblem {
  */
 export function salvageQuestion(buf: Uint8Array): (EchoShape & { qtype: number }) | undefined {
   if (buf.length < HEADER + 5) return undefined
-  const qd = ((buf[4] as number) << 8) | (buf[5] as number)
+  const qd = readU16(buf, 4)
   if (qd !== 1) return undefined
   const nameEnd = queryNameEnd(buf, HEADER)
   if (nameEnd < 0 || nameEnd + 4 > buf.length) return undefined
   const questionEnd = nameEnd + 4
-  const qtype = ((buf[nameEnd] as number) << 8) | (buf[nameEnd + 1] as number)
-  const an = ((buf[6] as number) << 8) | (buf[7] as number)
-  const ns = ((buf[8] as number) << 8) | (buf[9] as number)
-  const ar = ((buf[10] as number) << 8) | (buf[11] as number)
+  const qtype = readU16(buf, nameEnd)
+  const an = readU16(buf, 6)
+  const ns = readU16(buf, 8)
+  const ar = readU16(buf, 10)
   const optFollows = an === 0 && ns === 0 && ar === 1 && questionEnd + 11 <= buf.length && buf[questionEnd] === 0 &&
-    (((buf[questionEnd + 1] as number) << 8) | (buf[questionEnd + 2] as number)) === TYPE_OPT
-  const ednsSize = optFollows ? Math.max(PLAIN_UDP_SIZE, ((buf[questionEnd + 3] as number) << 8) | (buf[questionEnd + 4] as number)) : undefined
+    readU16(buf, questionEnd + 1) === TYPE_OPT
+  const ednsSize = optFollows ? Math.max(PLAIN_UDP_SIZE, readU16(buf, questionEnd + 3)) : undefined
   return { questionEnd, ednsSize, qtype }
 }
 
@@ -186,16 +188,12 @@ export interface ResponseLayout {
   optAt: number
 }
 
-function u32(buf: Uint8Array, at: number): number {
-  return (((buf[at] as number) << 24) | ((buf[at + 1] as number) << 16) | ((buf[at + 2] as number) << 8) | (buf[at + 3] as number)) >>> 0
-}
-
 /** Pure. Walks a response's records; undefined when it is malformed. */
 export function layoutOf(buf: Uint8Array): ResponseLayout | undefined {
   if (buf.length < HEADER) return undefined
   const rcode = (buf[3] as number) & 15
-  const qd = ((buf[4] as number) << 8) | (buf[5] as number)
-  const counts = [((buf[6] as number) << 8) | (buf[7] as number), ((buf[8] as number) << 8) | (buf[9] as number), ((buf[10] as number) << 8) | (buf[11] as number)]
+  const qd = readU16(buf, 4)
+  const counts = [readU16(buf, 6), readU16(buf, 8), readU16(buf, 10)]
   let i = HEADER
   for (let q = 0; q < qd; q++) {
     i = skipName(buf, i)
@@ -211,9 +209,9 @@ export function layoutOf(buf: Uint8Array): ResponseLayout | undefined {
       const start = i
       i = skipName(buf, i)
       if (i < 0 || i + 10 > buf.length) return undefined
-      const type = ((buf[i] as number) << 8) | (buf[i + 1] as number)
-      const ttl = u32(buf, i + 4)
-      const rdlen = ((buf[i + 8] as number) << 8) | (buf[i + 9] as number)
+      const type = readU16(buf, i)
+      const ttl = readU32(buf, i + 4)
+      const rdlen = readU16(buf, i + 8)
       if (i + 10 + rdlen > buf.length) return undefined
       if (type === TYPE_OPT) {
         if (section !== 2 || r !== (counts[2] as number) - 1) return undefined
@@ -221,7 +219,7 @@ export function layoutOf(buf: Uint8Array): ResponseLayout | undefined {
       } else {
         ttlOffsets.push(i + 4)
         if (section === 0) answerTtl = Math.min(answerTtl ?? ttl, ttl)
-        if (section === 1 && type === TYPE_SOA && rdlen >= 22) negativeTtl = Math.min(ttl, u32(buf, i + 10 + rdlen - 4))
+        if (section === 1 && type === TYPE_SOA && rdlen >= 22) negativeTtl = Math.min(ttl, readU32(buf, i + 10 + rdlen - 4))
       }
       i += 10 + rdlen
     }
@@ -230,16 +228,14 @@ export function layoutOf(buf: Uint8Array): ResponseLayout | undefined {
   return { rcode, ttlOffsets, cacheSeconds: counts[0] === 0 ? negativeTtl : answerTtl, optAt }
 }
 
-/** The 11-byte OPT record we add to answers for EDNS0 clients. */
-const OPT_RECORD = Uint8Array.of(0, 0, TYPE_OPT, EDNS_UDP_SIZE >> 8, EDNS_UDP_SIZE & 255, 0, 0, 0, 0, 0, 0)
+/** The 11-byte OPT record we add to answers for EDNS0 clients and to our queries upstream. */
+export const OPT_RECORD = Uint8Array.of(0, 0, TYPE_OPT, EDNS_UDP_SIZE >> 8, EDNS_UDP_SIZE & 255, 0, 0, 0, 0, 0, 0)
 
 /** Pure. A response without its OPT record (layout.optAt), so it can be served to any client. */
 export function withoutOpt(buf: Uint8Array, optAt: number): Uint8Array {
   if (optAt < 0) return buf
   const out = buf.slice(0, optAt)
-  const ar = (((out[10] as number) << 8) | (out[11] as number)) - 1
-  out[10] = ar >> 8
-  out[11] = ar & 255
+  writeU16(out, 10, readU16(out, 10) - 1)
   return out
 }
 
@@ -260,18 +256,12 @@ export function replyFrom(stored: Uint8Array, ttlOffsets: readonly number[], age
   out.set(query.subarray(HEADER, q.questionEnd), HEADER)
   if (age > 0) {
     for (const at of ttlOffsets) {
-      const ttl = Math.max(0, u32(out, at) - age)
-      out[at] = ttl >>> 24
-      out[at + 1] = (ttl >>> 16) & 255
-      out[at + 2] = (ttl >>> 8) & 255
-      out[at + 3] = ttl & 255
+      writeU32(out, at, Math.max(0, readU32(out, at) - age))
     }
   }
   if (edns) {
     out.set(OPT_RECORD, stored.length)
-    const ar = (((out[10] as number) << 8) | (out[11] as number)) + 1
-    out[10] = ar >> 8
-    out[11] = ar & 255
+    writeU16(out, 10, readU16(out, 10) + 1)
   }
   return out
 }

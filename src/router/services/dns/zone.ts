@@ -9,9 +9,9 @@ import { formatIpv4, parseCidr, parseIpv4, cidrContains, type Cidr } from '../..
  */
 
 /** TTL of local answers: short, so a VM moved by the orchestrator is seen soon by caches. */
-export const LOCAL_TTL = 60
+const LOCAL_TTL = 60
 /** The router's names in every zone (CloudStack guests find the metadata server as data-server). */
-export const ROUTER_NAMES = ['data-server', 'router', 'ns'] as const
+const ROUTER_NAMES = ['data-server', 'router', 'ns'] as const
 
 export interface Zone {
   networkId: string

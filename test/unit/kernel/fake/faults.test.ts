@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { errorCode } from '../../../../src/core/errors.ts'
 import { FakeKernel } from '../../../../src/router/kernel/fake/index.ts'
-import { restoreError } from '../../../../src/router/kernel/restore-error.ts'
+import { restoreError } from '../../../../src/router/kernel/restore.ts'
 
 /** Failure injection and the runner contract of the fake kernel (what the engine relies on). */
 

@@ -1,4 +1,24 @@
-import { RestoreRejectedError } from '../../core/errors.ts'
+import { errorCode, RestoreRejectedError, type CommandFailedError } from '../../core/errors.ts'
+import type { Runner } from '../../core/exec.ts'
+
+/**
+ * Kernel batches (iptables-restore, ipset restore, ip -batch): one process per batch, the
+ * payload on stdin. A batch the tool rejects becomes a RestoreRejectedError naming the failing
+ * line; anything else (a timeout, a missing binary) is passed on as it is.
+ */
+
+/**
+ * Runs `file args` with `payload` on stdin. `tool` names the batch in errors and post-mortem
+ * files (default: `file`).
+ */
+export async function runBatch(runner: Runner, file: string, args: readonly string[], payload: string, opts: { timeoutMs: number; tool?: string }): Promise<void> {
+  try {
+    await runner.run(file, args, { stdin: payload, timeoutMs: opts.timeoutMs })
+  } catch (err) {
+    if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError(opts.tool ?? file, payload, (err as CommandFailedError).stderr)
+    throw err
+  }
+}
 
 /**
  * Pure. Turns a batch tool's stderr into an error naming the failing line of the payload,
