@@ -71,6 +71,21 @@ describe('layering', () => {
     expect(offenders.map((f) => relative(src, f))).toEqual([])
   })
 
+  it('the import graph has no cycle (type imports included)', () => {
+    const graph = new Map(files(src).map((f) => [relative(src, f), imports(f).filter((t) => !t.startsWith('..'))]))
+    const state = new Map<string, 'open' | 'done'>()
+    const cycles: string[] = []
+    const visit = (file: string, path: string[]): void => {
+      if (state.get(file) === 'done') return
+      if (state.get(file) === 'open') { cycles.push([...path.slice(path.indexOf(file)), file].join(' → ')); return }
+      state.set(file, 'open')
+      for (const next of graph.get(file) ?? []) visit(next, [...path, file])
+      state.set(file, 'done')
+    }
+    for (const file of graph.keys()) visit(file, [])
+    expect(cycles).toEqual([])
+  })
+
   it('only core/exec.ts spawns processes', () => {
     const spawning = files(src).filter((f) => /from 'node:child_process'/.test(readFileSync(f, 'utf8')))
     expect(spawning.map((f) => relative(src, f))).toEqual(['core/exec.ts'])

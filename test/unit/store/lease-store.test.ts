@@ -2,8 +2,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { applyLeaseChange, LeaseTable, type Lease } from '../../../src/router/services/dhcp/lease-table.ts'
-import type { LeaseChange } from '../../../src/router/services/dhcp/machine.ts'
+import { applyLeaseChange, LeaseTable, type Lease, type LeaseChange } from '../../../src/router/services/dhcp/lease-table.ts'
 import { LeaseStore } from '../../../src/router/services/dhcp/lease-store.ts'
 
 const dirs: string[] = []

@@ -1,10 +1,22 @@
 import {
   broadcastOf, formatNetwork, networkOf, parseCidr, parseIpv4, reservedKind, reservedOverlap, type Cidr,
 } from '../../../core/ipv4.ts'
-import type { InterfaceSpec } from '../config.ts'
-import { resolveLinkName } from '../facts.ts'
+import type { CollectionItem, CollectionName, InterfaceSpec, RouterConfig } from '../config.ts'
+import { resolveLinkName, type HostFacts } from '../facts.ts'
 import { parseNetworkCidr, type ParsedNetwork } from './fields.ts'
-import type { ConfigIndex } from './index.ts'
+
+/**
+ * What the section builders read of the document's index (check/index.ts ConfigIndex, which
+ * builds each section on first use): declared here so the builders do not depend on the index.
+ */
+export interface IndexedDocument {
+  readonly config: RouterConfig
+  readonly facts: HostFacts | undefined
+  scan<C extends CollectionName>(collection: C, fn: (item: CollectionItem<C>, index: number) => void): void
+  readonly guestNetworks: GuestNetworkSection
+  readonly publicIps: PublicIpSection
+  networkContaining(address: number): { index: number } | undefined
+}
 
 /**
  * The sections of the index (index.ts): what several domain checks need from one collection or
@@ -70,13 +82,13 @@ export interface Sections {
   routeCidrs?: ParsedNetwork[]
 }
 
-export function indexInterfaceIds(ix: ConfigIndex): Map<string, InterfaceSpec> {
+export function indexInterfaceIds(ix: IndexedDocument): Map<string, InterfaceSpec> {
   const map = new Map<string, InterfaceSpec>()
   ix.scan('interfaces', (i) => { map.set(i.id, i) })
   return map
 }
 
-export function indexLinks(ix: ConfigIndex): LinkSection {
+export function indexLinks(ix: IndexedDocument): LinkSection {
   const firstClaim = new Map<string, number>()
   const links: (string | undefined)[] = []
   ix.scan('interfaces', (iface, i) => {
@@ -87,7 +99,7 @@ export function indexLinks(ix: ConfigIndex): LinkSection {
   return { links, firstClaim }
 }
 
-export function indexPublicIps(ix: ConfigIndex): PublicIpSection {
+export function indexPublicIps(ix: IndexedDocument): PublicIpSection {
   const section: PublicIpSection = { refused: [], byIp: new Map(), sourceNatByInterface: new Map() }
   ix.scan('publicIps', (p, i) => {
     const address = parseIpv4(p.ip)
@@ -105,7 +117,7 @@ export function indexPublicIps(ix: ConfigIndex): PublicIpSection {
   return section
 }
 
-export function indexPublicIpsByInterface(ix: ConfigIndex): Map<string, PublicIpEntry[]> {
+export function indexPublicIpsByInterface(ix: IndexedDocument): Map<string, PublicIpEntry[]> {
   const map = new Map<string, PublicIpEntry[]>()
   for (const entry of ix.publicIps.byIp.values()) {
     const iface = ix.config.publicIps[entry.index]?.interface ?? ''
@@ -116,7 +128,7 @@ export function indexPublicIpsByInterface(ix: ConfigIndex): Map<string, PublicIp
   return map
 }
 
-export function indexGuestNetworks(ix: ConfigIndex): GuestNetworkSection {
+export function indexGuestNetworks(ix: IndexedDocument): GuestNetworkSection {
   const section: GuestNetworkSection = { items: [], valid: [], byInterface: new Map(), ids: new Set(), byId: new Map() }
   ix.scan('guestNetworks', (n, i) => {
     const parsed = parseNetworkCidr(n.cidr)
@@ -135,7 +147,7 @@ export function indexGuestNetworks(ix: ConfigIndex): GuestNetworkSection {
  * of each usable guest network (a later network's wins), then interface addresses, then public
  * IPs outside every guest network; an address already held is a conflict of the later claim.
  */
-export function indexOwnAddresses(ix: ConfigIndex): OwnAddressSection {
+export function indexOwnAddresses(ix: IndexedDocument): OwnAddressSection {
   const section: OwnAddressSection = { owners: new Map(), takenInterfaceAddresses: new Map(), publicIpConflicts: new Map() }
   const { owners } = section
   for (const n of ix.guestNetworks.valid) {
@@ -159,7 +171,7 @@ export function indexOwnAddresses(ix: ConfigIndex): OwnAddressSection {
   return section
 }
 
-export function indexConnected(ix: ConfigIndex): Cidr[] {
+export function indexConnected(ix: IndexedDocument): Cidr[] {
   const connected = [...ix.guestNetworks.valid.map((n) => n.cidr), ...[...ix.publicIps.byIp.values()].map((p) => p.cidr)]
   ix.scan('interfaces', (iface) => {
     for (const a of iface.addresses ?? []) {
@@ -170,7 +182,7 @@ export function indexConnected(ix: ConfigIndex): Cidr[] {
   return connected
 }
 
-export function indexRouteCidrs(ix: ConfigIndex): ParsedNetwork[] {
+export function indexRouteCidrs(ix: IndexedDocument): ParsedNetwork[] {
   const parsed: ParsedNetwork[] = []
   ix.scan('staticRoutes', (r) => { parsed.push(parseNetworkCidr(r.cidr)) })
   return parsed

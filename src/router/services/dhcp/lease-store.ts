@@ -5,8 +5,7 @@ import { StoreError } from '../../../core/errors.ts'
 import { writeFileAtomic } from '../../../core/files/atomic.ts'
 import { readJsonLines } from '../../../core/files/json-lines.ts'
 import { formatIpv4, parseIpv4 } from '../../../core/ipv4.ts'
-import { applyLeaseChange, type LeaseTable } from './lease-table.ts'
-import type { LeaseChange } from './machine.ts'
+import { applyLeaseChange, type LeaseChange, type LeaseTable } from './lease-table.ts'
 
 /**
  * The DHCP leases on disk: an append-only journal of lease changes, one JSON line each,

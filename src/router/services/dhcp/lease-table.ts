@@ -1,5 +1,3 @@
-import type { LeaseChange } from './machine.ts'
-
 /**
  * The leases the DHCP server knows, per network, by client and by address. In memory only; the
  * lease store (store/lease-store.ts) persists the changes. Offers are leases that are not bound
@@ -265,6 +263,15 @@ function hardwareIdMac(client: string): string | undefined {
   const hex = client.slice(5)
   return `${hex.slice(0, 2)}:${hex.slice(2, 4)}:${hex.slice(4, 6)}:${hex.slice(6, 8)}:${hex.slice(8, 10)}:${hex.slice(10, 12)}`
 }
+
+/** A change the state machine (machine.ts) decides and the table applies (and the lease journal keeps). */
+export type LeaseChange =
+  /** at: when it was made (expired offers are dropped then). */
+  | { kind: 'offer'; lease: Lease; at: number }
+  /** durable: the binding is new (the address was not this MAC's): persist before answering. */
+  | { kind: 'bind'; lease: Lease; durable: boolean }
+  | { kind: 'release'; network: string; client: string }
+  | { kind: 'decline'; network: string; client: string; ip: number; until: number }
 
 /** Applies a decided change to the table (shared by the server and the lease journal's replay). */
 export function applyLeaseChange(table: LeaseTable, change: LeaseChange): void {

@@ -5,7 +5,7 @@ import {
   clientMac, FLAG_BROADCAST, hexOf, MessageType, messageType, MIN_MAX_MESSAGE, Op, Opt, optionAddress, optionsLength,
   HEADER_BYTES, type DhcpMessage, type MessageTypeCode,
 } from './codec.ts'
-import type { Lease, LeaseTable } from './lease-table.ts'
+import type { Lease, LeaseChange, LeaseTable } from './lease-table.ts'
 import { addressList, classlessRoutes, domainSearch, textValue, u16Value, u32Value, type ClasslessRoute } from './options.ts'
 import { INFINITE_LEASE, type DhcpHostEntry, type DhcpScope } from './scope.ts'
 
@@ -29,13 +29,6 @@ function offerCap(scope: DhcpScope): number {
   return Math.max(OFFERS_MIN, Math.min(OFFERS_MAX, Math.floor(size / 2)))
 }
 
-export type LeaseChange =
-  /** at: when it was made (expired offers are dropped then). */
-  | { kind: 'offer'; lease: Lease; at: number }
-  /** durable: the binding is new (the address was not this MAC's): persist before answering. */
-  | { kind: 'bind'; lease: Lease; durable: boolean }
-  | { kind: 'release'; network: string; client: string }
-  | { kind: 'decline'; network: string; client: string; ip: number; until: number }
 
 export interface Destination { address: number; port: number; broadcast: boolean }
 
