@@ -60,7 +60,7 @@ export function planIptables(previous: readonly RenderedTable[] | undefined, des
   let rulesWritten = 0
   for (const t of desired) {
     const old = before.get(t.name) as RenderedTable
-    const changed: [string, string[]][] = []
+    const changed: [string, readonly string[]][] = []
     const edited: [string, { removed: string[]; added: string[] }][] = []
     for (const [name, rules] of t.chains) {
       const was = old.chains.get(name)
