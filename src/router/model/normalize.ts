@@ -94,7 +94,8 @@ function memo<I extends object, O>(item: I, make: (item: I) => O): O {
   return n
 }
 
-function normalizePortForward(r: PortForward): NPortForward {
+/** Pure. One forward normalized (memoized on the item, as in normalizeConfig). */
+export function normalizePortForward(r: PortForward): NPortForward {
   return memo(r, (x) => ({
     id: x.id, publicIp: x.publicIp, protocol: x.protocol,
     publicStart: x.publicPorts.start, publicEnd: x.publicPorts.end ?? x.publicPorts.start,

@@ -31,7 +31,7 @@ export interface IptablesPlan {
 }
 
 function sameBuiltins(a: RenderedTable, b: RenderedTable): boolean {
-  return JSON.stringify(a.builtins) === JSON.stringify(b.builtins)
+  return a.builtins === b.builtins || JSON.stringify(a.builtins) === JSON.stringify(b.builtins)
 }
 
 function sameLines(a: readonly string[], b: readonly string[]): boolean {
@@ -60,6 +60,8 @@ export function planIptables(previous: readonly RenderedTable[] | undefined, des
   let rulesWritten = 0
   for (const t of desired) {
     const old = before.get(t.name) as RenderedTable
+    // A rendering of an item edit shares the tables it did not touch.
+    if (old === t) continue
     const changed: [string, readonly string[]][] = []
     const edited: [string, { removed: string[]; added: string[] }][] = []
     for (const [name, rules] of t.chains) {
