@@ -44,7 +44,7 @@ export interface EditMemo {
 // Keyed by the rendering: the memo lives exactly as long as the rendering it describes.
 const memos = new WeakMap<RenderedRouter, EditMemo>()
 
-/** Records how `rendered` was made, so a rendering of an edit of it can start from it. */
+/** Records how `rendered` was made, so a rendering of an edit of it can start from it (a cache: output never depends on it). */
 export function rememberRendering(rendered: RenderedRouter, memo: EditMemo): void {
   memos.set(rendered, memo)
 }
@@ -129,7 +129,11 @@ function spliceChains(table: RenderedTable, fresh: ReadonlyMap<string, RenderedT
   return { name: table.name, builtins: table.builtins, chains, banners: table.banners, unordered }
 }
 
-/** Renders `previous`'s config with one forward edited, from `previous`; undefined when it cannot (see the module comment). */
+/**
+ * Pure (apart from remembering its result for the next edit). The rendering of `config` for
+ * `facts` and `role`, made from `previous` (see the module comment), or undefined when `config`
+ * is not `previous`'s with one port forward added, replaced or removed.
+ */
 export function renderEdit(previous: RenderedRouter, config: RouterConfig, facts: HostFacts, role: RoleName): RenderedRouter | undefined {
   const memo = memos.get(previous)
   if (memo === undefined || memo.facts !== facts || memo.role !== role || role !== 'router') return undefined
