@@ -6,6 +6,7 @@ import { Lab, LAB_ADDR } from '../src/lab/lab.ts'
 import type { PortForward, RouterConfig } from '../src/router/model/config.ts'
 import { withItem } from '../src/router/model/items.ts'
 import { validateConfig } from '../src/router/model/parse.ts'
+import { splitArgs } from '../src/router/plan/drift.ts'
 import { planIptables } from '../src/router/plan/iptables.ts'
 import { planIpsets } from '../src/router/plan/ipset.ts'
 import { renderRouter, type RenderedRouter } from '../src/router/render/index.ts'
@@ -26,8 +27,9 @@ import { bounded, median, percentile, round, sleep, summary } from './lib/stats.
  *
  *   apply_10k_port_forwards           PUT /v1/config with 10,000 forwards (from the base config) vs
  *                                     iptables-restore of the same rendered tables into an empty namespace
- *   add_one_rule_at_10k_p50_ms        PUT /v1/config/portForwards/<new> with 10,000 present vs
- *                                     one `iptables -A` into a 10,000-rule chain
+ *   add_one_rule_at_10k_p50_ms        PUT /v1/config/portForwards/<new> with 10,000 present vs the
+ *                                     kernel minimum: one `ipset add` + one `iptables -A` of the same
+ *                                     forward into a namespace holding the same 10k sets and rules
  *   forwarding_throughput_10k_rules   iperf3 vm1 → internet through routerd (10k forwards + 1k firewall
  *                                     rules) vs the same lab router with only MASQUERADE, configured by hand
  *   routerd_rss_mb_10k_rules          VmRSS of routerd with the 10k forwards applied
@@ -284,7 +286,7 @@ function timePureSteps(base: Record<string, unknown>, bigBody: string): Record<s
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2: one forward added through the item API with 10k present.
+// 2: one forward added through the item API with 10k present, against the kernel's own minimum.
 
 async function benchAddOne(lab: Lab, routerd: Routerd): Promise<void> {
   const ours: number[] = []
@@ -292,6 +294,8 @@ async function benchAddOne(lab: Lab, routerd: Routerd): Promise<void> {
   const iptMs: number[] = []
   const outside: number[] = []
   const stages: number[] = []
+  const minimum: number[] = []
+  const minimumParts: { ipset: number; iptables: number }[] = []
   const checks: Record<string, boolean> = {}
   // The forward is in the kernel when its DNAT rule is, and its port is open in mangle: by a rule
   // of its own or as a member of an ipset (routerd keeps forwards open to everyone in one set).
@@ -308,30 +312,55 @@ async function benchAddOne(lab: Lab, routerd: Routerd): Promise<void> {
     checks[id] = dnat && open
     if (!dnat || !open) throw new Error(`port forward ${id} is not in the kernel after the API answered (DNAT ${dnat}, open ${open})`)
   }
-  const { truncated } = await bounded(ADD_SAMPLES, ADD_BUDGET_MS, async (i) => {
-    const id = `pf-add-${i}`
-    const port = 20_000 + i
-    const r = await routerd.api.ok('PUT', `/v1/config/portForwards/${id}`, JSON.stringify(portForward(id, port)))
-    ours.push(r.ms)
-    const applied = routerd.appliedLines().at(-1)
-    if (applied !== undefined && applied.generation === r.body?.generation) applyMs.push(applied.ms)
-    const d = r.body?.report?.durationsMs
-    if (typeof d?.iptables === 'number') iptMs.push(d.iptables)
-    const kernel = kernelMs(r.body?.report)
-    if (kernel !== undefined) {
-      stages.push(kernel)
-      outside.push(r.ms - kernel)
-    }
-    // Checked right after the answer (untimed): the API answers only after the kernel has the rule.
-    if (i === 0 || i === 1) await verify(id, port)
-  })
+  // The kernel minimum: the same forwards as routerd adds, each by one `ipset add` (its open port)
+  // and one `iptables -A` (its DNAT rule, into the chain routerd puts it), in a namespace holding
+  // the same 10k sets and rules. Sample i of each side adds forward i right after the other, so
+  // both see the same machine load and the same 10k + i state.
+  const { full, steps: edits } = addOneSteps(ADD_SAMPLES)
+  const commands = edits.map(kernelMinimumCommands)
+  const ns = await ScratchNs.create()
+  let truncated = false
+  try {
+    await ns.timeSteps([
+      { tool: 'ipset', args: ['restore', '-exist'], stdin: full.ipsets, timed: false },
+      { tool: 'iptables-restore', args: ['-w', '5'], stdin: full.tables, timed: false },
+    ])
+    const loop = await bounded(ADD_SAMPLES, ADD_BUDGET_MS, async (i) => {
+      const id = `pf-add-${i}`
+      const port = 20_000 + i
+      const r = await routerd.api.ok('PUT', `/v1/config/portForwards/${id}`, JSON.stringify(portForward(id, port)))
+      ours.push(r.ms)
+      const applied = routerd.appliedLines().at(-1)
+      if (applied !== undefined && applied.generation === r.body?.generation) applyMs.push(applied.ms)
+      const d = r.body?.report?.durationsMs
+      if (typeof d?.iptables === 'number') iptMs.push(d.iptables)
+      const kernel = kernelMs(r.body?.report)
+      if (kernel !== undefined) {
+        stages.push(kernel)
+        outside.push(r.ms - kernel)
+      }
+      // Checked right after the answer (untimed): the API answers only after the kernel has the rule.
+      if (i === 0 || i === 1) await verify(id, port)
+      const c = commands[i] as KernelMinimum
+      const [setMs, ruleMs] = (await ns.timeSteps([
+        { tool: 'ipset', args: c.ipset, timed: true },
+        { tool: 'iptables', args: c.iptables, timed: true },
+      ])) as [number, number]
+      minimum.push(setMs + ruleMs)
+      minimumParts.push({ ipset: setMs, iptables: ruleMs })
+    })
+    truncated = loop.truncated
+  } finally {
+    await ns.destroy()
+  }
   await verify(`pf-add-${ours.length - 1}`, 20_000 + ours.length - 1)
   memoryCheckpoints['after50ItemAdds'] = routerd.memory()
   const p50 = median(ours)
+  const minP50 = median(minimum)
 
-  // Peer: the same single DNAT rule by `iptables -A` into a chain already holding 10k rules.
-  const ns = await ScratchNs.create()
-  let peer: number[]
+  // For comparison with earlier runs: `iptables -A` into one flat chain already holding 10k rules.
+  const flatNs = await ScratchNs.create()
+  let flatAppend: number[]
   try {
     const flat = ['*nat', ':BENCH-FLAT - [0:0]']
     for (let p = 10_000; p < 10_000 + N_FORWARDS; p++) {
@@ -343,34 +372,62 @@ async function benchAddOne(lab: Lab, routerd: Routerd): Promise<void> {
       const port = String(20_000 + i)
       steps.push({ tool: 'iptables', args: ['-w', '5', '-t', 'nat', '-A', 'BENCH-FLAT', '-d', `${FORWARD_IP}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', port, '-j', 'DNAT', '--to-destination', LAB_ADDR.vm1], timed: true })
     }
-    peer = await ns.timeSteps(steps)
+    flatAppend = await flatNs.timeSteps(steps)
   } finally {
-    await ns.destroy()
+    await flatNs.destroy()
   }
-  const peerP50 = median(peer)
-  const floor = await addOneKernelFloor()
-  log(`add one: routerd p50 ${p50.toFixed(1)} ms (n=${ours.length}), iptables -A p50 ${peerP50.toFixed(1)} ms`)
+  const floor = await addOneKernelFloor(full, edits.slice(0, FLOOR_SAMPLES))
+  const ratio = p50 / minP50
+  const paired = ours.map((o, k) => o / (minimum[k] as number))
+  log(`add one: routerd p50 ${p50.toFixed(1)} ms (n=${ours.length}), kernel minimum p50 ${minP50.toFixed(1)} ms, ratio ${ratio.toFixed(2)}`)
   details['add_one_rule_at_10k_p50_ms'] = {
     routerdRequestMs: { ...summary(ours), p99: round(percentile(ours, 99)) },
+    absolute: { oursP50Ms: round(p50, 1), target: 'ours <= 50 ms', pass: p50 <= 50 },
     routerdApplyMsFromLog: applyMs.length > 0 ? summary(applyMs) : null,
     routerdIptablesStageMs: iptMs.length > 0 ? summary(iptMs) : null,
     routerdKernelStagesMs: stages.length > 0 ? summary(stages) : null,
     routerdOutsideKernelMs: outside.length > 0 ? summary(outside) : null,
     kernelCheckedAfterAnswer: checks,
-    peerIptablesAppendMs: summary(peer),
+    kernelMinimumMs: summary(minimum),
+    kernelMinimumPartsMs: { ipsetAdd: summary(minimumParts.map((m) => m.ipset)), iptablesAppend: summary(minimumParts.map((m) => m.iptables)) },
+    kernelMinimumCommand: `ipset ${commands[0]?.ipset.join(' ')}; iptables ${commands[0]?.iptables.join(' ')} (first sample; each sample adds the forward routerd added just before, into a namespace holding the same 10k sets and rules)`,
+    pairedRatio: summary(paired, 3),
     kernelFloorMs: floor,
     kernelFloorCommand: 'ipset restore of the set edits + iptables-restore -w 5 --noflush of the partial routerd plans for one added forward, into a namespace holding the 10k state',
-    peerCommand: 'iptables -w 5 -t nat -A BENCH-FLAT … -j DNAT (chain of 10,000 DNAT rules, fresh namespace)',
+    flatChainIptablesAppendMs: summary(flatAppend),
+    flatChainCommand: 'iptables -w 5 -t nat -A BENCH-FLAT … -j DNAT (chain of 10,000 DNAT rules, fresh namespace)',
     truncatedByTimeBudget: truncated,
   }
   notes.push(`add one: routerd p50 ${p50.toFixed(0)} ms = kernel stages ${stages.length > 0 ? median(stages).toFixed(0) : '?'} ms ` +
-    `(its planned ipset + iptables edits alone: ${floor.median.toFixed(0)} ms; plain iptables -A: ${peerP50.toFixed(0)} ms) + ${outside.length > 0 ? median(outside).toFixed(0) : '?'} ms outside the kernel ` +
-    '(whole-document check and render, journal fsync, HTTP)')
+    `(its planned ipset + iptables edits alone: ${floor.median.toFixed(0)} ms) + ${outside.length > 0 ? median(outside).toFixed(0) : '?'} ms outside the kernel; ` +
+    `kernel minimum ${minP50.toFixed(1)} ms (ipset add ${median(minimumParts.map((m) => m.ipset)).toFixed(1)} + iptables -A ${median(minimumParts.map((m) => m.iptables)).toFixed(1)}); ` +
+    `ratio ${ratio.toFixed(2)}, per sample ${Math.min(...paired).toFixed(2)}–${median(paired).toFixed(2)}–${Math.max(...paired).toFixed(2)}`)
   results.push({
     name: 'add_one_rule_at_10k_p50_ms', unit: 'ms', ours: round(p50, 1),
-    peer: 'iptables -A of one rule into a 10k-rule chain', peer_value: round(peerP50, 1),
-    ratio: round(p50 / peerP50, 3), target: 'ours <= 50 ms', pass: p50 <= 50,
+    peer: 'kernel minimum: one ipset add + one iptables -A of the same forward, 10k sets and rules present', peer_value: round(minP50, 1),
+    ratio: round(ratio, 3), target: 'ratio <= 2.5', pass: ratio <= 2.5,
   })
+}
+
+/** The least the kernel can be asked to do to add one forward: argv of one `ipset add` and one `iptables -A`. */
+interface KernelMinimum { ipset: string[]; iptables: string[] }
+
+/**
+ * The kernel minimum of one planned add: its one set member and its one rule, as single
+ * commands. Throws unless the plan is exactly that (one `add` line, one `-A` line): then the
+ * minimum would be something else.
+ */
+function kernelMinimumCommands(step: AddStep): KernelMinimum {
+  const setLines = step.ipsets.split('\n').filter((l) => l !== '')
+  const tableLines = step.tables.split('\n').filter((l) => l !== '')
+  const table = tableLines[0]?.slice(1)
+  const rules = tableLines.filter((l) => l.startsWith('-A '))
+  const member = setLines.length === 1 ? /^add (\S+) (\S+)$/.exec(setLines[0] as string) : null
+  if (member === null || rules.length !== 1 || tableLines.length !== 3 || table === undefined) {
+    throw new Error(`bench: an added forward is not one set member and one rule here: ${JSON.stringify(step)}`)
+  }
+  const [chain, ...rule] = splitArgs((rules[0] as string).slice(3))
+  return { ipset: ['add', member[1] as string, member[2] as string], iptables: ['-w', '5', '-t', table, '-A', chain as string, ...rule] }
 }
 
 /** One added forward as the engine plans it: the ipset lines and the iptables partial, from state 10k+i to 10k+i+1. */
@@ -401,8 +458,7 @@ function addOneSteps(count: number): { full: { ipsets: string; tables: string };
  * The kernel step alone: the ipset and iptables edits routerd plans for one added forward, run
  * one after the other in a namespace holding the 10k state (routerd may overlap the two).
  */
-async function addOneKernelFloor(): Promise<ReturnType<typeof summary> & { ipsetLines: number; iptablesLines: number }> {
-  const { full, steps: edits } = addOneSteps(FLOOR_SAMPLES)
+async function addOneKernelFloor(full: { ipsets: string; tables: string }, edits: readonly AddStep[]): Promise<ReturnType<typeof summary> & { ipsetLines: number; iptablesLines: number }> {
   const ns = await ScratchNs.create()
   try {
     const steps: TimedStep[] = [
@@ -565,7 +621,7 @@ async function main(): Promise<void> {
   results.sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
   const doc = {
     suite: 'core',
-    target: 'apply_10k_port_forwards ratio <= 1.2; add_one_rule_at_10k_p50_ms <= 50 ms; forwarding_throughput_10k_rules ratio >= 0.9; routerd_rss_mb_10k_rules <= 80 MB',
+    target: 'apply_10k_port_forwards ratio <= 1.2; add_one_rule_at_10k_p50_ms ratio <= 2.5 (to the kernel minimum); forwarding_throughput_10k_rules ratio >= 0.9; routerd_rss_mb_10k_rules <= 80 MB',
     machine: await machine(),
     daemon: daemon.source,
     revision: await revision(ROOT),

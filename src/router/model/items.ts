@@ -13,10 +13,13 @@ export function findItem<C extends CollectionName>(config: RouterConfig, collect
 export function withItem<C extends CollectionName>(config: RouterConfig, collection: C, id: string, item: CollectionItem<C> | null): RouterConfig {
   const items = config[collection] as CollectionItem<C>[]
   const index = items.findIndex((x) => x.id === id)
-  const next = items.slice()
-  if (item === null) {
-    if (index !== -1) next.splice(index, 1)
-  } else if (index === -1) next.push(item)
-  else next[index] = item
+  // One copy of the list each (10,000 references for 10,000 forwards), sized as it ends up.
+  let next: CollectionItem<C>[]
+  if (index === -1 && item !== null) next = items.concat([item])
+  else {
+    next = items.slice()
+    if (item !== null) next[index] = item
+    else if (index !== -1) next.splice(index, 1)
+  }
   return { ...config, [collection]: next }
 }

@@ -80,7 +80,8 @@ function normalizeMatch(rule: Pick<FirewallRule, 'protocol' | 'ports' | 'icmpTyp
 // Large collections are normalized once per input object (items are never mutated: an edit
 // replaces the object; core/memo.ts), and into objects of one fixed shape so the renderers'
 // property reads stay monomorphic. An edit of one item among 10,000 normalizes one item.
-const normalizePortForward = memoize((x: PortForward): NPortForward => ({
+/** Pure. One forward normalized (memoized on the item, as in normalizeConfig). */
+export const normalizePortForward = memoize((x: PortForward): NPortForward => ({
   id: x.id, publicIp: x.publicIp, protocol: x.protocol,
   publicStart: x.publicPorts.start, publicEnd: x.publicPorts.end ?? x.publicPorts.start,
   privateIp: x.privateIp,

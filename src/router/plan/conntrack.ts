@@ -12,7 +12,11 @@ export function planConntrack(before: ReadonlyMap<string, readonly string[]>, af
   const commands: string[][] = []
   for (const [ip, was] of [...before].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const now = after.get(ip) ?? []
-    const gone = was.filter((k) => !now.includes(k))
+    // A rendering of an item edit shares the lists it did not change; thousands of UDP forwards
+    // on one IP are compared through a set, not key by key against the whole list.
+    if (now === was) continue
+    const kept = new Set(now)
+    const gone = was.filter((k) => !kept.has(k))
     if (gone.length === 0) continue
     if (gone.some((k) => k.startsWith('static '))) {
       commands.push(['-D', '--orig-dst', ip], ['-D', '--reply-dst', ip])

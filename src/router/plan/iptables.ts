@@ -31,7 +31,7 @@ export interface IptablesPlan {
 }
 
 function sameBuiltins(a: RenderedTable, b: RenderedTable): boolean {
-  return JSON.stringify(a.builtins) === JSON.stringify(b.builtins)
+  return a.builtins === b.builtins || JSON.stringify(a.builtins) === JSON.stringify(b.builtins)
 }
 
 function sameLines(a: readonly string[], b: readonly string[]): boolean {
@@ -60,7 +60,9 @@ export function planIptables(previous: readonly RenderedTable[] | undefined, des
   let rulesWritten = 0
   for (const t of desired) {
     const old = before.get(t.name) as RenderedTable
-    const changed: [string, string[]][] = []
+    // A rendering of an item edit shares the tables it did not touch.
+    if (old === t) continue
+    const changed: [string, readonly string[]][] = []
     const edited: [string, { removed: string[]; added: string[] }][] = []
     for (const [name, rules] of t.chains) {
       const was = old.chains.get(name)

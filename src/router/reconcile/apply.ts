@@ -35,9 +35,14 @@ export async function applyRendered(stages: readonly KernelStage[], ctx: StageCo
     for (const group of applyGroups(stages)) {
       for (const i of group) if (!started.includes(i)) started.push(i)
       const last = stages[group.at(-1) as number] as KernelStage
-      // A group's wall time is counted once, under its last stage.
+      // A group's wall time is counted once, under its last stage. The last stage starts first: it
+      // holds the longer batch (iptables-restore beside ipset restore), and starting a tool blocks
+      // this thread for a fork of the daemon, which then overlaps that batch instead of preceding it.
       let results: PromiseSettledResult<void>[] = []
-      await timed(last, async () => { results = await Promise.allSettled(group.map((i) => (stages[i] as KernelStage).apply(ctx, plans[i]))) })
+      await timed(last, async () => {
+        const running = [...group].reverse().map((i) => (stages[i] as KernelStage).apply(ctx, plans[i]))
+        results = (await Promise.allSettled(running)).reverse()
+      })
       const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
       // Of two stages failing together, the later one's error is the one reported.
       if (failed.length > 0) throw (failed.at(-1) as PromiseRejectedResult).reason

@@ -323,7 +323,8 @@ export class Engine {
 
   private async applyConfig(config: RouterConfig, generation: number, reason: string): Promise<ApplyReport> {
     if (this.facts === undefined) this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
-    const rendered = renderRouter(config, this.facts, this.role, this.runtime)
+    // From the rendering in force when there is one: an item edit then renders only what it touches.
+    const rendered = renderRouter(config, this.facts, this.role, this.runtime, this.applied?.rendered)
     const started = performance.now()
     try {
       const { state, report } = await applyRendered(this.stages, this.stageContext(), this.applied, rendered)

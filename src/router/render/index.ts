@@ -6,41 +6,48 @@ import { NO_RUNTIME_FACTS, type RuntimeFacts } from '../model/runtime.ts'
 import { normalizeConfig } from '../model/normalize.ts'
 import { natKeys } from './nat-state.ts'
 import { buildContext, type RenderContext } from './context.ts'
+import { rememberRendering, renderEdit } from './edit.ts'
 import { renderFilter } from './iptables/filter.ts'
-import { renderMangle } from './iptables/mangle.ts'
-import { renderNat } from './iptables/nat.ts'
+import { renderMangle, type IngressBlock } from './iptables/mangle.ts'
+import { renderNat, type DnatBlock } from './iptables/nat.ts'
 import { renderRaw } from './iptables/raw.ts'
 import { formatTable, type RenderedTable } from './iptables/table.ts'
 import { formatIpsets, type IpSetSpec } from './ipset.ts'
-import { renderNet, type DesiredNet } from './net.ts'
+import { renderNet } from './net.ts'
+import type { RenderedRouter } from './rendered.ts'
 
-/** Everything the router wants in the kernel, as data. */
-export interface RenderedRouter {
-  tables: RenderedTable[]
-  ipsets: IpSetSpec[]
-  net: DesiredNet
-  /** NAT state per public IP, compared across applies to clear stale conntrack entries (plan/conntrack.ts). */
-  nat: Map<string, string[]>
-  warnings: Diagnostic[]
-}
+export type { RenderedRouter }
 
-type Section = (ctx: RenderContext, sets: IpSetSpec[]) => RenderedTable
+/** Where the sections put the per-IP blocks of their forwards, for rendering edits (render/edit.ts). */
+interface Blocks { dnat: Map<string, DnatBlock>; ingress: Map<string, IngressBlock> }
+
+type Section = (ctx: RenderContext, sets: IpSetSpec[], blocks: Blocks) => RenderedTable
 
 /** The iptables tables each role renders, and so owns (a table not listed is never touched). */
 const ROLE_SECTIONS: Readonly<Record<RoleName, readonly Section[]>> = {
-  router: [renderRaw, renderMangle, renderNat, (ctx, sets) => renderFilter(ctx, sets, { forward: true })],
+  router: [renderRaw, (ctx, sets, b) => renderMangle(ctx, sets, b.ingress), (ctx, sets, b) => renderNat(ctx, sets, b.dnat),
+    (ctx, sets) => renderFilter(ctx, sets, { forward: true })],
   dhcpsrvr: [(ctx, sets) => renderFilter(ctx, sets, { forward: false })],
 }
 
 /**
  * Pure. Renders a checked config for this host, role and run-time facts. Same input, same bytes.
+ * `previous`: a rendering of an earlier config on the same facts and run-time facts (the same
+ * objects) and role; when the config is that one with one port forward added, replaced or
+ * removed, only what the forward touches is rendered again (render/edit.ts), with the same result.
  * @example renderRouter(config, { links: [{ name: 'eth0', mac: '02:00:00:00:00:01' }], controlPorts: [8443] })
  */
-export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleName = 'router', runtime: RuntimeFacts = NO_RUNTIME_FACTS): RenderedRouter {
+export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleName = 'router', runtime: RuntimeFacts = NO_RUNTIME_FACTS,
+  previous?: RenderedRouter): RenderedRouter {
+  if (previous !== undefined) {
+    const edited = renderEdit(previous, config, facts, role, runtime)
+    if (edited !== undefined) return edited
+  }
   const normalized = normalizeConfig(config)
   const ctx = buildContext(normalized, facts, runtime)
   const sets: IpSetSpec[] = []
-  const tables = ROLE_SECTIONS[role].map((section) => section(ctx, sets))
+  const blocks: Blocks = { dnat: new Map(), ingress: new Map() }
+  const tables = ROLE_SECTIONS[role].map((section) => section(ctx, sets, blocks))
   const unique = new Map(sets.map((s) => [s.name, s]))
   const ipsets = [...unique.values()].sort((a, b) => (a.name < b.name ? -1 : 1))
   const warnings: Diagnostic[] = []
@@ -49,7 +56,9 @@ export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleN
       warnings.push({ severity: 'warning', path: `/interfaces/${i}`, code: 'WARN_INTERFACE_ABSENT', message: `interface "${iface.id}" is not on this host; its rules are left out` })
     }
   })
-  return { tables, ipsets, net: renderNet(ctx), nat: natKeys(normalized), warnings }
+  const rendered: RenderedRouter = { tables, ipsets, net: renderNet(ctx), nat: natKeys(normalized), warnings }
+  rememberRendering(rendered, { config, facts, role, runtime, ...blocks })
+  return rendered
 }
 
 /** Pure. The text files a golden test compares byte for byte. */

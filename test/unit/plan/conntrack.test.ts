@@ -18,4 +18,12 @@ describe('planConntrack', () => {
     ])
     expect(planConntrack(after, after)).toEqual([])
   })
+
+  it('compares thousands of UDP forwards of one IP in linear time: one gone among 20,000 is found', () => {
+    const keys = Array.from({ length: 20_000 }, (_, i) => `udp ${10_000 + i}-${10_000 + i} 10.1.1.10:${10_000 + i} 0.0.0.0/0`)
+    const before = new Map([['203.0.113.12', keys]])
+    const after = new Map([['203.0.113.12', keys.slice(1)]])
+    expect(planConntrack(before, after)).toEqual([['-D', '-p', 'udp', '--orig-dst', '203.0.113.12']])
+    expect(planConntrack(after, new Map(after))).toEqual([])
+  })
 })

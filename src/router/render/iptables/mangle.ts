@@ -1,9 +1,9 @@
 import type { RenderContext } from '../context.ts'
 import { CHAIN, MARK_MASK, OPEN_PORTS_SET, ownedChain } from '../names.ts'
-import { comment } from '../rule-line.ts'
+import { comment, ruleArgs } from '../rule-line.ts'
 import type { IpSetSpec } from '../ipset.ts'
 import { firewallParts, forwardParts } from './item-parts.ts'
-import { addPortBucketed, type PortKeyedRule } from './port-buckets.ts'
+import { indexPortRules, writePortIndex, type PortIndex, type PortKeyedRule } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
 /**
@@ -23,7 +23,36 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *   OUTPUT → SVM-OUTPUT: CONNMARK restore (the router's own replies)
  */
 
-export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable {
+/** One public IP's ingress firewall: its chain's content, kept so an edit of its forwards can be rendered alone (render/edit.ts). */
+export interface IngressBlock {
+  /** Rules of firewall rules without ports (icmp, all, a protocol alone), in order. */
+  plain: readonly string[]
+  /** Forwards of this IP opened by OPEN_PORTS_SET, and the members they put in it. */
+  openForwards: number
+  openEntries: number
+  /** Firewall rules with ports, and forwards with a rule of their own (limited sources, or wide). */
+  ports: PortIndex
+}
+
+const OPEN_SET_RULE = ruleArgs('-m', 'set', '--match-set', OPEN_PORTS_SET, 'dst,dst', ...comment('pf-open'), '-j', 'ACCEPT')
+
+/** Pure apart from writing into `tb`. Declares the IP's ingress chain and writes its block. */
+export function writeIngressBlock(tb: TableBuilder, ip: string, block: IngressBlock): void {
+  const chain = ownedChain('FWI', ip)
+  const rules = tb.chain(chain, `ingress firewall ${ip}`)
+  for (const line of block.plain) rules.push(line)
+  if (block.openForwards > 0) rules.push(OPEN_SET_RULE)
+  writePortIndex(tb, chain, block.ports)
+  tb.add(chain, ...comment('drop', ip), '-j', 'DROP')
+}
+
+/** Pure. The set of ports port forwards open to everyone, holding `entries`. */
+export function openPortsSet(entries: string[]): IpSetSpec {
+  return { name: OPEN_PORTS_SET, type: 'hash:ip,port', maxelem: 1 << 20, entries, owner: 'open port forwards' }
+}
+
+/** Pure (`blocks`, when given, receives each public IP's IngressBlock, in the order of the IPs). */
+export function renderMangle(ctx: RenderContext, sets: IpSetSpec[], blocks?: Map<string, IngressBlock>): RenderedTable {
   const tb = new TableBuilder('mangle')
   tb.jumpFrom('PREROUTING', CHAIN.manglePrerouting)
   tb.jumpFrom('OUTPUT', CHAIN.mangleOutput)
@@ -52,30 +81,30 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[]): RenderedTab
   // 10,000 is an `ipset add`, not a rewrite of mangle rules.
   const open: string[] = []
   for (const ip of ctx.cfg.publicIps) {
-    const chain = ownedChain('FWI', ip.ip)
-    tb.add(pre, '-d', `${ip.ip}/32`, '-j', chain)
-    tb.chain(chain, `ingress firewall ${ip.ip}`)
+    tb.add(pre, '-d', `${ip.ip}/32`, '-j', ownedChain('FWI', ip.ip))
+    const plain: string[] = []
     const bucketed: PortKeyedRule[] = []
-    let opensBySet = false
+    let openForwards = 0
+    const openBefore = open.length
     for (const r of ctx.firewallByIp.get(ip.ip) ?? []) {
       const parts = firewallParts(r)
       for (const s of parts.sets) sets.push(s)
       if ((r.protocol === 'tcp' || r.protocol === 'udp') && r.ports !== undefined) {
         bucketed.push({ protocol: r.protocol, start: r.ports.start, end: r.ports.end, line: parts.line })
-      } else tb.chain(chain).push(parts.line)
+      } else plain.push(parts.line)
     }
     for (const r of ctx.forwardsByIp.get(ip.ip) ?? []) {
       const parts = forwardParts(r)
       for (const s of parts.sets) sets.push(s)
       if (parts.ingressLine === undefined) {
-        opensBySet = true
+        openForwards++
         for (const e of parts.openEntries ?? []) open.push(e)
       } else bucketed.push({ protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.ingressLine })
     }
-    if (opensBySet) tb.add(chain, '-m', 'set', '--match-set', OPEN_PORTS_SET, 'dst,dst', ...comment('pf-open'), '-j', 'ACCEPT')
-    addPortBucketed(tb, chain, 'FWB', ip.ip, bucketed)
-    tb.add(chain, ...comment('drop', ip.ip), '-j', 'DROP')
+    const block: IngressBlock = { plain, openForwards, openEntries: open.length - openBefore, ports: indexPortRules('FWB', ip.ip, bucketed) }
+    writeIngressBlock(tb, ip.ip, block)
+    blocks?.set(ip.ip, block)
   }
-  if (open.length > 0) sets.push({ name: OPEN_PORTS_SET, type: 'hash:ip,port', maxelem: 1 << 20, entries: open, owner: 'open port forwards' })
+  if (open.length > 0) sets.push(openPortsSet(open))
   return tb.table
 }

@@ -1,9 +1,9 @@
 import { guestNetOf, type RenderContext } from '../context.ts'
 import { CHAIN, ownedChain } from '../names.ts'
-import { comment } from '../rule-line.ts'
+import { comment, ruleArgs } from '../rule-line.ts'
 import type { IpSetSpec } from '../ipset.ts'
 import { forwardParts } from './item-parts.ts'
-import { addPortBucketed } from './port-buckets.ts'
+import { indexPortRules, writePortIndex, type PortIndex } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
 /**
@@ -17,7 +17,28 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *      3. source NAT: -s <guest net> -o <public dev> → SNAT <that interface's source-NAT IP>
  */
 
-export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable {
+/** One public IP's destination NAT: its chain's content, kept so an edit of its forwards can be rendered alone (render/edit.ts). */
+export interface DnatBlock {
+  /** The static NAT's rule, first in the chain. */
+  staticLine: string | undefined
+  forwards: PortIndex
+}
+
+/** Pure. The chain a public IP's destination NAT lives in. */
+export function dnatChain(ip: string): string {
+  return ownedChain('DNAT', ip)
+}
+
+/** Pure apart from writing into `tb`. Declares the IP's destination NAT chain and writes its block. */
+export function writeDnatBlock(tb: TableBuilder, ip: string, block: DnatBlock): void {
+  const chain = dnatChain(ip)
+  const rules = tb.chain(chain, `destination NAT ${ip}`)
+  if (block.staticLine !== undefined) rules.push(block.staticLine)
+  writePortIndex(tb, chain, block.forwards)
+}
+
+/** Pure (`blocks`, when given, receives each public IP's DnatBlock). */
+export function renderNat(ctx: RenderContext, sets: IpSetSpec[], blocks?: Map<string, DnatBlock>): RenderedTable {
   const tb = new TableBuilder('nat')
   tb.jumpFrom('PREROUTING', CHAIN.natPrerouting)
   tb.jumpFrom('OUTPUT', CHAIN.natOutput)
@@ -32,18 +53,19 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[]): RenderedTable 
     const staticNat = staticByIp.get(ip.ip)
     const forwards = ctx.forwardsByIp.get(ip.ip) ?? []
     if (staticNat === undefined && forwards.length === 0) continue
-    const chain = ownedChain('DNAT', ip.ip)
+    const chain = dnatChain(ip.ip)
     tb.add(CHAIN.natPrerouting, '-d', `${ip.ip}/32`, '-j', chain)
     tb.add(CHAIN.natOutput, '-d', `${ip.ip}/32`, '-j', chain)
-    tb.chain(chain, `destination NAT ${ip.ip}`)
-    if (staticNat !== undefined) {
-      tb.add(chain, ...comment('snat', staticNat.id), '-j', 'DNAT', '--to-destination', staticNat.privateIp)
+    const block: DnatBlock = {
+      staticLine: staticNat === undefined ? undefined : ruleArgs(...comment('snat', staticNat.id), '-j', 'DNAT', '--to-destination', staticNat.privateIp),
+      forwards: indexPortRules('DNB', ip.ip, forwards.map((r) => {
+        const parts = forwardParts(r)
+        for (const s of parts.sets) sets.push(s)
+        return { protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.dnatLine }
+      })),
     }
-    addPortBucketed(tb, chain, 'DNB', ip.ip, forwards.map((r) => {
-      const parts = forwardParts(r)
-      for (const s of parts.sets) sets.push(s)
-      return { protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.dnatLine }
-    }))
+    writeDnatBlock(tb, ip.ip, block)
+    blocks?.set(ip.ip, block)
   }
 
   const post = CHAIN.natPostrouting

@@ -20,8 +20,11 @@ export interface BuiltinChain { policy: 'ACCEPT' | 'DROP'; rules: string[] }
 export interface RenderedTable {
   name: TableName
   builtins: Record<string, BuiltinChain>
-  /** Owned chains in render order; Map keeps that order for the restore text. */
-  chains: Map<string, string[]>
+  /**
+   * Owned chains in render order; Map keeps that order for the restore text. A chain's rule list
+   * is never changed once rendered: renderings of item edits share the lists of unchanged chains.
+   */
+  chains: Map<string, readonly string[]>
   /** Section banner (restore-file comment) to print before a chain. */
   banners: Map<string, string>
   /**
@@ -33,6 +36,8 @@ export interface RenderedTable {
 
 export class TableBuilder {
   readonly table: RenderedTable
+  /** The rule lists this builder made (it may add to them); shared ones are not among them. */
+  private readonly own = new Map<string, string[]>()
   constructor(name: TableName) {
     const builtins: Record<string, BuiltinChain> = {}
     for (const chain of BUILTIN_CHAINS[name]) builtins[chain] = { policy: 'ACCEPT', rules: [] }
@@ -49,13 +54,25 @@ export class TableBuilder {
 
   /** Declares an owned chain (idempotent) and returns its rule list. */
   chain(name: string, banner?: string): string[] {
-    let rules = this.table.chains.get(name)
+    let rules = this.own.get(name)
     if (rules === undefined) {
+      const shared = this.table.chains.get(name)
+      if (shared !== undefined) throw new Error(`chain ${name} holds a shared rule list`)
       rules = []
+      this.own.set(name, rules)
       this.table.chains.set(name, rules)
       if (banner !== undefined) this.table.banners.set(name, banner)
     }
     return rules
+  }
+
+  /**
+   * Declares an owned chain whose rules are exactly `rules`, a list that is never changed (other
+   * renderings may hold it too). The chain must be new.
+   */
+  shareChain(name: string, rules: readonly string[]): void {
+    if (this.table.chains.has(name)) throw new Error(`chain ${name} declared twice`)
+    this.table.chains.set(name, rules)
   }
 
   /** Declares that the order of `name`'s rules does not matter (see RenderedTable.unordered). */
