@@ -28,11 +28,15 @@ describe('TokenBuckets', () => {
     expect(b.take(-1, 0)).toBe(true)
   })
 
-  it('holds only keys that are limited now: a full bucket is dropped as new keys come, and by prune', () => {
+  it('prune drops the keys whose bucket is full again, and only those', () => {
     const b = new TokenBuckets<number>(20, 40, 16_384)
-    // 4,000 clients one DISCOVER each over 4 s: a key is full again 50 ms after its one pass.
+    // 4,000 clients one DISCOVER each over 4 s, and one client at its limit.
     for (let i = 0; i < 4000; i++) b.take(i, i)
+    for (let i = 0; i < 40; i++) b.take(-1, 4000)
+    b.prune(4000)
+    // Refilled by then: all but the last ~50 ms of one-shot clients (the bucket refills 1 per 50 ms), and the busy one.
     expect(b.size).toBeLessThan(100)
+    expect(b.take(-1, 4000)).toBe(false)
     b.prune(10_000)
     expect(b.size).toBe(0)
   })
