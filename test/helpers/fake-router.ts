@@ -10,6 +10,9 @@ import { buildApp } from '../../src/router/api/app.ts'
 import { FakeKernel } from '../../src/router/kernel/fake/index.ts'
 import { Engine } from '../../src/router/reconcile/engine.ts'
 import { ConfigStore } from '../../src/router/store/config-store.ts'
+import { injectApi, TOKEN } from './router-harness.ts'
+
+export { TOKEN }
 
 /**
  * routerd's engine, store and API in this process on the fake kernel: what
@@ -18,7 +21,6 @@ import { ConfigStore } from '../../src/router/store/config-store.ts'
  * config documents apply unchanged.
  */
 
-export const TOKEN = 'test-token-0123456789abcdef'
 
 /** The lab router's NICs: eth0 control, eth1 guest, eth2/eth3 public, eth4 a second guest. */
 export const LAB_LINKS = [
@@ -64,13 +66,7 @@ export async function startFakeRouter(opts: FakeRouterOptions = {}): Promise<Fak
     const app = await buildApp({ engine, metrics, token: TOKEN, log })
     return {
       kernel, engine, store, app, stateDir,
-      async api(method, url, body, headers = {}) {
-        const res = await app.inject({
-          method, url, headers: { authorization: `Bearer ${TOKEN}`, ...headers },
-          ...(body === undefined ? {} : { payload: body as object }),
-        })
-        return { status: res.statusCode, body: String(res.headers['content-type'] ?? '').includes('json') ? res.json() : res.body }
-      },
+      api: injectApi(app),
       async close() {
         engine.stop()
         await app.close()

@@ -45,13 +45,7 @@ export async function startHarness(opts: { driftCheckMs?: number; maxQueuedEdits
     const app = await buildApp({ engine, metrics, token: TOKEN, log })
     return {
       lab, engine, app, stateDir,
-      async api(method, url, body, headers = {}) {
-        const res = await app.inject({
-          method, url, headers: { authorization: `Bearer ${TOKEN}`, ...headers },
-          ...(body === undefined ? {} : { payload: body as object }),
-        })
-        return { status: res.statusCode, body: String(res.headers['content-type'] ?? '').includes('json') ? res.json() : res.body }
-      },
+      api: injectApi(app),
       async close() {
         engine.stop()
         await app.close()
@@ -134,4 +128,15 @@ export async function eventually(check: () => Promise<boolean>, what: string): P
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`timed out waiting for ${what}`)
+}
+
+/** Requests through fastify's inject(), with the token: the answer's JSON parsed when it says it is JSON. */
+export function injectApi(app: FastifyInstance, token = TOKEN) {
+  return async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any }> => {
+    const res = await app.inject({
+      method: method as 'GET', url, headers: { authorization: `Bearer ${token}`, ...headers },
+      ...(body === undefined ? {} : { payload: body as object }),
+    })
+    return { status: res.statusCode, body: String(res.headers['content-type'] ?? '').includes('json') ? res.json() : res.body }
+  }
 }

@@ -28,11 +28,6 @@ export class GuestServices {
     for (const { service } of this.running) await service.open?.()
   }
 
-  /** The collections some service reads: an item edit of another one changes no service. */
-  get collections(): ReadonlySet<CollectionName> {
-    return new Set(this.running.flatMap(({ entry }) => entry.collections))
-  }
-
   /** `edited`: the one collection an item edit changed (none: anything may have changed). */
   onConfig(config: RouterConfig, facts: HostFacts, generation: number, edited?: CollectionName): void {
     for (const { entry, service } of this.running) {
