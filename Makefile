@@ -38,7 +38,10 @@ deps: apt-deps $(NODE_MODULES_STAMP)
 
 # dist/ holds the tsc output (tests, CLI) and dist/routerd.mjs, the daemon as one tree-shaken
 # bundle: what the image runs. Bundling drops the parts of TypeBox and fastify routerd never
-# loads, which is about a third of its resident memory.
+# loads, which is about a third of its resident memory. V8 keeps a script's whole source in the
+# heap (lazy functions compile from it): whitespace minification takes 0.9 MB off that string and
+# ~1.5 MB off the resident set. Syntax and name minification measured worse (+1 to +5 MB): they
+# write functions in forms V8 compiles eagerly. Names stay, so stack traces still read.
 # The native addon for batched UDP (DNS), built with npm's own node-gyp against the installed
 # Node headers (no download).
 NODE_GYP := $(shell dirname "$$(readlink -f "$$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js
@@ -51,7 +54,7 @@ $(UDP_BATCH): native/udp-batch/udp_batch.c native/udp-batch/binding.gyp
 build: deps $(UDP_BATCH)
 	npx tsc -p tsconfig.build.json
 	npx esbuild src/router/main.ts --bundle --platform=node --format=esm --target=node20 \
-	  --external:sockopt --outfile=dist/routerd.mjs --log-level=warning \
+	  --external:sockopt --outfile=dist/routerd.mjs --log-level=warning --minify-whitespace \
 	  --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
 
 typecheck: deps
