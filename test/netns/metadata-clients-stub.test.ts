@@ -159,7 +159,7 @@ describe.skipIf(!root)('guest clients against a stub metadata server (cloud-init
     const p = startProcess(process.execPath, ['-e', STUB, JSON.stringify({ ...spec, vm: VM, dns })], { netns: srv })
     stubs.push(p)
     const events = () => p.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as StubEvent)
-    await eventually(async () => events().some((e) => e.kind === 'ready'), `the stub to listen (${p.output()})`)
+    await eventually(async () => events().some((e) => e.kind === 'ready'), 'the stub to listen on 80, 8080 and 53/udp')
     return { events }
   }
 
