@@ -223,6 +223,14 @@ describe('checkConfig', () => {
     expect(checkConfig(config, facts).filter((d) => d.severity === 'error')).toEqual([])
   })
 
+  it("warns when a VM lacks a key cloud-init's CloudStack datasource cannot do without", () => {
+    const config = base()
+    config.dhcpHosts = [{ id: 'h', network: 'n1', mac: '02:00:00:00:00:0a', ip: '10.1.1.10' }]
+    config.vmData = [{ id: 'v', network: 'n1', ip: '10.1.1.10', metadata: { 'instance-id': 'i-1', 'availability-zone': '' } }]
+    const found = checkConfig(config).map((d) => [d.severity, d.path, d.code, d.message])
+    expect(found).toEqual([['warning', '/vmData/0/metadata', 'WARN_METADATA_INCOMPLETE', "cloud-init's CloudStack datasource gives up without availability-zone (CloudStack always sends them)"]])
+  })
+
   it('schema problems are all listed with their paths, unknown fields named', () => {
     const config = base() as unknown as Record<string, unknown[]>
     ;(config['interfaces'] as Record<string, unknown>[])[0] = { id: 'g', role: 'router', name: 'eth1', colour: 'red' }

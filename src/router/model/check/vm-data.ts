@@ -5,11 +5,14 @@ import type { Key } from './index.ts'
 /**
  * VM data (metadata and user data): for a VM the network knows, by the DHCP host holding its
  * address (that host's MAC is what the kernel admits to the metadata ports), one item per VM;
- * only public-keys holds a list; the user data it names is stored, at the size it says (checked
+ * only public-keys holds a list (and a warning when a key cloud-init needs is missing); the user data it names is stored, at the size it says (checked
  * when the caller knows the stored blobs: every edit, not the stored config at start).
  */
 
 /** Network and address: what a VM is known by on the metadata ports. */
+/** What cloud-init's CloudStack datasource cannot do without (22.4: a KeyError, or a timeout). */
+const CLOUD_INIT_KEYS = ['instance-id', 'availability-zone'] as const
+
 const VM_BY_ADDRESS: Key<'vmData'> = { collection: 'vmData', of: (v) => `${v.network} ${v.ip}` }
 const HOST_BY_ADDRESS: Key<'dhcpHosts'> = { collection: 'dhcpHosts', of: (h: DhcpHost) => `${h.network} ${h.ip}` }
 
@@ -26,6 +29,10 @@ export const vmData: DomainCheck = {
       if (first !== i) push(`${path}/ip`, 'ERR_DUPLICATE_VM_DATA', `${v.ip} of network "${v.network}" already has its data in /vmData/${first}`)
       for (const [key, value] of Object.entries(v.metadata ?? {})) {
         if (Array.isArray(value) && key !== PUBLIC_KEYS) push(`${path}/metadata/${key}`, 'ERR_METADATA_LIST', `only ${PUBLIC_KEYS} may hold a list; "${key}" takes one string`)
+      }
+      const missing = CLOUD_INIT_KEYS.filter((key) => (v.metadata?.[key] ?? '') === '')
+      if (missing.length > 0) {
+        push(`${path}/metadata`, 'WARN_METADATA_INCOMPLETE', `cloud-init's CloudStack datasource gives up without ${missing.join(' and ')} (CloudStack always sends them)`, 'warning')
       }
       checkUserData(v, path, ix.facts?.userData, push)
     })
