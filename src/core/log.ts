@@ -9,7 +9,10 @@ export function createLogger(daemon: string, options: { level?: string; destinat
   const opts = {
     level: options.level ?? process.env['SVM_LOG_LEVEL'] ?? 'info',
     base: { daemon },
-    redact: { paths: ['token', 'headers.authorization', 'req.headers.authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['token', 'headers.authorization', 'req.headers.authorization', 'password', '*.password', 'body.password', 'req.body.password', 'key', 'tls.key'],
+      censor: '[redacted]',
+    },
   }
   return options.destination ? pino(opts, options.destination) : pino(opts)
 }

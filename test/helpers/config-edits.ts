@@ -58,6 +58,10 @@ export function richFixture(): { config: RouterConfig; facts: HostFacts } {
     { id: 'vm3', network: 'net2', mac: '02:00:00:00:10:01', ip: '10.2.0.10', hostname: 'vm-one', staticRoutes: [{ destination: '172.20.0.0/16', gateway: '10.2.0.254' }] },
     { id: 'vm4', network: 'net2', mac: '02:00:00:00:10:04', ip: '10.2.0.11' },
   )
+  config.vmData.push(
+    { id: 'md2', network: 'net1', ip: '10.1.1.20', metadata: { 'instance-id': 'i-2', 'availability-zone': 'z', 'public-keys': ['ssh-ed25519 AAAA x'] } },
+    { id: 'md3', network: 'net2', ip: '10.2.0.10', metadata: { 'instance-id': 'i-3', 'availability-zone': 'z', 'vm-id': 'v-3' } },
+  )
   return { config, facts }
 }
 
@@ -168,6 +172,11 @@ const MUTATORS: { [C in CollectionName]: Mutator<C>[] } = {
     (h, p, r) => ({ ...h, hostname: pick(r, p.hostnames) }),
     (h, p, r) => ({ ...h, staticRoutes: [{ destination: pick(r, p.cidrs), gateway: pick(r, p.ips) }] }),
   ],
+  vmData: [
+    (v, p, r) => ({ ...v, network: pick(r, p.networkIds) }),
+    (v, p, r) => ({ ...v, ip: near(r, p.siblings.hostIps, p.ips) }),
+    (v, _, r) => ({ ...v, metadata: r() < 0.5 ? { 'instance-id': 'i-1', 'availability-zone': 'z', 'public-keys': ['ssh-ed25519 AAAA a', 'ssh-ed25519 AAAA b'] } : { 'vm-id': ['a', 'b'] } }),
+  ],
 }
 
 /** A fresh item for a collection that has none to copy. */
@@ -181,6 +190,7 @@ const SEEDS: { [C in CollectionName]: CollectionItem<C> } = {
   egressRules: { id: 'x', network: 'net1', protocol: 'all' },
   staticRoutes: { id: 'x', cidr: '10.3.0.0/24', via: '10.1.1.254' },
   dhcpHosts: { id: 'x', network: 'net1', mac: '02:00:00:00:10:09', ip: '10.1.1.99' },
+  vmData: { id: 'x', network: 'net1', ip: '10.1.1.10', metadata: { 'instance-id': 'i-x', 'availability-zone': 'z' } },
 }
 
 export interface RandomEdit {

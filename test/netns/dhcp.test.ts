@@ -231,12 +231,20 @@ describe.skipIf(!root)("the DHCP-only role (CloudStack's dhcpsrvr): no public si
     expect(c.exitCode, c.output).toBe(0)
     expect(c.env).toMatchObject({ ip: '10.1.1.10', router: '10.1.1.254', dns: '192.0.2.53', serverid: '10.1.1.1' })
     expect(c.routes).toContain('default via 10.1.1.254 dev eth0')
+    // The metadata address through this appliance (option 121, with the default route beside it).
+    expect(c.env['staticroutes']).toBe('169.254.169.254/32 10.1.1.1 0.0.0.0/0 10.1.1.254')
+    expect(c.routes).toContain('169.254.169.254 via 10.1.1.1 dev eth0')
   })
 
-  it('owns only what it needs: filter INPUT, no NAT, mangle or raw chains, forwarding off, no routes for router collections', async () => {
-    for (const table of ['nat', 'mangle', 'raw']) {
+  it('owns only what it needs: filter INPUT, the metadata address in nat, no mangle or raw chains, forwarding off, no routes for router collections', async () => {
+    for (const table of ['mangle', 'raw']) {
       expect((await r.lab.exec(r.lab.ns.rtr, 'iptables-save', ['-t', table])).stdout, table).not.toMatch(/SVM-/)
     }
+    const nat = (await r.lab.exec(r.lab.ns.rtr, 'iptables-save', ['-t', 'nat'])).stdout.split('\n').filter((l) => l.startsWith('-A '))
+    expect(nat).toEqual([
+      '-A PREROUTING -j SVM-PREROUTING', '-A SVM-CANARY -j RETURN',
+      '-A SVM-PREROUTING -d 169.254.169.254/32 -i eth1 -p tcp -m tcp --dport 80 -m comment --comment "svm:metadata:net1" -j DNAT --to-destination 10.1.1.1:80',
+    ])
     const filter = (await r.lab.exec(r.lab.ns.rtr, 'iptables-save', ['-t', 'filter'])).stdout
     expect(filter).toMatch(/^-A INPUT -j SVM-INPUT$/m)
     expect(filter).not.toMatch(/SVM-FORWARD|SVM-EGR-/)

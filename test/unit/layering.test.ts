@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest'
 const src = new URL('../../src/', import.meta.url).pathname
 const SIDE_EFFECTS = /from '(node:(child_process|fs|net|dgram|http|https|os)|undici)'/
 /** In a service folder, the files that do I/O; the rest of the folder is pure protocol code. */
-const SERVICE_SHELL = /\/(server|lease-store|forwarder|tcp|index|routes)\.ts$/
+const SERVICE_SHELL = /\/(server|[a-z]+-store|forwarder|tcp|index|routes|guest-http|tls)\.ts$/
 
 function files(dir: string): string[] {
   if (!existsSync(dir)) return []

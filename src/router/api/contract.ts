@@ -84,6 +84,23 @@ export const DhcpLease = Type.Object({
 export type DhcpLease = Static<typeof DhcpLease>
 export const LeasesResponse = Type.Object({ leases: Type.Array(DhcpLease) })
 
+export const UserDataStored = Type.Object({
+  sha256: Type.String(),
+  size: Type.Integer({ description: 'Bytes stored' }),
+})
+
+export const UserDataList = Type.Object({
+  blobs: Type.Array(Type.Object({
+    sha256: Type.String(),
+    size: Type.Integer(),
+    references: Type.Integer({ description: 'vmData items of the config in force naming it' }),
+  })),
+})
+
+export const PasswordState = Type.Object({
+  pending: Type.Boolean({ description: 'A password waits for the VM (it is never shown)' }),
+})
+
 export const ErrorResponse = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true, description: 'Also `diagnostics` (ERR_CONFIG_INVALID, ERR_BAD_REQUEST) or tool, line, lineText, context (ERR_KERNEL_REJECTED)' }),
 })

@@ -20,6 +20,7 @@ import { selectAffected, type CheckScope } from './check/scope.ts'
 import { Selection } from './check/selection.ts'
 import { staticNats } from './check/static-nats.ts'
 import { staticRoutes } from './check/static-routes.ts'
+import { vmData } from './check/vm-data.ts'
 
 export type { CheckScope } from './check/scope.ts'
 
@@ -30,7 +31,7 @@ export type { CheckScope } from './check/scope.ts'
  */
 const DOMAINS: readonly DomainCheck[] = [
   ids, interfaces, publicIps, guestNetworks, ownAddresses, staticNats, portForwards, portForwardOverlap,
-  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts,
+  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts, vmData,
 ]
 
 /**

@@ -70,6 +70,15 @@ export const NetworkDns = Type.Object(
   { ...strict, description: "DNS service of a guest network: authoritative for its domain, forwarding to its dnsServers" },
 )
 
+export const NetworkMetadata = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({
+      description: "Serve the VMs' metadata and user data (ports 80 and 443, and 169.254.169.254:80) and their passwords (port 8080) on the network's routerIp (default true)",
+    })),
+  },
+  { ...strict, description: "Metadata and password service of a guest network: each VM reads only its own (vmData, /v1/passwords)" },
+)
+
 export const GuestNetwork = Type.Object(
   {
     id: Id,
@@ -80,6 +89,7 @@ export const GuestNetwork = Type.Object(
     dnsServers: Type.Optional(Type.Array(Ipv4, { maxItems: 8, description: 'Upstream resolvers the router forwards other names to' })),
     dhcp: Type.Optional(NetworkDhcp),
     dns: Type.Optional(NetworkDns),
+    metadata: Type.Optional(NetworkMetadata),
     egressDefault: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')], {
       description: 'What egress traffic not matched by a rule gets; rules do the opposite (default allow)',
     })),
@@ -164,6 +174,36 @@ export const DhcpHost = Type.Object(
   { ...strict, description: "A guest VM's NIC: its static DHCP lease and DNS names (CloudStack dhcpentry)" },
 )
 
+/** A metadata key as guests ask for it (paths are case-insensitive, so keys are lower case). */
+export const METADATA_KEY_PATTERN = '^[a-z0-9][a-z0-9._-]{0,63}$'
+/** The one key that may hold several values, served one per line. */
+export const PUBLIC_KEYS = 'public-keys'
+
+const MetadataValue = Type.String({ maxLength: 65536 })
+
+export const UserDataRef = Type.Object(
+  {
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the bytes, lower-case hex: the name they were stored under (PUT /v1/user-data/<sha256>)' }),
+    size: Type.Integer({ minimum: 0, maximum: 1048576, description: 'Their length in bytes' }),
+  },
+  { ...strict, description: 'User data bytes already stored by PUT /v1/user-data/<sha256>: they never travel in the config document' },
+)
+
+export const VmData = Type.Object(
+  {
+    id: Id,
+    network: Id,
+    ip: Ipv4,
+    metadata: Type.Optional(Type.Record(Type.String({ pattern: METADATA_KEY_PATTERN }), Type.Union([MetadataValue, Type.Array(MetadataValue, { maxItems: 64 })]), {
+      maxProperties: 64,
+      description: 'Files under /latest/meta-data/: service-offering, availability-zone, instance-id, vm-id, public-keys (a list allowed), cloud-identifier, hypervisor-host-name, cloud-domain, cloud-domain-id, cloud-name, public-hostname, or any other key. '
+        + 'local-hostname, local-ipv4 and public-ipv4 default to the DHCP host name, the IP, and the static-NAT IP (else the source-NAT IP). An empty value leaves the key out',
+    })),
+    userData: Type.Optional(UserDataRef),
+  },
+  { ...strict, description: "A guest VM's metadata and user data, served only to that VM (its IP and the MAC of its dhcpHosts entry); CloudStack vmdata" },
+)
+
 const DOCUMENT_FIELDS = {
     interfaces: Type.Array(InterfaceSpec, { maxItems: 64 }),
     publicIps: Type.Array(PublicIp, { maxItems: 4096 }),
@@ -174,6 +214,7 @@ const DOCUMENT_FIELDS = {
     egressRules: Type.Array(EgressRule, { maxItems: 65536 }),
     staticRoutes: Type.Array(StaticRoute, { maxItems: 4096 }),
     dhcpHosts: Type.Array(DhcpHost, { maxItems: 16384 }),
+    vmData: Type.Array(VmData, { maxItems: 16384 }),
     defaultInterface: Type.Optional(Type.String({
       pattern: ID_PATTERN,
       description: 'Public interface holding the default route (default: the first public interface by id with a gateway)',
@@ -204,6 +245,8 @@ export type EgressRule = Static<typeof EgressRule>
 export type StaticRoute = Static<typeof StaticRoute>
 export type RouterConfig = Static<typeof RouterConfig>
 export type DhcpHost = Static<typeof DhcpHost>
+export type VmData = Static<typeof VmData>
+export type UserDataRef = Static<typeof UserDataRef>
 export type NetworkDhcp = Static<typeof NetworkDhcp>
 export type PortRange = Static<typeof PortRange>
 export type RuleProtocol = Static<typeof RuleProtocol>
@@ -219,6 +262,7 @@ export const COLLECTIONS = {
   egressRules: EgressRule,
   staticRoutes: StaticRoute,
   dhcpHosts: DhcpHost,
+  vmData: VmData,
 } as const
 
 export type CollectionName = keyof typeof COLLECTIONS
@@ -235,6 +279,6 @@ export function completeConfig(input: Static<typeof RouterConfigInput>): RouterC
 export function emptyConfig(): RouterConfig {
   return {
     interfaces: [], publicIps: [], guestNetworks: [], staticNats: [],
-    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [],
+    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [],
   }
 }

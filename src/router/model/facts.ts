@@ -15,6 +15,12 @@ export interface HostFacts {
   links: HostLink[]
   /** TCP ports the appliance itself serves on the control interface (control API, SSH). */
   controlPorts: number[]
+  /**
+   * The user data blobs stored (sha256 → size), when the caller checks references to them: an
+   * edit naming bytes never uploaded is refused. Left out when the stored config is loaded at
+   * start, so a blob lost on disk costs that VM its user data, not the router its config.
+   */
+  userData?: ReadonlyMap<string, number>
 }
 
 /** Resolves a config interface to the kernel link name it matches, or undefined. */

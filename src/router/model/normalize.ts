@@ -1,6 +1,7 @@
+import { parseIpv4 } from '../../core/ipv4.ts'
 import { memoize } from '../../core/memo.ts'
 import type {
-  EgressRule, FirewallRule, GuestNetwork, InterfaceSpec, PortForward, PortRange, PublicIp, RouterConfig,
+  DhcpHost, EgressRule, FirewallRule, GuestNetwork, InterfaceSpec, PortForward, PortRange, PublicIp, RouterConfig,
   RuleProtocol, StaticNat, StaticRoute,
 } from './config.ts'
 
@@ -13,10 +14,14 @@ export interface Ports { start: number; end: number }
 
 export interface NInterface extends Omit<InterfaceSpec, 'addresses' | 'mac'> { mac?: string; addresses: string[] }
 export interface NPublicIp extends Omit<PublicIp, 'sourceNat'> { sourceNat: boolean }
-export interface NGuestNetwork extends Omit<GuestNetwork, 'dnsServers' | 'egressDefault'> {
+export interface NGuestNetwork extends Omit<GuestNetwork, 'dnsServers' | 'egressDefault' | 'metadata'> {
   dnsServers: string[]
   egressDefault: 'allow' | 'deny'
+  /** Metadata, user data and passwords served on the router IP. */
+  metadata: boolean
 }
+/** What the kernel admits to a network's metadata ports: a VM's address with its NIC's MAC (lower case). */
+export interface NDhcpHost { network: string; ip: string; mac: string }
 export type NStaticNat = StaticNat
 /**
  * Ports as plain numbers rather than Ports objects, and the default source list shared: 10,000
@@ -53,6 +58,8 @@ export interface NormalizedConfig {
   firewallRules: NFirewallRule[]
   egressRules: NEgressRule[]
   staticRoutes: NStaticRoute[]
+  /** By network id, then by address (numerically). */
+  dhcpHosts: NDhcpHost[]
   defaultInterface?: string
 }
 
@@ -102,7 +109,9 @@ export function normalizeConfig(config: RouterConfig): NormalizedConfig {
       return n
     }),
     publicIps: byId(config.publicIps).map((p) => ({ ...p, sourceNat: p.sourceNat ?? false })),
-    guestNetworks: networks.map((n) => ({ ...n, dnsServers: [...(n.dnsServers ?? [])], egressDefault: n.egressDefault ?? 'allow' })),
+    guestNetworks: networks.map(({ metadata, ...n }) => ({
+      ...n, dnsServers: [...(n.dnsServers ?? [])], egressDefault: n.egressDefault ?? 'allow', metadata: metadata?.enabled ?? true,
+    })),
     staticNats: byId(config.staticNats),
     // Forwards never overlap, and the renderer orders them by port: input order cannot show.
     portForwards: config.portForwards.map((r) => normalizePortForward(r)),
@@ -116,7 +125,13 @@ export function normalizeConfig(config: RouterConfig): NormalizedConfig {
       }
     }),
     staticRoutes: byId(config.staticRoutes),
+    dhcpHosts: config.dhcpHosts.map((h: DhcpHost) => ({ network: h.network, ip: h.ip, mac: h.mac.toLowerCase() })).sort(byNetworkAndAddress),
   }
   if (config.defaultInterface !== undefined) out.defaultInterface = config.defaultInterface
   return out
+}
+
+function byNetworkAndAddress(a: NDhcpHost, b: NDhcpHost): number {
+  if (a.network !== b.network) return a.network < b.network ? -1 : 1
+  return (parseIpv4(a.ip) ?? 0) - (parseIpv4(b.ip) ?? 0)
 }

@@ -6,8 +6,8 @@ import { COLLECTION_NAMES, type CollectionName, type RouterConfig } from './conf
  * line's `type=`). The role selects the collections a config may fill, the renderer's sections
  * and so the tables routerd owns (render/index.ts), the sysctls it sets and the services it runs
  * (router/roles.ts). Pure.
- * - router: a guest network's virtual router (NAT, firewall, routing, DHCP, DNS).
- * - dhcpsrvr: DHCP and DNS for a shared network whose gateway is someone else's (CloudStack's
+ * - router: a guest network's virtual router (NAT, firewall, routing, DHCP, DNS, metadata).
+ * - dhcpsrvr: DHCP, DNS and metadata for a shared network whose gateway is someone else's (CloudStack's
  *   basic zones): no public side, nothing forwarded, only what reaches the appliance filtered.
  */
 export const ROLE_NAMES = ['router', 'dhcpsrvr'] as const
@@ -15,7 +15,7 @@ export type RoleName = (typeof ROLE_NAMES)[number]
 
 export const ROLE_COLLECTIONS: Readonly<Record<RoleName, readonly CollectionName[]>> = {
   router: COLLECTION_NAMES,
-  dhcpsrvr: ['interfaces', 'guestNetworks', 'dhcpHosts'],
+  dhcpsrvr: ['interfaces', 'guestNetworks', 'dhcpHosts', 'vmData'],
 }
 
 export function roleAllows(role: RoleName, collection: CollectionName): boolean {

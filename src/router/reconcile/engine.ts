@@ -64,6 +64,8 @@ export interface EngineOptions {
   memory?: MemoryRelease
   /** What this instance is for: the collections it takes, the tables it renders, the sysctls it sets (default router). */
   role?: RoleName
+  /** What edits are checked against besides the kernel's facts (the stored user data blobs); not the stored config at start. */
+  editFacts?: () => Pick<HostFacts, 'userData'>
 }
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
@@ -153,11 +155,11 @@ export class Engine {
   replaceConfig(document: unknown, ifMatch?: number): Promise<EditResult> {
     return this.admitEdit(async () => {
       this.checkGeneration(ifMatch)
-      let result = validateConfig(document, this.facts, this.role)
+      let result = validateConfig(document, this.editFacts(), this.role)
       if (!result.ok && result.diagnostics.some((d) => d.code === 'ERR_INTERFACE_NOT_FOUND')) {
         // A NIC may have been plugged in since the facts were read: look again before refusing.
         this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
-        result = validateConfig(document, this.facts, this.role)
+        result = validateConfig(document, this.editFacts(), this.role)
       }
       if (!result.ok) throw new InvalidConfigError(result.diagnostics)
       const generation = this.generation + 1
@@ -212,7 +214,7 @@ export class Engine {
       const next = withItem(this.config, collection, id, item as CollectionItem<C> | null)
       if (collection === 'interfaces') this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
       // Only the edited item and what it conflicts with or what refers to it (the old version's referrers too) are checked.
-      const diagnostics = checkConfig(next, this.facts, { collection, index, previous: existing, removed: deleting })
+      const diagnostics = checkConfig(next, this.editFacts(), { collection, index, previous: existing, removed: deleting })
       if (diagnostics.some((d) => d.severity === 'error')) throw new InvalidConfigError(diagnostics)
       const generation = this.generation + 1
       const report = await this.applyConfig(next, generation, deleting ? 'delete' : 'put')
@@ -270,6 +272,10 @@ export class Engine {
     for (const [network, packets] of dropped) {
       this.opts.metrics.setCounter('spoofed_packets_dropped_total', 'Packets from a guest link whose source is outside its network (BCP 38)', packets, { network })
     }
+    const metadata = await readRuleCounters(this.opts.runner, 'filter', 'metadata-spoof')
+    for (const [network, packets] of metadata) {
+      this.opts.metrics.setCounter('metadata_spoofed_dropped_total', "Packets to the metadata and password ports whose address and MAC are no DHCP host's of the network", packets, { network })
+    }
   }
 
   /** What differs between the desired state and the kernel, without repairing (svmctl diff). */
@@ -289,6 +295,11 @@ export class Engine {
       this.scheduleCheck(this.retryMs)
     })
     throw err
+  }
+
+  /** The facts an edit is checked against: the kernel's, and what the daemon stores besides the config. */
+  private editFacts(): HostFacts {
+    return this.opts.editFacts === undefined ? this.facts : { ...this.facts, ...this.opts.editFacts() }
   }
 
   private checkGeneration(ifMatch: number | undefined): void {

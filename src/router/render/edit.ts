@@ -1,4 +1,4 @@
-import type { PortForward, RouterConfig } from '../model/config.ts'
+import type { CollectionName, PortForward, RouterConfig } from '../model/config.ts'
 import type { HostFacts } from '../model/facts.ts'
 import { normalizePortForward, type NPortForward } from '../model/normalize.ts'
 import type { RoleName } from '../model/roles.ts'
@@ -26,7 +26,8 @@ import type { RuntimeFacts } from '../model/runtime.ts'
  *   rendering r0 of config c0 ──remember──▶ EditMemo { c0, facts, role, DNAT and ingress blocks per public IP }
  *   c1 = c0 with forward f0 → f1 ──renderEdit(r0, c1)──▶ r1 (r0's tables with the blocks of f0's and f1's IPs rewritten)
  *
- * Anything else (another collection changed, other host facts, the first forward of an IP
+ * A config whose only changes are in collections no renderer reads (UNRENDERED) has the
+ * earlier rendering itself. Anything else (another collection changed, other host facts, the first forward of an IP
  * without static NAT or its last one, two forwards with the same port, more than one forward
  * changed) answers undefined: the caller renders the whole config.
  */
@@ -98,6 +99,9 @@ function openPosition(ingress: ReadonlyMap<string, IngressBlock>, ip: string, it
     : start + segment - own - openMembersOf(items, after, items.length, ip)
 }
 
+/** Collections only the services read (the VMs' metadata): an edit of them renders nothing anew. */
+const UNRENDERED: ReadonlySet<string> = new Set<CollectionName>(['vmData'])
+
 /** Pure. `list` with `remove` items from `at` replaced by `insert`, built in one allocation (the open-ports set holds one member per forwarded port). */
 function spliced<T>(list: readonly T[], at: number, remove: number, insert: readonly T[]): T[] {
   const out = new Array<T>(list.length - remove + insert.length)
@@ -139,12 +143,17 @@ function spliceChains(table: RenderedTable, fresh: ReadonlyMap<string, RenderedT
  */
 export function renderEdit(previous: RenderedRouter, config: RouterConfig, facts: HostFacts, role: RoleName, runtime: RuntimeFacts): RenderedRouter | undefined {
   const memo = memos.get(previous)
-  if (memo === undefined || memo.facts !== facts || memo.role !== role || memo.runtime !== runtime || role !== 'router') return undefined
+  if (memo === undefined || memo.facts !== facts || memo.role !== role || memo.runtime !== runtime) return undefined
   if (memo.config === config) return previous
   const before = memo.config
-  for (const key of new Set([...Object.keys(before), ...Object.keys(config)])) {
-    if (key !== 'portForwards' && before[key as keyof RouterConfig] !== config[key as keyof RouterConfig]) return undefined
+  const changed = [...new Set([...Object.keys(before), ...Object.keys(config)])]
+    .filter((key) => before[key as keyof RouterConfig] !== config[key as keyof RouterConfig])
+  if (changed.every((key) => UNRENDERED.has(key))) {
+    // Nothing any renderer reads changed: the rendering in force is this config's too.
+    memos.set(previous, { ...memo, config })
+    return previous
   }
+  if (role !== 'router' || changed.some((key) => key !== 'portForwards')) return undefined
   const window = changedWindow(before.portForwards, config.portForwards)
   if (window.removed.length > MAX_REMOVED || window.added.length > MAX_ADDED) return undefined
   const out = window.removed[0] === undefined ? undefined : normalizePortForward(window.removed[0])

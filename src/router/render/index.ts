@@ -9,7 +9,7 @@ import { buildContext, type RenderContext } from './context.ts'
 import { rememberRendering, renderEdit } from './edit.ts'
 import { renderFilter } from './iptables/filter.ts'
 import { renderMangle, type IngressBlock } from './iptables/mangle.ts'
-import { renderNat, type DnatBlock } from './iptables/nat.ts'
+import { renderMetadataNat, renderNat, type DnatBlock } from './iptables/nat.ts'
 import { renderRaw } from './iptables/raw.ts'
 import { formatTable, type RenderedTable } from './iptables/table.ts'
 import { formatIpsets, type IpSetSpec } from './ipset.ts'
@@ -27,7 +27,7 @@ type Section = (ctx: RenderContext, sets: IpSetSpec[], blocks: Blocks) => Render
 const ROLE_SECTIONS: Readonly<Record<RoleName, readonly Section[]>> = {
   router: [renderRaw, (ctx, sets, b) => renderMangle(ctx, sets, b.ingress), (ctx, sets, b) => renderNat(ctx, sets, b.dnat),
     (ctx, sets) => renderFilter(ctx, sets, { forward: true })],
-  dhcpsrvr: [(ctx, sets) => renderFilter(ctx, sets, { forward: false })],
+  dhcpsrvr: [renderMetadataNat, (ctx, sets) => renderFilter(ctx, sets, { forward: false })],
 }
 
 /**

@@ -75,6 +75,9 @@ export const CHAIN = {
   canary: `${CHAIN_PREFIX}CANARY`,
 } as const
 
+/** Where cloud-init and other guests look for their metadata first (the EC2 convention). */
+export const METADATA_ADDRESS = '169.254.169.254'
+
 /** The set of (public ip, protocol:port) opened by port forwards that anyone may use. */
 export const OPEN_PORTS_SET = `${IPSET_PREFIX}pf-open`
 

@@ -38,6 +38,11 @@ export class GuestServices {
     }
   }
 
+  /** What the services keep that config edits are checked against (engine option editFacts). */
+  editFacts(): Pick<HostFacts, 'userData'> {
+    return Object.assign({}, ...this.running.map(({ service }) => service.editFacts?.() ?? {})) as Pick<HostFacts, 'userData'>
+  }
+
   routes(app: FastifyInstance): void {
     for (const { service } of this.running) service.routes?.(app)
   }

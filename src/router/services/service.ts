@@ -14,6 +14,8 @@ export interface RouterService {
   open?(): Promise<void>
   /** Serves exactly what this config says, from now on. Updates of one service never overlap. */
   update(config: RouterConfig, facts: HostFacts, generation: number): Promise<void>
+  /** What config edits are checked against that this service keeps (e.g. the stored user data). */
+  editFacts?(): Partial<Pick<HostFacts, 'userData'>>
   /** Its own API routes (e.g. GET /v1/dhcp/leases), added to routerd's control API. */
   routes?(app: FastifyInstance): void
   close(): Promise<void>

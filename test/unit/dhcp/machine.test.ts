@@ -164,6 +164,11 @@ describe('DHCP state machine', () => {
     expect(bytes(ack, Opt.Router)).toEqual([10, 1, 1, 254])
     expect(bytes(ack, Opt.DnsServers)).toEqual([192, 0, 2, 53, 192, 0, 2, 54])
     expect(bytes(ack, Opt.ServerId)).toEqual([10, 1, 1, 1])
+    // The metadata address is this appliance, not the gateway: option 121 says so, with the default route.
+    expect(bytes(ack, Opt.ClasslessRoutes)).toEqual([32, 169, 254, 169, 254, 10, 1, 1, 1, 0, 10, 1, 1, 254])
+    const off = config({ dhcp: { gateway: '10.1.1.254' }, metadata: { enabled: false } })
+    off.dhcpHosts = c.dhcpHosts
+    expect(run(scopeOf(off), new LeaseTable(), request(VM1, MessageType.Request, { requested: '10.1.1.10', server: '10.1.1.1' })).reply?.options.has(Opt.ClasslessRoutes)).toBe(false)
   })
 
   it('with DNS off and no DHCP DNS list, hands out the upstream resolvers', () => {

@@ -1,7 +1,7 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { DnsTcpConnection, type TcpAnswer, type TcpLimits } from '../../../src/router/services/dns/tcp.ts'
-import { SourceSlots } from '../../../src/router/services/dns/source-slots.ts'
+import { SourceSlots } from '../../../src/core/net/source-slots.ts'
 
 /** DnsTcpConnection over loopback, with an answerer the test controls. */
 const LIMITS: TcpLimits = { maxQueuedBytes: 4096, maxOutstanding: 4, idleMs: 10_000, lifetimeMs: 60_000 }

@@ -175,6 +175,24 @@ const cases: { name: string; edit: (c: RouterConfig) => void; expect: [path: str
     ],
   },
   {
+    name: 'VM data: for a DHCP host of a known network, once per VM, a list only under public-keys',
+    edit: (c) => {
+      c.dhcpHosts = [{ id: 'h', network: 'n1', mac: '02:00:00:00:00:0a', ip: '10.1.1.10' }]
+      c.vmData = [
+        { id: 'ok', network: 'n1', ip: '10.1.1.10', metadata: { 'public-keys': ['a', 'b'] } },
+        { id: 'twice', network: 'n1', ip: '10.1.1.10' },
+        { id: 'nohost', network: 'n1', ip: '10.1.1.11', metadata: { 'vm-id': ['a'] } },
+        { id: 'nonet', network: 'n9', ip: '10.1.1.10' },
+      ]
+    },
+    expect: [
+      ['/vmData/1/ip', 'ERR_DUPLICATE_VM_DATA'],
+      ['/vmData/2/ip', 'ERR_NO_DHCP_HOST'],
+      ['/vmData/2/metadata/vm-id', 'ERR_METADATA_LIST'],
+      ['/vmData/3/network', 'ERR_UNKNOWN_NETWORK'],
+    ],
+  },
+  {
     name: 'a gateway that is loopback or multicast is refused',
     edit: (c) => { c.interfaces[1] = { id: 'p', role: 'public', name: 'eth2', gateway: '127.0.0.1' } },
     expect: [['/interfaces/1/gateway', 'ERR_ADDRESS_RESERVED']],
@@ -191,6 +209,27 @@ describe('checkConfig', () => {
       expect(got).toEqual(c.expect)
     })
   }
+
+  it('user data must be stored, at the size named, when the stored blobs are known (edits), and is not checked without them (the stored config at start)', () => {
+    const config = base()
+    config.dhcpHosts = [{ id: 'h', network: 'n1', mac: '02:00:00:00:00:0a', ip: '10.1.1.10' }, { id: 'h2', network: 'n1', mac: '02:00:00:00:00:0b', ip: '10.1.1.11' }]
+    config.vmData = [
+      { id: 'missing', network: 'n1', ip: '10.1.1.10', userData: { sha256: 'a'.repeat(64), size: 1 } },
+      { id: 'size', network: 'n1', ip: '10.1.1.11', userData: { sha256: 'b'.repeat(64), size: 1 } },
+    ]
+    const facts = { links: [{ name: 'eth1', mac: '02:00:00:00:00:01' }, { name: 'eth2', mac: '02:00:00:00:00:02' }], controlPorts: [] }
+    const found = checkConfig(config, { ...facts, userData: new Map([['b'.repeat(64), 2]]) }).filter((d) => d.severity === 'error').map((d) => [d.path, d.code])
+    expect(found).toEqual([['/vmData/0/userData/sha256', 'ERR_USER_DATA_MISSING'], ['/vmData/1/userData/size', 'ERR_USER_DATA_SIZE']])
+    expect(checkConfig(config, facts).filter((d) => d.severity === 'error')).toEqual([])
+  })
+
+  it("warns when a VM lacks a key cloud-init's CloudStack datasource cannot do without", () => {
+    const config = base()
+    config.dhcpHosts = [{ id: 'h', network: 'n1', mac: '02:00:00:00:00:0a', ip: '10.1.1.10' }]
+    config.vmData = [{ id: 'v', network: 'n1', ip: '10.1.1.10', metadata: { 'instance-id': 'i-1', 'availability-zone': '' } }]
+    const found = checkConfig(config).map((d) => [d.severity, d.path, d.code, d.message])
+    expect(found).toEqual([['warning', '/vmData/0/metadata', 'WARN_METADATA_INCOMPLETE', "cloud-init's CloudStack datasource gives up without availability-zone (CloudStack always sends them)"]])
+  })
 
   it('schema problems are all listed with their paths, unknown fields named', () => {
     const config = base() as unknown as Record<string, unknown[]>

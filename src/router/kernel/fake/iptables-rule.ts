@@ -123,6 +123,13 @@ function natRangeCheck(values: Values): Values | { error: string } {
   return [text]
 }
 
+/** A MAC as iptables-save prints it (lower-case hex). */
+function macCheck(values: Values): Values | { error: string } {
+  const text = values[0] as string
+  if (!/^[0-9A-Fa-f]{1,2}(:[0-9A-Fa-f]{1,2}){5}$/.test(text)) return { error: 'Invalid MAC address specified.' }
+  return [text.split(':').map((b) => b.padStart(2, '0').toLowerCase()).join(':')]
+}
+
 const NO_QUOTE = /^[A-Za-z0-9_-]+$/
 
 /** Pure. A string as xtables_save_string prints it. */
@@ -148,6 +155,7 @@ const MODULES: Readonly<Record<string, ModuleSpec>> = {
   comment: { options: [{ names: ['--comment'], arity: 1, check: commentCheck, print: (v) => [saveString(v[0] as string)] }] },
   set: { options: [{ names: ['--match-set'], arity: 2, check: setFlagsCheck }] },
   mark: { options: [{ names: ['--mark'], arity: 1, check: markCheck }] },
+  mac: { options: [{ names: ['--mac-source'], arity: 1, check: macCheck }] },
 }
 
 const TARGETS: Readonly<Record<string, TargetSpec>> = {

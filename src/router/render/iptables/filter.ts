@@ -4,6 +4,7 @@ import { comment } from '../rule-line.ts'
 import type { IpSetSpec } from '../ipset.ts'
 import { cidrListArgs, protocolArgs } from './match.ts'
 import { groupBy } from '../group.ts'
+import { METADATA_PORTS, metadataChain, writeMetadataClients } from './metadata-clients.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
 /**
@@ -13,7 +14,8 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *   INPUT → SVM-INPUT
  *      established ACCEPT, lo ACCEPT, invalid DROP, icmp ACCEPT,
  *      control dev: control ports ACCEPT,
- *      guest dev → SVM-GIN-<net>: DHCP; DNS, metadata/password (80, 443, 8080) from the guest network to its router IP,
+ *      guest dev → SVM-GIN-<net>: DHCP; DNS from the guest network to its router IP;
+ *                  metadata/password (80, 443, 8080) → SVM-MD-<net>: only the address + MAC pairs of its DHCP hosts,
  *      -d <public ip> ACCEPT   (mangle SVM-FWI already dropped whatever no rule opened)
  *   FORWARD → SVM-FORWARD
  *      established ACCEPT, invalid DROP, DNAT ACCEPT (port forwards / static NAT, filtered in mangle),
@@ -44,6 +46,7 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], { forward: f
       tb.add(input, '-i', dev, '-p', 'tcp', '-m', 'multiport', '--dports', controlPorts.join(','), ...comment('control'), '-j', 'ACCEPT')
     }
   }
+  const hostsByNetwork = groupBy(ctx.cfg.dhcpHosts, (h) => h.network)
   for (const g of ctx.guestNets) {
     const chain = ownedChain('GIN', g.net.id)
     tb.add(input, '-i', g.dev, '-j', chain)
@@ -53,7 +56,11 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], { forward: f
     // connection slots or rate budget of another network's services.
     const self = `${g.net.routerIp}/32`
     tb.add(chain, '-s', g.net.cidr, '-d', self, '-p', 'udp', '-m', 'udp', '--dport', '53', '-j', 'ACCEPT')
-    tb.add(chain, '-s', g.net.cidr, '-d', self, '-p', 'tcp', '-m', 'multiport', '--dports', '53,80,443,8080', '-j', 'ACCEPT')
+    tb.add(chain, '-s', g.net.cidr, '-d', self, '-p', 'tcp', '-m', 'tcp', '--dport', '53', '-j', 'ACCEPT')
+    if (g.net.metadata) {
+      tb.add(chain, '-s', g.net.cidr, '-d', self, '-p', 'tcp', '-m', 'multiport', '--dports', METADATA_PORTS, '-j', metadataChain(g.net.id))
+      writeMetadataClients(tb, g.net.id, hostsByNetwork.get(g.net.id) ?? [])
+    }
   }
   for (const ip of ctx.cfg.publicIps) tb.add(input, '-d', `${ip.ip}/32`, '-j', 'ACCEPT')
   if (!forwards) return tb.table

@@ -1,5 +1,5 @@
 import { guestNetOf, type RenderContext } from '../context.ts'
-import { CHAIN, ownedChain } from '../names.ts'
+import { CHAIN, METADATA_ADDRESS, ownedChain } from '../names.ts'
 import { comment, ruleArgs } from '../rule-line.ts'
 import type { IpSetSpec } from '../ipset.ts'
 import { forwardParts } from './item-parts.ts'
@@ -9,7 +9,8 @@ import { TableBuilder, type RenderedTable } from './table.ts'
 /**
  * nat: static NAT, port forwarding, hairpin and source NAT.
  *
- *   PREROUTING  → SVM-PREROUTING  -d <public ip> → SVM-DNAT-<ip>   (static NAT, or port forwards in port buckets)
+ *   PREROUTING  → SVM-PREROUTING  -i <guest dev> -d 169.254.169.254 tcp 80 → DNAT <router ip>:80 (metadata)
+ *                                 -d <public ip> → SVM-DNAT-<ip>   (static NAT, or port forwards in port buckets)
  *   OUTPUT      → SVM-OUTPUT      the same dispatch for the router's own connections
  *   POSTROUTING → SVM-POSTROUTING
  *      1. hairpin: guest → own public IP → guest is SNATed to the router's guest IP so replies come back through us
@@ -37,6 +38,19 @@ export function writeDnatBlock(tb: TableBuilder, ip: string, block: DnatBlock): 
   writePortIndex(tb, chain, block.forwards)
 }
 
+/**
+ * Pure. A dhcpsrvr's nat table: only the metadata address, reached through the option-121 route
+ * its DHCP hands out (the guests' gateway is not this appliance).
+ */
+export function renderMetadataNat(ctx: RenderContext): RenderedTable {
+  const tb = new TableBuilder('nat')
+  tb.jumpFrom('PREROUTING', CHAIN.natPrerouting)
+  tb.add(CHAIN.canary, '-j', 'RETURN')
+  tb.chain(CHAIN.natPrerouting, 'metadata address')
+  writeMetadataDnat(tb, ctx)
+  return tb.table
+}
+
 /** Pure (`blocks`, when given, receives each public IP's DnatBlock). */
 export function renderNat(ctx: RenderContext, sets: IpSetSpec[], blocks?: Map<string, DnatBlock>): RenderedTable {
   const tb = new TableBuilder('nat')
@@ -45,6 +59,7 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[], blocks?: Map<st
   tb.jumpFrom('POSTROUTING', CHAIN.natPostrouting)
   tb.add(CHAIN.canary, '-j', 'RETURN')
   tb.chain(CHAIN.natPrerouting, 'destination NAT dispatch')
+  writeMetadataDnat(tb, ctx)
   tb.chain(CHAIN.natOutput)
   tb.chain(CHAIN.natPostrouting, 'source NAT')
 
@@ -85,4 +100,17 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[], blocks?: Map<st
     }
   }
   return tb.table
+}
+
+/**
+ * The well-known metadata address, from each guest link to that network's router IP. Not an
+ * address of ours: the control NIC already holds 169.254.0.0/16, and holding it on a guest link
+ * too would make the router answer ARP for it there.
+ */
+function writeMetadataDnat(tb: TableBuilder, ctx: RenderContext): void {
+  for (const g of ctx.guestNets) {
+    if (!g.net.metadata) continue
+    tb.add(CHAIN.natPrerouting, '-i', g.dev, '-d', `${METADATA_ADDRESS}/32`, '-p', 'tcp', '-m', 'tcp', '--dport', '80',
+      ...comment('metadata', g.net.id), '-j', 'DNAT', '--to-destination', `${g.net.routerIp}:80`)
+  }
 }

@@ -177,7 +177,7 @@ function configOptions(scope: DhcpScope, host: DhcpHostEntry | undefined, into: 
   if (extraDns.length > 0) into.set(Opt.DnsServers, addressList(isDefault ? [...scope.dnsServers, ...extraDns] : extraDns))
   if (host?.hostname !== undefined) into.set(Opt.Hostname, textValue(host.hostname))
   for (const [code, value] of shared.tail) into.set(code, value)
-  const routes: ClasslessRoute[] = [...(host?.routes ?? [])]
+  const routes: ClasslessRoute[] = [...(host?.routes ?? []), ...(isDefault ? scope.routes : [])]
   if (routes.length > 0) {
     // RFC 3442: a client given option 121 ignores option 3, so the default route goes in too.
     if (isDefault && scope.gateway !== undefined) routes.push({ destination: 0, prefix: 0, gateway: scope.gateway })

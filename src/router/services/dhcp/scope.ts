@@ -1,6 +1,7 @@
 import type { RouterConfig } from '../../model/config.ts'
 import { resolveLinkName, type HostFacts } from '../../model/facts.ts'
 import { broadcastOf, maskOf, parseCidr, parseIpv4, type Cidr } from '../../../core/ipv4.ts'
+import { METADATA_ADDRESS } from '../../render/names.ts'
 import type { ClasslessRoute } from './options.ts'
 
 /**
@@ -9,6 +10,7 @@ import type { ClasslessRoute } from './options.ts'
  */
 
 const DEFAULT_LEASE_SECONDS = 86_400
+const METADATA_ADDRESS_VALUE = parseIpv4(METADATA_ADDRESS) as number
 /** The lease time that means "never expires" on the wire. */
 export const INFINITE_LEASE = 0xffffffff
 
@@ -34,6 +36,11 @@ export interface DhcpScope {
   mask: number
   broadcast: number
   gateway: number | undefined
+  /**
+   * Classless routes every default NIC gets: the metadata address through this appliance when
+   * the network's gateway is someone else (a dhcpsrvr's shared network), so guests still reach it.
+   */
+  routes: readonly ClasslessRoute[]
   dnsServers: readonly number[]
   domain: string | undefined
   search: readonly string[]
@@ -96,6 +103,7 @@ export function compileScopes(config: RouterConfig, facts: HostFacts): DhcpScope
       mask: maskOf(cidr.prefix),
       broadcast: broadcastOf(cidr),
       gateway,
+      routes: n.metadata?.enabled !== false && gateway !== serverId ? [{ destination: METADATA_ADDRESS_VALUE, prefix: 32, gateway: serverId }] : [],
       dnsServers: dhcp.dnsServers !== undefined ? addresses(dhcp.dnsServers) : servesDns ? [serverId] : addresses(n.dnsServers),
       domain: n.domain,
       search: dhcp.searchDomains ?? [],
