@@ -61,21 +61,30 @@ const want = (part: string) => ONLY === undefined || ONLY.includes(part) || (PEE
 const ROUNDS = Math.max(1, Math.min(20, Number(ROUNDS_ENV ?? 5)))
 const N_VMS = 1000
 const RSS_VMS = 4096
-const KINDS = ['metadata', 'password'] as const
+/** What wrk asks; passwordKeepAlive (connections kept where the server allows) is kept in details only. */
+const KINDS = ['metadata', 'password', 'passwordKeepAlive'] as const
 type Kind = (typeof KINDS)[number]
+const RESULTS_BY_KIND: Partial<Record<Kind, { name: string; target: number }>> = {
+  metadata: { name: 'metadata_requests_per_s', target: 1.0 },
+  password: { name: 'password_requests_per_s', target: 5 },
+}
 type Side = 'routerd' | 'peer'
 const PASSWORD_PORT = 8080
-const URLS: Record<Kind, string> = { metadata: `http://${NET.router}/latest/meta-data/instance-id`, password: `http://${NET.router}:${PASSWORD_PORT}/` }
+const URLS: Record<Kind, string> = {
+  metadata: `http://${NET.router}/latest/meta-data/instance-id`, password: `http://${NET.router}:${PASSWORD_PORT}/`, passwordKeepAlive: `http://${NET.router}:${PASSWORD_PORT}/`,
+}
 /**
  * One wrk thread (2 cores: one for the client, one for the server). Metadata: 16 connections
  * kept alive (Apache's KeepAlive is on; near its best here). Passwords: a connection per request
  * on both sides (the protocol is HTTP/1.0 and a guest asks once), 4 at a time: the Python server
  * listens with socketserver's backlog of 5, and from 10 connections on, overflowed handshakes wait
- * for a SYN retransmit (p99 ~1.5 s).
+ * for a SYN retransmit (p99 ~1.5 s). passwordKeepAlive is the same without `Connection: close`
+ * (routerd keeps the connections; the Python server closes after every answer anyway).
  */
 const WRK: Record<Kind, { seconds: number; threads: number; connections: number; headers: string[] }> = {
   metadata: { seconds: 5, threads: 1, connections: 16, headers: [] },
   password: { seconds: 5, threads: 1, connections: 4, headers: ['DomU_Request: send_my_password', 'Connection: close'] },
+  passwordKeepAlive: { seconds: 5, threads: 1, connections: 4, headers: ['DomU_Request: send_my_password'] },
 }
 /**
  * In vm3 only: a connection per request at ~3,000/s leaves ~15,000 client ports in TIME_WAIT within
@@ -86,8 +95,10 @@ const WRK: Record<Kind, { seconds: number; threads: number; connections: number;
 const CLIENT_SYSCTLS = ['net.ipv4.ip_local_port_range=1024 65535', 'net.ipv4.tcp_tw_reuse=1']
 const WARMUP_SECONDS = 1
 const SETTLE_MS = 3000
+/** A later reading of the RSS benchmark (details only): whether the daemon still gives pages back. */
+const LATER_MS = 10_000
 const PASSWORD = 'Bench-Pa55word-7f3a9c'
-const PEER_NAMES: Record<Kind, string> = {
+const PEER_NAMES: Record<'metadata' | 'password', string> = {
   metadata: 'Apache 2.4 (Debian apache2, mpm_event, Debian defaults) as CloudStack\'s VR serves metadata: vhost on the router IP:80, AllowOverride All, mod_rewrite rules in /latest/.htaccess to static files under /metadata/<vm ip>/, per-VM .htaccess allow-from, no access log',
   password: 'CloudStack\'s password server design: Python http.server (ThreadingHTTPServer + BaseHTTPRequestHandler, HTTP/1.0), passwords in a dict keyed by client IP (bench/peers/password-server.py)',
 }
@@ -111,10 +122,10 @@ async function fetchFromClient(lab: Lab, url: string, headers: readonly string[]
 /** Until vm3 gets its instance-id and pending password from the router (150 tries, 100 ms apart). */
 async function waitServing(lab: Lab, client: BenchVm): Promise<void> {
   const expected = { metadata: String(client.metadata['instance-id']), password: PASSWORD }
-  let last: Record<Kind, unknown> = { metadata: undefined, password: undefined }
+  let last: unknown
   for (let i = 0; i < 150; i++) {
     const got = { metadata: await fetchFromClient(lab, URLS.metadata), password: await fetchFromClient(lab, URLS.password, WRK.password.headers) }
-    if (KINDS.every((k) => got[k].status === 200 && got[k].body.trim() === expected[k])) return
+    if ((['metadata', 'password'] as const).every((k) => got[k].status === 200 && got[k].body.trim() === expected[k])) return
     last = got
     await sleep(100)
   }
@@ -206,15 +217,20 @@ function range(samples: readonly number[], digits = 0): { min: number; median: n
 
 const fmt = (r: { min: number; median: number; max: number }) => `${r.min}/${r.median}/${r.max}`
 
-/** One ratio result (medians over rounds, ratio = ours / peer_value) and the per-round ratios' range. */
+/** Every round's values and per-round ratios into details[name]; returns the ratios' min/median/max. */
+function ratioDetails(name: string, ours: number[], peer: number[]): string {
+  const perRound = ours.map((v, i) => v / (peer[i] as number))
+  details[name] = { ours, peer, ours_range: range(ours), peer_range: range(peer), ratio_per_round: perRound.map((r) => round(r, 3)), ratio_range: range(perRound, 3) }
+  return fmt(range(perRound, 2))
+}
+
+/** One ratio result (medians over rounds, ratio = ours / peer_value), with ratioDetails(). */
 function ratioResult(name: string, ours: number[], peer: number[], peerName: string, target: number): string {
   const o = median(ours)
   const p = median(peer)
   const ratio = round(o / p, 3)
-  const perRound = ours.map((v, i) => v / (peer[i] as number))
   results.push({ name, unit: 'requests/s', ours: round(o, 0), peer: peerName, peer_value: round(p, 0), ratio, target: `ratio >= ${target}`, pass: ratio >= target })
-  details[name] = { ours, peer, ours_range: range(ours), peer_range: range(peer), ratio_per_round: perRound.map((r) => round(r, 3)), ratio_range: range(perRound, 3) }
-  return fmt(range(perRound, 2))
+  return ratioDetails(name, ours, peer)
 }
 
 async function benchRequests(lab: Lab, dir: string, routerdCommand: ReturnType<typeof daemonCommand>): Promise<void> {
@@ -225,7 +241,7 @@ async function benchRequests(lab: Lab, dir: string, routerdCommand: ReturnType<t
   if (!PEERS_ONLY) await uploadUserData(routerd.api, vms)
   await routerd.api.ok('PUT', '/v1/config', JSON.stringify(metadataConfig(vms, { vmData: !PEERS_ONLY })))
   const servers = new Servers(lab, routerd, dir, client, apacheConf, join(ROOT, 'bench', 'peers', 'password-server.py'))
-  const samples: Record<Kind, Record<Side, Sample[]>> = { metadata: { routerd: [], peer: [] }, password: { routerd: [], peer: [] } }
+  const samples = Object.fromEntries(KINDS.map((k) => [k, { routerd: [] as Sample[], peer: [] as Sample[] }])) as Record<Kind, Record<Side, Sample[]>>
   const rounds: unknown[] = []
   for (let k = 0; k < ROUNDS; k++) {
     const order = ((k % 2 === 0 ? ['routerd', 'peer'] : ['peer', 'routerd']) as Side[]).filter((s) => !(PEERS_ONLY && s === 'routerd'))
@@ -241,19 +257,24 @@ async function benchRequests(lab: Lab, dir: string, routerdCommand: ReturnType<t
     }
     rounds.push(record)
     const last = (kind: Kind, side: Side) => samples[kind][side].at(-1)?.requestsPerS ?? '-'
-    log(`round ${k + 1}/${ROUNDS} (${order.join(', ')}): metadata routerd ${last('metadata', 'routerd')} apache ${last('metadata', 'peer')}; password routerd ${last('password', 'routerd')} python ${last('password', 'peer')} requests/s`)
+    log(`round ${k + 1}/${ROUNDS} (${order.join(', ')}): ` + KINDS.map((kind) => `${kind} routerd ${last(kind, 'routerd')} peer ${last(kind, 'peer')}`).join('; ') + ' requests/s')
   }
   await servers.stopRouterd()
   const rps = (kind: Kind, side: Side) => samples[kind][side].map((s) => s.requestsPerS)
   const cpu = (kind: Kind, side: Side) => samples[kind][side].map((s) => s.cpuUsPerRequest)
   details['requests'] = { vms: vms.length, wrk: WRK, warmupSeconds: WARMUP_SECONDS, urls: URLS, clientSysctls: CLIENT_SYSCTLS, rounds }
+  const how: Record<Kind, string> = { metadata: ' (kept alive)', password: ' (a connection per request)', passwordKeepAlive: ' (kept alive by routerd; the Python server closes after every answer)' }
   for (const kind of KINDS) {
-    const name = `${kind}_requests_per_s`
     const sides: Side[] = PEERS_ONLY ? ['peer'] : ['routerd', 'peer']
     const line = sides.map((s) => `${s === 'peer' ? (kind === 'metadata' ? 'apache' : 'python') : 'routerd'} ${fmt(range(rps(kind, s)))} requests/s, ${fmt(range(cpu(kind, s), 1))} µs CPU per request`).join('; ')
-    const ratios = PEERS_ONLY ? '' : `; routerd / peer per round ${ratioResult(name, rps(kind, 'routerd'), rps(kind, 'peer'), PEER_NAMES[kind], kind === 'metadata' ? 1.0 : 5)}`
+    const result = RESULTS_BY_KIND[kind]
+    const name = result?.name ?? 'password_keepalive_requests_per_s'
+    let ratios = ''
+    if (!PEERS_ONLY) {
+      ratios = `; routerd / peer per round ${result === undefined ? ratioDetails(name, rps(kind, 'routerd'), rps(kind, 'peer')) : ratioResult(result.name, rps(kind, 'routerd'), rps(kind, 'peer'), PEER_NAMES[kind as 'metadata' | 'password'], result.target)}`
+    }
     const errors = sides.flatMap((s) => samples[kind][s].map((x) => x.socketErrors.connect + x.socketErrors.read + x.socketErrors.write + x.socketErrors.timeout)).reduce((a, b) => a + b, 0)
-    notes.push(`${kind}: wrk -t${WRK[kind].threads} -c${WRK[kind].connections}${kind === 'password' ? ' (a connection per request)' : ''} ${WRK[kind].seconds} s from vm3, ${vms.length} VMs served, ${ROUNDS} rounds alternating, min/median/max: ${line}${ratios}; wrk socket errors over all runs: ${errors}`)
+    notes.push(`${kind}: wrk -t${WRK[kind].threads} -c${WRK[kind].connections}${how[kind]} ${WRK[kind].seconds} s from vm3, ${vms.length} VMs served, ${ROUNDS} rounds alternating, min/median/max: ${line}${ratios}; wrk socket errors over all runs: ${errors}`)
   }
 }
 
@@ -276,6 +297,8 @@ async function benchRss(lab: Lab, routerdCommand: ReturnType<typeof daemonComman
   await sleep(SETTLE_MS)
   // Read before asking for the blob list: that answer's own garbage is not the VMs' footprint.
   const after = routerd.memory()
+  await sleep(LATER_MS - SETTLE_MS)
+  const later = routerd.memory()
   const blobs = ((await routerd.api.ok('GET', '/v1/user-data')).body?.blobs ?? []).length as number
   await routerd.stop()
   if (blobs !== vms.length) throw new Error(`routerd lists ${blobs} user-data blobs, ${vms.length} were uploaded`)
@@ -283,12 +306,12 @@ async function benchRss(lab: Lab, routerdCommand: ReturnType<typeof daemonComman
   results.push({ name: 'routerd_rss_delta_mb_4096_vms', unit: 'MB', ours: round(delta, 1), peer: null, peer_value: null, ratio: null, target: 'ours <= 16 MB', pass: delta <= 16 })
   const mb = (m: Memory) => ({ vmRss: round(m.rssMb, 1), rssAnon: round(m.anonMb, 1), rssFile: round(m.fileMb, 1), vmHwm: round(m.hwmMb, 1) })
   details['routerd_rss_delta_mb_4096_vms'] = {
-    memoryMb: { oneVm: mb(before), atAnswer: mb(atAnswer), after: mb(after) }, anonDeltaMb: round(after.anonMb - before.anonMb, 1),
+    memoryMb: { oneVm: mb(before), atAnswer: mb(atAnswer), after: mb(after), [`after${LATER_MS / 1000}s`]: mb(later) }, anonDeltaMb: round(after.anonMb - before.anonMb, 1),
     uploadMs: round(uploadMs, 0), configPutMs: round(put.ms, 0), userDataBytes: RSS_VMS * USER_DATA_BYTES,
   }
   notes.push(`rss: fresh routerd with one VM (vm3, served once), ${SETTLE_MS / 1000} s at rest: ${before.rssMb.toFixed(1)} MB; after ${RSS_VMS} more VMs ` +
     `(${RSS_VMS} × ${USER_DATA_BYTES / 1024} KiB user data uploaded in ${(uploadMs / 1000).toFixed(1)} s, config PUT ${(put.ms / 1000).toFixed(1)} s), ${SETTLE_MS / 1000} s at rest: ` +
-    `${after.rssMb.toFixed(1)} MB (anonymous ${before.anonMb.toFixed(1)} → ${after.anonMb.toFixed(1)} MB)`)
+    `${after.rssMb.toFixed(1)} MB (anonymous ${before.anonMb.toFixed(1)} → ${after.anonMb.toFixed(1)} MB), ${later.rssMb.toFixed(1)} MB at ${LATER_MS / 1000} s; peak (VmHWM) ${later.hwmMb.toFixed(1)} MB`)
 }
 
 async function versions(lab: Lab): Promise<Record<string, string>> {
