@@ -93,9 +93,10 @@ bench: bench-core bench-dhcp-dns bench-soak bench-metadata
 
 # Every program a suite spawns (itself, through the lab, or through routerd), by package; each
 # target installs its own list, so a fresh machine needs nothing else. The lab: ip (iproute2),
-# sysctl (procps); routerd: ip, ipset, iptables-restore/-save, sysctl, conntrack; every suite:
+# sysctl (procps); routerd: ip, ipset, iptables-restore/-save, sysctl, conntrack, openssl (the
+# metadata TLS certificate); every suite:
 # git (the revision measured), iptables (the machine line).
-BENCH_COMMON_PACKAGES := iproute2 procps iptables ipset conntrack git
+BENCH_COMMON_PACKAGES := iproute2 procps iptables ipset conntrack git openssl
 # core: nft (router-state.ts resets and dumps the router), iperf3 (forwarding).
 BENCH_CORE_PACKAGES := $(BENCH_COMMON_PACKAGES) nftables iperf3
 # dhcp-dns: perfdhcp (kea-admin), dnsperf, the peers dnsmasq and kea-dhcp4, ss (iproute2).

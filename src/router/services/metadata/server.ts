@@ -93,12 +93,17 @@ export class MetadataServer {
     try {
       listener.servers.push(await listenGuestHttp({ ...common, port: METADATA_PORT, handler: (req, res, client) => this.serveMetadata(listener, req, res, client) }))
       listener.servers.push(await listenGuestHttp({ ...common, port: PASSWORD_PORT, handler: (req, res, client) => this.servePassword(listener, req, res, client) }))
+    } catch (err) {
+      for (const s of listener.servers) closeGuestHttp(s)
+      throw err
+    }
+    try {
       listener.servers.push(await listenGuestHttp({
         ...common, port: METADATA_TLS_PORT, tls: await this.deps.tls(), handler: (req, res, client) => this.serveMetadata(listener, req, res, client),
       }))
     } catch (err) {
-      for (const s of listener.servers) closeGuestHttp(s)
-      throw err
+      // Plain HTTP and the passwords stay: cloud-init and the guest scripts use only those.
+      this.log.error({ err, network: network.id }, 'cannot serve metadata over TLS on the network')
     }
     this.log.info({ network: network.id, address: network.routerIp }, 'serving metadata and passwords')
     return listener

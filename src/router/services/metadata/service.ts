@@ -33,7 +33,11 @@ class MetadataService implements RouterService {
     this.passwords = new PasswordStore(ctx.stateDir)
     this.server = new MetadataServer({
       log: ctx.log, metrics: ctx.metrics, blobs: this.blobs, passwords: this.passwords,
-      tls: () => (this.certificate ??= metadataCertificate(this.ctx.stateDir)),
+      // Made once; a failure (no openssl) is tried again at the next network's listen.
+      tls: () => (this.certificate ??= metadataCertificate(this.ctx.stateDir).catch((err: unknown) => {
+        this.certificate = undefined
+        throw err
+      })),
     })
   }
 
