@@ -97,6 +97,21 @@ describe.skipIf(!root)('metadata, user data and passwords: curl from guest names
     expect(await text(r.lab.ns.vm2, `http://${ROUTER}/latest/meta-data/public-ipv4`)).toEqual({ status: 200, body: '203.0.113.11' })
   })
 
+  it('serves wget (what many guest images have instead of curl) on every path', async () => {
+    const wget = async (url: string) => {
+      const out = join(scratch, `wget-${randomBytes(4).toString('hex')}`)
+      const res = await r.lab.exec(r.lab.ns.vm1, 'wget', ['-q', '-T', '3', '-t', '1', '-O', out, url], { okCodes: [0, 8] })
+      const body = res.exitCode === 0 ? readFileSync(out) : undefined
+      rmSync(out, { force: true })
+      return body
+    }
+    expect((await wget(`http://${ROUTER}/latest/meta-data/`))?.toString()).toContain('instance-id\n')
+    expect((await wget(`http://${ROUTER}/latest/meta-data/vm-id`))?.toString()).toBe('uuid-vm1')
+    expect((await wget(`http://${ROUTER}/latest/service-offering`))?.toString()).toBe('small')
+    expect((await wget('http://169.254.169.254/latest/user-data'))?.equals(USER_DATA)).toBe(true)
+    expect(await wget(`http://${ROUTER}/latest/meta-data/nope`)).toBeUndefined()
+  })
+
   it('answers 404 for an unknown key, an empty one and a path of no meaning', async () => {
     expect((await text(r.lab.ns.vm1, `http://${ROUTER}/latest/meta-data/nope`)).status).toBe(404)
     expect((await text(r.lab.ns.vm1, `http://${ROUTER}/latest/meta-data/cloud-name`)).status).toBe(404)
