@@ -103,9 +103,9 @@ BENCH_CORE_PACKAGES := $(BENCH_COMMON_PACKAGES) nftables iperf3
 BENCH_DHCP_DNS_PACKAGES := $(BENCH_COMMON_PACKAGES) kea-admin kea-dhcp4-server dnsperf dnsmasq-base
 # soak: perfdhcp, dnsperf, dnsmasq (the upstream resolver).
 BENCH_SOAK_PACKAGES := $(BENCH_COMMON_PACKAGES) kea-admin dnsperf dnsmasq-base
-# metadata: wrk (the load), curl (answer checks), the peers apache2 and python3, openssl
-# (routerd's certificate for 443), dnsmasq (the upstream resolver), ss (iproute2).
-BENCH_METADATA_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl apache2 python3 openssl dnsmasq-base
+# metadata: wrk (the load), curl (answer checks), the peers apache2 and python3, dnsmasq (the
+# upstream resolver), ss (iproute2).
+BENCH_METADATA_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl apache2 python3 dnsmasq-base
 
 bench-core: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_CORE_PACKAGES)"

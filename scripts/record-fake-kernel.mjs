@@ -6,6 +6,7 @@
 //   sudo node scripts/record-fake-kernel.mjs test/unit/kernel/fake/recorded-transcript.json
 // Re-record after a tool upgrade, then make the fake answer the same.
 import { spawnSync } from 'node:child_process'
+import { normalizeOutput } from './transcript-normalize.mjs'
 import { readFileSync, writeFileSync } from 'node:fs'
 const ns = `svmfake${process.pid}`
 const G = new URL('../test/golden/full/expected', import.meta.url).pathname
@@ -143,34 +144,6 @@ step('sysctl', ['-q', '-w', 'net.ipv4.ip_forward=1', 'net.ipv4.conf.all.rp_filte
 
 // Real runs, with normalization of what varies between runs (dates, random peer MACs, DAD timing).
 const X = (args, input) => sh(['ip', 'netns', 'exec', ns, ...args], input)
-// Members in hash order vary; sorted within each set.
-function sortMembers(text) {
-  const out = []
-  let adds = []
-  const flush = () => { out.push(...adds.sort()); adds = [] }
-  for (const line of text.split('\n')) {
-    if (line.startsWith('add ')) adds.push(line)
-    else { flush(); out.push(line) }
-  }
-  flush()
-  return out.join('\n')
-}
-function normalize(compare, text) {
-  if (compare === 'save') return text.replace(/^#.*\n/gm, '')
-  if (compare === 'ipset-save') return sortMembers(text.replace(/ initval 0x[0-9a-f]+/g, ''))
-  if (compare === 'json') {
-    const v = JSON.parse(text)
-    return JSON.stringify(v.filter((o) => !String(o.ifname ?? '').startsWith('peer') && !String(o.dev ?? '').startsWith('peer'))
-      .filter((o) => !(o.dst === 'fe80::/64' || String(o.dst ?? '').includes(':')))
-      .map((o) => {
-        const { link, ...rest } = o
-        if (rest.addr_info) rest.addr_info = rest.addr_info.map(({ tentative, ...a }) => a)
-        if (rest.flags && rest.flags.includes('M-DOWN')) rest.flags = rest.flags.filter((f) => f !== 'M-DOWN')
-        return rest
-      }))
-  }
-  return text
-}
 const out = { recordedWith: {}, links: [], steps: [] }
 try {
   sh(['ip', 'netns', 'add', ns])
@@ -190,7 +163,7 @@ try {
       continue
     }
     const r = X([s.tool, ...s.args], s.stdin)
-    out.steps.push({ ...s, exitCode: r.status, stdout: normalize(s.compare, r.stdout), stderr: r.stderr })
+    out.steps.push({ ...s, exitCode: r.status, stdout: normalizeOutput(s.compare, r.stdout), stderr: r.stderr })
   }
 } finally {
   sh(['ip', 'netns', 'del', ns])

@@ -125,13 +125,16 @@ export function normalizeConfig(config: RouterConfig): NormalizedConfig {
       }
     }),
     staticRoutes: byId(config.staticRoutes),
-    dhcpHosts: config.dhcpHosts.map((h: DhcpHost) => ({ network: h.network, ip: h.ip, mac: h.mac.toLowerCase() })).sort(byNetworkAndAddress),
+    dhcpHosts: byNetworkAndAddress(config.dhcpHosts),
   }
   if (config.defaultInterface !== undefined) out.defaultInterface = config.defaultInterface
   return out
 }
 
-function byNetworkAndAddress(a: NDhcpHost, b: NDhcpHost): number {
-  if (a.network !== b.network) return a.network < b.network ? -1 : 1
-  return (parseIpv4(a.ip) ?? 0) - (parseIpv4(b.ip) ?? 0)
+/** The hosts as NDhcpHost, by network id, then by address (each address parsed once). */
+function byNetworkAndAddress(hosts: readonly DhcpHost[]): NDhcpHost[] {
+  return hosts
+    .map((h) => ({ host: { network: h.network, ip: h.ip, mac: h.mac.toLowerCase() }, address: parseIpv4(h.ip) ?? 0 }))
+    .sort((a, b) => (a.host.network !== b.host.network ? (a.host.network < b.host.network ? -1 : 1) : a.address - b.address))
+    .map((x) => x.host)
 }

@@ -268,11 +268,12 @@ export class Engine {
    * as metrics; read-only, so it does not wait for the edit queue. Called at each scrape.
    */
   async publishKernelCounters(): Promise<void> {
-    const dropped = await readRuleCounters(this.opts.runner, 'raw', 'antispoof')
+    const [dropped, metadata] = await Promise.all([
+      readRuleCounters(this.opts.runner, 'raw', 'antispoof'), readRuleCounters(this.opts.runner, 'filter', 'metadata-spoof'),
+    ])
     for (const [network, packets] of dropped) {
       this.opts.metrics.setCounter('spoofed_packets_dropped_total', 'Packets from a guest link whose source is outside its network (BCP 38)', packets, { network })
     }
-    const metadata = await readRuleCounters(this.opts.runner, 'filter', 'metadata-spoof')
     for (const [network, packets] of metadata) {
       this.opts.metrics.setCounter('metadata_spoofed_dropped_total', "Packets to the metadata and password ports whose address and MAC are no DHCP host's of the network", packets, { network })
     }

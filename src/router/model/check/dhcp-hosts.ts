@@ -21,7 +21,8 @@ function hostKey(field: (h: DhcpHost) => string | undefined): Key<'dhcpHosts'> {
 }
 
 const HOST_BY_MAC = hostKey((h) => h.mac.toLowerCase())
-const HOST_BY_IP = hostKey((h) => h.ip)
+/** A host by network and address (vm-data.ts finds a VM's host by it too). */
+export const HOST_BY_IP = hostKey((h) => h.ip)
 const HOST_BY_NAME = hostKey((h) => h.hostname?.toLowerCase())
 
 /** The network a host's checks use: the last guest network with its id. */

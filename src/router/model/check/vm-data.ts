@@ -1,4 +1,5 @@
-import { PUBLIC_KEYS, type DhcpHost, type VmData } from '../config.ts'
+import { PUBLIC_KEYS, type VmData } from '../config.ts'
+import { HOST_BY_IP } from './dhcp-hosts.ts'
 import { editedValues, type DomainCheck } from './domain.ts'
 import type { Key } from './index.ts'
 
@@ -14,7 +15,6 @@ import type { Key } from './index.ts'
 const CLOUD_INIT_KEYS = ['instance-id', 'availability-zone'] as const
 
 const VM_BY_ADDRESS: Key<'vmData'> = { collection: 'vmData', of: (v) => `${v.network} ${v.ip}` }
-const HOST_BY_ADDRESS: Key<'dhcpHosts'> = { collection: 'dhcpHosts', of: (h: DhcpHost) => `${h.network} ${h.ip}` }
 
 export const vmData: DomainCheck = {
   check(ix, push, only) {
@@ -22,7 +22,7 @@ export const vmData: DomainCheck = {
       const path = `/vmData/${i}`
       if (!ix.guestNetworks.byId.has(v.network)) {
         push(`${path}/network`, 'ERR_UNKNOWN_NETWORK', `no guest network has id "${v.network}"`)
-      } else if (ix.first(HOST_BY_ADDRESS, `${v.network} ${v.ip}`) === undefined) {
+      } else if (ix.first(HOST_BY_IP, `${v.network} ${v.ip}`) === undefined) {
         push(`${path}/ip`, 'ERR_NO_DHCP_HOST', `no dhcpHosts entry of network "${v.network}" has ${v.ip}: its MAC is what admits the VM to its metadata`)
       }
       const first = ix.firstSharing(VM_BY_ADDRESS, i)

@@ -58,3 +58,10 @@ function sourceNatIp(config: RouterConfig): string | undefined {
   const candidates = config.publicIps.filter((p) => p.sourceNat === true).sort((a, b) => (a.id < b.id ? -1 : 1))
   return (candidates.find((p) => p.interface === config.defaultInterface) ?? candidates[0])?.ip
 }
+
+/** Pure. sha256 → how many vmData items of `config` name that user data. */
+export function userDataReferences(config: RouterConfig | undefined): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const v of config?.vmData ?? []) if (v.userData !== undefined) out.set(v.userData.sha256, (out.get(v.userData.sha256) ?? 0) + 1)
+  return out
+}

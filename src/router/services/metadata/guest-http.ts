@@ -38,7 +38,7 @@ const SERVER_OPTIONS = {
 /** Listens on address:port; resolves once bound, rejects when the address cannot be bound. */
 export async function listenGuestHttp(opts: GuestHttpOptions): Promise<Server> {
   const handle = (req: IncomingMessage, res: ServerResponse) => {
-    opts.handler(req, res, (req.socket.remoteAddress ?? '').replace(/^::ffff:/, ''))
+    opts.handler(req, res, clientAddress(req.socket))
   }
   const server: Server = opts.tls === undefined
     ? createHttpServer(SERVER_OPTIONS, handle)
@@ -59,7 +59,7 @@ export async function listenGuestHttp(opts: GuestHttpOptions): Promise<Server> {
 /** Takes a slot for the connection's source or closes it at once; frees the slot when it closes. */
 function admit(socket: Socket, opts: GuestHttpOptions): void {
   socket.on('error', () => socket.destroy())
-  const source = parseIpv4((socket.remoteAddress ?? '').replace(/^::ffff:/, '')) ?? 0
+  const source = parseIpv4(clientAddress(socket)) ?? 0
   if (!opts.slots.acquire(source)) {
     opts.onRefused()
     socket.destroy()
@@ -71,6 +71,11 @@ function admit(socket: Socket, opts: GuestHttpOptions): void {
     clearTimeout(deadline)
     opts.slots.release(source)
   })
+}
+
+/** The peer's IPv4 address as text (a v4-mapped form unwrapped). */
+function clientAddress(socket: Socket): string {
+  return (socket.remoteAddress ?? '').replace(/^::ffff:/, '')
 }
 
 /** Closes the listener and every connection it holds. */

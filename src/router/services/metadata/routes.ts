@@ -8,6 +8,7 @@ import { cidrContains, parseCidr, parseIpv4 } from '../../../core/ipv4.ts'
 import { ErrorResponse, PasswordState, UserDataList, UserDataStored } from '../../api/contract.ts'
 import type { RouterConfig } from '../../model/config.ts'
 import { Id } from '../../model/primitives.ts'
+import { userDataReferences } from './catalog.ts'
 import type { PasswordStore } from './password-store.ts'
 
 /**
@@ -54,13 +55,13 @@ export function metadataRoutes(app: FastifyInstance, deps: MetadataRoutesDeps): 
   })
 
   app.get('/v1/user-data', { schema: { response: { 200: UserDataList, 401: ErrorResponse } } }, async () => {
-    const refs = references(deps.config())
+    const refs = userDataReferences(deps.config())
     return { blobs: [...deps.blobs.index()].map(([sha256, size]) => ({ sha256, size, references: refs.get(sha256) ?? 0 })) }
   })
 
   app.delete('/v1/user-data/:sha256', { schema: { params: BlobParams, response: { 204: Type.Null(), 409: ErrorResponse, ...errors } } }, async (req, reply) => {
     const { sha256 } = req.params as { sha256: string }
-    const n = references(deps.config()).get(sha256) ?? 0
+    const n = userDataReferences(deps.config()).get(sha256) ?? 0
     if (n > 0) throw new ApplianceError('ERR_IN_USE', `${n} vmData item(s) of the config in force name this user data`)
     if (!deps.blobs.remove(sha256)) throw new NotFoundError(`user-data/${sha256}`)
     return reply.code(204).send()
@@ -98,11 +99,4 @@ function knownAddress(config: RouterConfig | undefined, params: { network: strin
     throw new ApplianceError('ERR_BAD_REQUEST', `${params.ip} is not an address of network "${params.network}"`)
   }
   return params
-}
-
-/** sha256 → how many vmData items of `config` name it. */
-function references(config: RouterConfig | undefined): Map<string, number> {
-  const out = new Map<string, number>()
-  for (const v of config?.vmData ?? []) if (v.userData !== undefined) out.set(v.userData.sha256, (out.get(v.userData.sha256) ?? 0) + 1)
-  return out
 }

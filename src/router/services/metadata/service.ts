@@ -4,7 +4,7 @@ import { BlobStore } from '../../../core/files/blob-store.ts'
 import type { RouterConfig } from '../../model/config.ts'
 import type { HostFacts } from '../../model/facts.ts'
 import type { RouterService, ServiceContext, ServiceEntry } from '../service.ts'
-import { compileCatalog } from './catalog.ts'
+import { compileCatalog, userDataReferences } from './catalog.ts'
 import { PasswordStore } from './password-store.ts'
 import { metadataRoutes } from './routes.ts'
 import { MetadataServer } from './server.ts'
@@ -52,7 +52,7 @@ class MetadataService implements RouterService {
   /** Drops user data the config in force has not named for an hour after its upload. */
   private sweep(): void {
     if (this.config === undefined) return
-    const named = new Set(this.config.vmData.flatMap((v) => (v.userData === undefined ? [] : [v.userData.sha256])))
+    const named = userDataReferences(this.config)
     try {
       const removed = this.blobs.sweep((sha256) => named.has(sha256), UNNAMED_USER_DATA_GRACE_MS)
       if (removed.length > 0) this.ctx.log.info({ count: removed.length }, 'removed user data no VM names')
