@@ -11,7 +11,7 @@ import { TOKEN } from '../../helpers/router-harness.ts'
 /**
  * Guests attacking the metadata service with real sockets: one asks for its 1 MiB of user data
  * on every connection it may hold and never reads the answers; another trickles its headers a
- * byte at a time. The daemon's memory stays bounded, every other guest is still served, and
+ * byte at a time; a third floods the password port with garbage and oversized heads. The daemon's memory stays bounded, every other guest is still served, and
  * the connections are cut at their deadlines.
  */
 
@@ -47,6 +47,35 @@ describe.skipIf(!root)('metadata service under hostile guests', () => {
     await r?.close()
     rmSync(scratch, { recursive: true, force: true })
   })
+
+  it('the password port takes garbage, oversized heads and a flood of connections without growing or stalling', async () => {
+    const before = rssKb(r.daemon.pid)
+    const attacker = r.lab.start(r.lab.ns.vm1, process.execPath, ['-e', `
+      const net = require('net')
+      const payload = (i) => i % 3 === 0 ? 'GET / HTTP/1.1\\r\\nX: ' + 'a'.repeat(64 * 1024) + '\\r\\n\\r\\n'
+        : i % 3 === 1 ? Buffer.from(Array.from({ length: 512 }, (_, k) => (k * 7 + i) & 255))
+        : 'GET / HTTP/1.0\\r\\nDomU_Request: send_my_password\\r\\n\\r\\n'
+      let answered = 0
+      const once = (i) => new Promise((done) => {
+        const s = net.connect(8080, '${LAB_ADDR.router}', () => s.write(payload(i)))
+        s.on('error', () => {}); s.on('data', (d) => { if (String(d).endsWith('saved_password')) answered++ })
+        s.on('close', done); s.setTimeout(3000, () => s.destroy())
+      })
+      const worker = async (w) => { for (let i = w; i < 1200; i += 8) await once(i) }
+      Promise.all(Array.from({ length: 8 }, (_, w) => worker(w))).then(() => console.log('done ' + answered))`])
+    try {
+      for (let i = 0; i < 900 && !attacker.output().includes('done'); i++) await new Promise((ok) => setTimeout(ok, 100))
+      // The well-formed third were answered; the garbage and the oversized heads were cut.
+      expect(attacker.output()).toContain('done 400')
+      expect(rssKb(r.daemon.pid) - before).toBeLessThan(16 * 1024)
+      const ok = await r.lab.exec(r.lab.ns.vm2, 'curl', ['-s', '--max-time', '3', '-H', 'DomU_Request: send_my_password', `http://${LAB_ADDR.router}:8080/`])
+      expect(ok.stdout).toBe('saved_password')
+      expect((await r.api('GET', '/healthz')).status).toBe(200)
+    } finally {
+      attacker.kill('SIGKILL')
+      await attacker.exited
+    }
+  }, 120_000)
 
   it('a guest that never reads 16 × 1 MiB and one that trickles its headers cost bounded memory, and the others are served', async () => {
     const before = rssKb(r.daemon.pid)
