@@ -105,7 +105,7 @@ BENCH_DHCP_DNS_PACKAGES := $(BENCH_COMMON_PACKAGES) kea-admin kea-dhcp4-server d
 BENCH_SOAK_PACKAGES := $(BENCH_COMMON_PACKAGES) kea-admin dnsperf dnsmasq-base
 # metadata: wrk (the load), curl (answer checks), the peers apache2 and python3, dnsmasq (the
 # upstream resolver), ss (iproute2).
-BENCH_METADATA_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl apache2 python3 dnsmasq-base
+BENCH_METADATA_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl apache2 python3 dnsmasq-base gcc
 
 bench-core: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_CORE_PACKAGES)"

@@ -15,6 +15,7 @@ import { median, round, sleep } from './lib/stats.ts'
 import { clientVm, hostVms, metadataConfig, servedMetadata, uploadUserData, USER_DATA_BYTES, type BenchVm } from './lib/vms.ts'
 import { runWrk, type WrkReport } from './lib/wrk.ts'
 import { startApache, writeApacheSite } from './peers/apache.ts'
+import { buildLabCeiling, startLabCeiling } from './peers/lab-ceiling.ts'
 import { startPasswordServer } from './peers/password.ts'
 
 /**
@@ -27,7 +28,9 @@ import { startPasswordServer } from './peers/password.ts'
  *                                  laid out as the VR lays it out (bench/peers/apache.ts)
  *   password_requests_per_s        wrk on http://10.8.0.1:8080/ with `DomU_Request: send_my_password`
  *                                  vs CloudStack's password server design, a Python http.server
- *                                  (bench/peers/password-server.py)
+ *                                  (bench/peers/password-server.py); each round also measures
+ *                                  the lab's ceiling for a connection per request, a C server that
+ *                                  does nothing but answer (bench/peers/lab-ceiling.c)
  *   routerd_rss_delta_mb_4096_vms  VmRSS growth of a fresh routerd from one VM to 4,097: 4,096 more
  *                                  dhcpHosts and vmData (the standard metadata keys) and 4 KiB of
  *                                  user data each, uploaded through PUT /v1/user-data/<sha256>
@@ -192,6 +195,19 @@ class Servers {
     this.routerdUp = false
   }
 
+  /**
+   * The lab's ceiling for a connection per request (lab-ceiling.c on the password port, routerd
+   * stopped): the most any server could show here, whatever its language.
+   */
+  async ceilingTurn(binary: string): Promise<Sample> {
+    await this.stopRouterd()
+    await waitTcpListen(this.lab, this.lab.ns.rtr, this.ports(), false)
+    this.peers.push(await startLabCeiling(this.lab, this.lab.ns.rtr, { binary, listen: NET.router, port: PASSWORD_PORT, body: PASSWORD }))
+    const sample = await this.measure('password')
+    await this.endPeerTurn()
+    return sample
+  }
+
   async endPeerTurn(): Promise<void> {
     for (const p of this.peers) p.kill('SIGTERM')
     await Promise.all(this.peers.map((p) => p.exited))
@@ -242,6 +258,8 @@ async function benchRequests(lab: Lab, dir: string, routerdCommand: ReturnType<t
   await routerd.api.ok('PUT', '/v1/config', JSON.stringify(metadataConfig(vms, { vmData: !PEERS_ONLY })))
   const servers = new Servers(lab, routerd, dir, client, apacheConf, join(ROOT, 'bench', 'peers', 'password-server.py'))
   const samples = Object.fromEntries(KINDS.map((k) => [k, { routerd: [] as Sample[], peer: [] as Sample[] }])) as Record<Kind, Record<Side, Sample[]>>
+  const ceilingBinary = await buildLabCeiling(join(ROOT, 'bench', 'peers'), dir)
+  const ceiling: Sample[] = []
   const rounds: unknown[] = []
   for (let k = 0; k < ROUNDS; k++) {
     const order = ((k % 2 === 0 ? ['routerd', 'peer'] : ['peer', 'routerd']) as Side[]).filter((s) => !(PEERS_ONLY && s === 'routerd'))
@@ -255,9 +273,11 @@ async function benchRequests(lab: Lab, dir: string, routerdCommand: ReturnType<t
       }
       if (side === 'peer') await servers.endPeerTurn()
     }
+    ceiling.push(await servers.ceilingTurn(ceilingBinary))
+    record['ceiling-password'] = ceiling.at(-1)
     rounds.push(record)
     const last = (kind: Kind, side: Side) => samples[kind][side].at(-1)?.requestsPerS ?? '-'
-    log(`round ${k + 1}/${ROUNDS} (${order.join(', ')}): ` + KINDS.map((kind) => `${kind} routerd ${last(kind, 'routerd')} peer ${last(kind, 'peer')}`).join('; ') + ' requests/s')
+    log(`round ${k + 1}/${ROUNDS} (${order.join(', ')}): ` + KINDS.map((kind) => `${kind} routerd ${last(kind, 'routerd')} peer ${last(kind, 'peer')}`).join('; ') + `; password lab ceiling ${ceiling.at(-1)?.requestsPerS} requests/s`)
   }
   await servers.stopRouterd()
   const rps = (kind: Kind, side: Side) => samples[kind][side].map((s) => s.requestsPerS)
@@ -276,6 +296,12 @@ async function benchRequests(lab: Lab, dir: string, routerdCommand: ReturnType<t
     const errors = sides.flatMap((s) => samples[kind][s].map((x) => x.socketErrors.connect + x.socketErrors.read + x.socketErrors.write + x.socketErrors.timeout)).reduce((a, b) => a + b, 0)
     notes.push(`${kind}: wrk -t${WRK[kind].threads} -c${WRK[kind].connections}${how[kind]} ${WRK[kind].seconds} s from vm3, ${vms.length} VMs served, ${ROUNDS} rounds alternating, min/median/max: ${line}${ratios}; wrk socket errors over all runs: ${errors}`)
   }
+  const ceilingRps = ceiling.map((s) => s.requestsPerS)
+  const overPython = ceilingRps.map((v, i) => v / (rps('password', 'peer')[i] as number))
+  details['password_lab_ceiling'] = { what: 'bench/peers/lab-ceiling.c: one epoll thread in C, a fixed answer, no parsing or lookup', requestsPerS: ceilingRps, cpuUsPerRequest: ceiling.map((s) => s.cpuUsPerRequest), overPython: overPython.map((r) => round(r, 3)) }
+  notes.push(`password lab ceiling: the same wrk run (a connection per request) against lab-ceiling.c, the least a server can do: ${fmt(range(ceilingRps))} requests/s, ` +
+    `${fmt(range(ceiling.map((s) => s.cpuUsPerRequest), 1))} µs CPU per request, ${fmt(range(overPython, 2))} × the Python server per round: the client and the kernel bound ` +
+    'password_requests_per_s here, so no server can show more than that ratio on this machine')
 }
 
 async function benchRss(lab: Lab, routerdCommand: ReturnType<typeof daemonCommand>): Promise<void> {

@@ -13,15 +13,18 @@ export interface ApiResponse {
   body: unknown
 }
 
+/** A request body and its content type. */
+export interface RequestBody { data: string | Buffer; contentType: string }
+
 /**
- * Sends `plan` with the bearer `token` and an optional JSON `body`. Resolves with any HTTP answer
+ * Sends `plan` with the bearer `token` and an optional `body`. Resolves with any HTTP answer
  * (error statuses included); rejects with ERR_CLI_CONNECT when routerd cannot be reached or does
  * not answer within `timeoutMs` (an apply of a large config can take a while).
  */
-export async function sendRequest(endpoint: Endpoint, plan: RequestPlan, token: string, body?: string, timeoutMs = 300_000): Promise<ApiResponse> {
+export async function sendRequest(endpoint: Endpoint, plan: RequestPlan, token: string, body?: RequestBody, timeoutMs = 300_000): Promise<ApiResponse> {
   const headers = { ...plan.headers, accept: 'application/json' }
   try {
-    const answer = await sendApiRequest(endpoint, { method: plan.method, path: plan.path, headers, token, body, timeoutMs })
+    const answer = await sendApiRequest(endpoint, { method: plan.method, path: plan.path, headers, token, body: body?.data, contentType: body?.contentType, timeoutMs })
     return { status: answer.status, body: answer.body }
   } catch (err) {
     const detail = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err)

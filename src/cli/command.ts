@@ -22,6 +22,14 @@ commands:
   status                       desired/applied generation, last error, last apply
   diff                         differences between the desired state and the kernel (exit 1 if any)
   resync                       compare with the kernel now and repair drift
+  password set NETWORK IP FILE|-
+                               set the password the VM at IP fetches once (read from the file or
+                               stdin, never from the command line; one trailing newline dropped)
+  password get NETWORK IP      whether a password is pending for IP
+  password delete NETWORK IP   withdraw the pending password
+  user-data put FILE|-         store user data; prints the {"sha256", "size"} a vmData item names
+  user-data list               the stored user data and how many vmData items name each
+  user-data delete SHA256      remove user data no vmData item names
   help                         this text
 
 options:
@@ -35,8 +43,11 @@ collections: ${COLLECTION_NAMES.join(', ')}
 exit status: 0 ok, 1 failure (or differences for diff), 2 bad usage or request rejected (4xx)
 `
 
-/** Where a request body comes from: a file, or stdin for `-`. */
-export type BodySource = { kind: 'file'; path: string } | { kind: 'stdin' }
+/**
+ * Where a request body comes from (a file, or stdin for `-`) and what it is: a JSON document
+ * (checked before it is sent), a password (sent as {"password": text}), or raw bytes (user data).
+ */
+export type BodySource = ({ kind: 'file'; path: string } | { kind: 'stdin' }) & { as?: 'json' | 'password' | 'bytes' }
 
 export type Command =
   | { kind: 'push'; source: BodySource; ifMatch?: number }
@@ -46,6 +57,11 @@ export type Command =
   | { kind: 'status' }
   | { kind: 'diff' }
   | { kind: 'resync' }
+  | { kind: 'password'; action: 'set'; network: string; ip: string; source: BodySource }
+  | { kind: 'password'; action: 'get' | 'delete'; network: string; ip: string }
+  | { kind: 'user-data'; action: 'put'; source: BodySource }
+  | { kind: 'user-data'; action: 'list' }
+  | { kind: 'user-data'; action: 'delete'; sha256: string }
   | { kind: 'help' }
 
 export interface Invocation {
@@ -61,6 +77,8 @@ export interface RequestPlan {
   path: string
   headers: Record<string, string>
   body?: BodySource
+  /** The body's sha256 (hex) is appended to `path` once the body is read (user data is stored by its hash). */
+  appendBodySha256?: boolean
 }
 
 export type Env = Readonly<Record<string, string | undefined>>
@@ -101,6 +119,42 @@ function parseSource(text: string | undefined): BodySource {
 
 function expectArgs(command: string, args: readonly string[], max: number): void {
   if (args.length > max) throw usage(`too many arguments for ${command}: ${args.slice(max).join(' ')}`)
+}
+
+function required(value: string | undefined, what: string): string {
+  if (value === undefined || value === '') throw usage(`missing ${what}`)
+  return value
+}
+
+/** `password set|get|delete NETWORK IP [FILE|-]`. */
+function parsePassword(args: readonly string[]): Command {
+  const [action, network, ip, source] = args
+  if (action !== 'set' && action !== 'get' && action !== 'delete') throw usage(`password needs set, get or delete, got "${action ?? ''}"`)
+  expectArgs(`password ${action}`, args, action === 'set' ? 4 : 3)
+  const where = { network: required(network, 'NETWORK'), ip: required(ip, 'IP') }
+  if (action !== 'set') return { kind: 'password', action, ...where }
+  return { kind: 'password', action, ...where, source: { ...parseSource(source), as: 'password' } }
+}
+
+/** `user-data put FILE|-`, `user-data list`, `user-data delete SHA256`. */
+function parseUserData(args: readonly string[]): Command {
+  const [action, arg] = args
+  switch (action) {
+    case 'put':
+      expectArgs('user-data put', args, 2)
+      return { kind: 'user-data', action, source: { ...parseSource(arg), as: 'bytes' } }
+    case 'list':
+      expectArgs('user-data list', args, 1)
+      return { kind: 'user-data', action }
+    case 'delete': {
+      expectArgs('user-data delete', args, 2)
+      const sha256 = required(arg, 'SHA256')
+      if (!/^[0-9a-f]{64}$/.test(sha256)) throw usage(`"${sha256}" is not a sha256 (64 lower-case hex digits)`)
+      return { kind: 'user-data', action, sha256 }
+    }
+    default:
+      throw usage(`user-data needs put, list or delete, got "${action ?? ''}"`)
+  }
 }
 
 /**
@@ -175,6 +229,10 @@ export function parseInvocation(argv: readonly string[], env: Env): Invocation {
     case 'resync':
       expectArgs(name, args, 0)
       return { ...base, command: { kind: name } }
+    case 'password':
+      return { ...base, command: parsePassword(args) }
+    case 'user-data':
+      return { ...base, command: parseUserData(args) }
     default:
       throw usage(`unknown command "${name}"`)
   }
@@ -207,6 +265,15 @@ export function planRequest(command: Command): RequestPlan | undefined {
       return { method: 'GET', path: '/v1/diff', headers: {} }
     case 'resync':
       return { method: 'POST', path: '/v1/resync', headers: {} }
+    case 'password': {
+      const path = `/v1/passwords/${encodeURIComponent(command.network)}/${encodeURIComponent(command.ip)}`
+      if (command.action === 'set') return { method: 'PUT', path, headers: {}, body: command.source }
+      return { method: command.action === 'get' ? 'GET' : 'DELETE', path, headers: {} }
+    }
+    case 'user-data':
+      if (command.action === 'put') return { method: 'PUT', path: '/v1/user-data/', headers: {}, body: command.source, appendBodySha256: true }
+      if (command.action === 'list') return { method: 'GET', path: '/v1/user-data', headers: {} }
+      return { method: 'DELETE', path: `/v1/user-data/${command.sha256}`, headers: {} }
     case 'help':
       return undefined
     default:

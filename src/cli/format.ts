@@ -154,8 +154,48 @@ export function renderResponse(command: Command, asJson: boolean, status: number
       return { stdout: formatStatus(body as EngineStatus), stderr: '', exitCode: 0 }
     case 'resync':
       return { stdout: formatResync((body as { problems?: string[] }).problems ?? []), stderr: '', exitCode: 0 }
+    case 'password':
+      return { stdout: formatPassword(command, body), stderr: '', exitCode: 0 }
+    case 'user-data':
+      return { stdout: formatUserData(command, body), stderr: '', exitCode: 0 }
     case 'help':
       return { stdout: '', stderr: '', exitCode: 0 }
+    default:
+      return assertNever(command)
+  }
+}
+
+/** Pure. `svmctl password …` for people (the password itself is never printed: routerd never gives it back). */
+function formatPassword(command: Extract<Command, { kind: 'password' }>, body: unknown): string {
+  const where = `${command.ip} on ${command.network}`
+  switch (command.action) {
+    case 'set':
+      return `password set for ${where}: pending until the VM fetches and acknowledges it\n`
+    case 'get':
+      return (body as { pending?: boolean }).pending === true ? `a password is pending for ${where}\n` : `no password pending for ${where}\n`
+    case 'delete':
+      return `no password pending for ${where}\n`
+    default:
+      return assertNever(command)
+  }
+}
+
+interface StoredUserData { sha256: string; size: number; references?: number }
+
+/** Pure. `svmctl user-data …` for people: `put` prints the reference a vmData item takes as it is. */
+function formatUserData(command: Extract<Command, { kind: 'user-data' }>, body: unknown): string {
+  switch (command.action) {
+    case 'put': {
+      const b = body as StoredUserData
+      return `${JSON.stringify({ sha256: b.sha256, size: b.size })}\n`
+    }
+    case 'list': {
+      const blobs = (body as { blobs?: StoredUserData[] }).blobs ?? []
+      if (blobs.length === 0) return 'no user data stored\n'
+      return blobs.map((b) => `${b.sha256}  ${String(b.size).padStart(8)} bytes  named by ${b.references ?? 0} vmData item(s)\n`).join('')
+    }
+    case 'delete':
+      return `user data ${command.sha256} deleted\n`
     default:
       return assertNever(command)
   }

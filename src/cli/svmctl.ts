@@ -1,7 +1,8 @@
 #!/usr/bin/env node
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { ApplianceError } from '../core/errors.ts'
-import { sendRequest } from './client.ts'
+import { sendRequest, type RequestBody } from './client.ts'
 import { parseInvocation, planRequest, USAGE, type BodySource } from './command.ts'
 import { formatLocalError, renderResponse, type Outcome } from './format.ts'
 
@@ -11,27 +12,34 @@ import { formatLocalError, renderResponse, type Outcome } from './format.ts'
  * `diff`; 2 bad usage or a request routerd refused (4xx). See `svmctl help`.
  */
 
-async function readStdin(): Promise<string> {
+async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-  return Buffer.concat(chunks).toString('utf8')
+  return Buffer.concat(chunks)
 }
 
-/** The request body from a file or stdin, checked to be JSON here so a typo is reported with its place. */
-async function readBody(source: BodySource): Promise<string> {
+/**
+ * The request body from a file or stdin, as the source says: JSON checked here (so a typo is
+ * reported with its place), a password wrapped as {"password"} without its trailing newline, or
+ * the bytes as they are.
+ */
+async function readBody(source: BodySource): Promise<RequestBody> {
   const name = source.kind === 'stdin' ? 'stdin' : source.path
-  let text: string
+  let bytes: Buffer
   try {
-    text = source.kind === 'stdin' ? await readStdin() : readFileSync(source.path, 'utf8')
+    bytes = source.kind === 'stdin' ? await readStdin() : readFileSync(source.path)
   } catch (err) {
     throw new ApplianceError('ERR_CLI_READ', `cannot read ${name}: ${(err as Error).message}`, { cause: err })
   }
+  if (source.as === 'bytes') return { data: bytes, contentType: 'application/octet-stream' }
+  const text = bytes.toString('utf8')
+  if (source.as === 'password') return { data: JSON.stringify({ password: text.replace(/\r?\n$/, '') }), contentType: 'application/json' }
   try {
     JSON.parse(text)
   } catch (err) {
     throw new ApplianceError('ERR_CLI_BAD_JSON', `${name} is not JSON: ${(err as Error).message}`, { cause: err })
   }
-  return text
+  return { data: text, contentType: 'application/json' }
 }
 
 function readToken(file: string): string {
@@ -52,7 +60,8 @@ async function svmctl(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<
     if (plan === undefined) return { stdout: USAGE, stderr: '', exitCode: 0 }
     const token = readToken(invocation.tokenFile)
     const body = plan.body === undefined ? undefined : await readBody(plan.body)
-    const response = await sendRequest(invocation.endpoint, plan, token, body)
+    const path = plan.appendBodySha256 === true ? plan.path + createHash('sha256').update(body?.data ?? '').digest('hex') : plan.path
+    const response = await sendRequest(invocation.endpoint, { ...plan, path }, token, body)
     return renderResponse(invocation.command, invocation.json, response.status, response.body)
   } catch (err) {
     return formatLocalError(err)

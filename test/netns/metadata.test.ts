@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { binary, run } from '../../src/core/exec.ts'
 import { LAB_ADDR, LAB_MACS, labRouterConfig } from '../../src/lab/lab.ts'
@@ -21,6 +22,7 @@ const PASSWORD = 'Tr0ub4dor&3-secret-for-vm1'
 const USER_DATA = Buffer.concat([Buffer.from('#cloud-config\n'), randomBytes(3000), Buffer.from([0, 255, 0, 10, 13])])
 const BIG_USER_DATA = randomBytes(1024 * 1024)
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+const SVMCTL = fileURLToPath(new URL('../../dist/cli/svmctl.js', import.meta.url))
 
 function config(): Record<string, any> {
   const c = labRouterConfig() as Record<string, any>
@@ -171,6 +173,49 @@ describe.skipIf(!root)('metadata, user data and passwords: curl from guest names
     for (const file of filesUnder(state)) expect(readFileSync(file).includes(PASSWORD), file).toBe(false)
     expect(r.output()).not.toContain(PASSWORD)
     expect(statSync(join(state, 'passwords.json')).mode & 0o777).toBe(0o600)
+  })
+
+  it('drops a pending password once its VM is gone: its DHCP host removed, or its address given to another MAC', async () => {
+    const pending = async (ip: string) => (await r.api('GET', `/v1/passwords/net1/${ip}`)).body.pending as boolean
+    // Set before the VM's DHCP host exists (the orchestrator may send it first): kept.
+    expect((await r.api('PUT', '/v1/passwords/net1/10.1.1.77', { password: 'for-vm77' })).status).toBe(204)
+    expect((await r.api('PUT', '/v1/config/dhcpHosts/vm77', { id: 'vm77', network: 'net1', mac: '02:00:00:00:77:77', ip: '10.1.1.77' })).status).toBe(200)
+    expect(await pending('10.1.1.77')).toBe(true)
+    // Another VM (another MAC) on that address must never get it.
+    expect((await r.api('PUT', '/v1/config/dhcpHosts/vm77', { id: 'vm77', network: 'net1', mac: '02:00:00:00:78:78', ip: '10.1.1.77' })).status).toBe(200)
+    expect(await pending('10.1.1.77')).toBe(false)
+    // vm2 removed: its password goes with it, and vm2's namespace is no longer answered one.
+    expect((await r.api('PUT', `/v1/passwords/net1/${LAB_ADDR.vm2}`, { password: 'for-vm2' })).status).toBe(204)
+    expect((await r.api('DELETE', '/v1/config/vmData/vm2')).status).toBe(200)
+    expect(await pending(LAB_ADDR.vm2)).toBe(true)
+    expect((await r.api('DELETE', '/v1/config/dhcpHosts/vm2')).status).toBe(200)
+    expect(await pending(LAB_ADDR.vm2)).toBe(false)
+    expect(readFileSync(join(r.dir, 'state', 'passwords.json'), 'utf8')).not.toContain('for-vm')
+    await r.put(config())
+    expect(await password(r.lab.ns.vm2, 'send_my_password')).toEqual({ status: 200, body: 'saved_password' })
+  })
+
+  it('svmctl sets, reads and withdraws passwords (never from argv) and stores, lists and deletes user data', async () => {
+    const tokenFile = join(scratch, 'token')
+    writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 })
+    const svmctl = (args: string[], stdin?: string) =>
+      run(process.execPath, [SVMCTL, '--socket', r.socket, '--token-file', tokenFile, ...args], { okCodes: [0, 1, 2], ...(stdin === undefined ? {} : { stdin }) })
+    const set = await svmctl(['password', 'set', 'net1', LAB_ADDR.vm1, '-'], 'from-svmctl\n')
+    expect(set.stdout, set.stderr).toBe(`password set for ${LAB_ADDR.vm1} on net1: pending until the VM fetches and acknowledges it\n`)
+    expect(await password(r.lab.ns.vm1, 'send_my_password')).toEqual({ status: 200, body: 'from-svmctl' })
+    expect((await svmctl(['password', 'get', 'net1', LAB_ADDR.vm1])).stdout).toBe(`a password is pending for ${LAB_ADDR.vm1} on net1\n`)
+    expect((await svmctl(['password', 'delete', 'net1', LAB_ADDR.vm1])).exitCode).toBe(0)
+    expect((await svmctl(['password', 'get', 'net1', LAB_ADDR.vm1])).stdout).toBe(`no password pending for ${LAB_ADDR.vm1} on net1\n`)
+    expect(await svmctl(['password', 'set', 'nonet', LAB_ADDR.vm1, '-'], 'x')).toMatchObject({ exitCode: 2, stderr: expect.stringMatching(/^svmctl: ERR_NOT_FOUND: /) })
+
+    const bytes = Buffer.concat([Buffer.from('#!/bin/sh\n'), randomBytes(2000)])
+    const file = join(scratch, 'user-data.bin')
+    writeFileSync(file, bytes)
+    const put = await svmctl(['user-data', 'put', file])
+    expect(JSON.parse(put.stdout)).toEqual({ sha256: sha(bytes), size: bytes.length })
+    expect((await svmctl(['user-data', 'list'])).stdout).toContain(`${sha(bytes)}  ${String(bytes.length).padStart(8)} bytes  named by 0 vmData item(s)`)
+    expect((await svmctl(['user-data', 'delete', sha(bytes)])).stdout).toBe(`user data ${sha(bytes)} deleted\n`)
+    expect((await svmctl(['user-data', 'delete', sha(USER_DATA)])).stderr).toMatch(/^svmctl: ERR_IN_USE: /)
   })
 
   it('follows edits without a restart: a changed value, a removed VM', async () => {

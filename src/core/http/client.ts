@@ -23,8 +23,10 @@ export interface ApiRequest {
   /** Sent as `Authorization: Bearer <token>` when given (even empty: tests send a wrong one on purpose). */
   token?: string | undefined
   headers?: Readonly<Record<string, string>>
-  /** A JSON text, sent with its content type and length. */
-  body?: string | undefined
+  /** Sent with its length and `contentType`. */
+  body?: string | Buffer | undefined
+  /** The body's content type (default application/json). */
+  contentType?: string | undefined
   /** Gives up when the connection is silent this long (an idle timeout, so a slow apply that is answering is not cut). */
   timeoutMs?: number | undefined
   /** Largest answer accepted (default 64 MiB). */
@@ -63,7 +65,7 @@ export function sendApiRequest(endpoint: Endpoint, req: ApiRequest): Promise<Api
   const headers: Record<string, string> = { ...req.headers }
   if (req.token !== undefined) headers['authorization'] = `Bearer ${req.token}`
   if (req.body !== undefined) {
-    headers['content-type'] = 'application/json'
+    headers['content-type'] = req.contentType ?? 'application/json'
     headers['content-length'] = String(Buffer.byteLength(req.body))
   }
   const maxBytes = req.maxBytes ?? MAX_ANSWER

@@ -45,6 +45,20 @@ describe('parseInvocation + planRequest: argv → HTTP request', () => {
     { name: 'status reads /v1/status', argv: ['status', '--json'], request: { method: 'GET', path: '/v1/status', headers: {} } },
     { name: 'diff reads /v1/diff', argv: ['diff'], request: { method: 'GET', path: '/v1/diff', headers: {} } },
     { name: 'resync posts /v1/resync', argv: ['resync'], request: { method: 'POST', path: '/v1/resync', headers: {} } },
+    {
+      name: 'password set reads the password from a file or stdin, never from argv',
+      argv: ['password', 'set', 'net1', '10.1.1.10', '-'],
+      request: { method: 'PUT', path: '/v1/passwords/net1/10.1.1.10', headers: {}, body: { kind: 'stdin', as: 'password' } },
+    },
+    { name: 'password get asks whether one is pending', argv: ['password', 'get', 'net1', '10.1.1.10'], request: { method: 'GET', path: '/v1/passwords/net1/10.1.1.10', headers: {} } },
+    { name: 'password delete withdraws it', argv: ['password', 'delete', 'a/b', '10.1.1.10'], request: { method: 'DELETE', path: '/v1/passwords/a%2Fb/10.1.1.10', headers: {} } },
+    {
+      name: 'user-data put sends the bytes to the path of their sha256',
+      argv: ['user-data', 'put', 'init.yaml'],
+      request: { method: 'PUT', path: '/v1/user-data/', headers: {}, body: { kind: 'file', path: 'init.yaml', as: 'bytes' }, appendBodySha256: true },
+    },
+    { name: 'user-data list', argv: ['user-data', 'list'], request: { method: 'GET', path: '/v1/user-data', headers: {} } },
+    { name: 'user-data delete SHA256', argv: ['user-data', 'delete', 'ab'.repeat(32)], request: { method: 'DELETE', path: `/v1/user-data/${'ab'.repeat(32)}`, headers: {} } },
   ]
   for (const c of cases) {
     it(c.name, () => {
@@ -100,6 +114,11 @@ describe('parseInvocation: usage errors are ERR_CLI_USAGE with a sentence', () =
     { name: 'https (node:http only speaks plain http)', argv: ['--url', 'https://h:1', 'status'], message: /only http/ },
     { name: 'a URL with a path', argv: ['--url', 'http://h:1/v1', 'status'], message: /just http:\/\/host:port/ },
     { name: 'a broken URL from the environment', argv: ['status'], env: { SVMCTL_URL: 'not a url' }, message: /invalid URL/ },
+    { name: 'password with an unknown action', argv: ['password', 'show', 'n', '10.0.0.1'], message: /password needs set, get or delete, got "show"/ },
+    { name: 'password set with the password as an argument too', argv: ['password', 'set', 'n', '10.0.0.1', '-', 'hunter2'], message: /too many arguments for password set: hunter2/ },
+    { name: 'password get without an address', argv: ['password', 'get', 'n'], message: /missing IP/ },
+    { name: 'user-data delete of something that is not a sha256', argv: ['user-data', 'delete', 'ABC'], message: /not a sha256/ },
+    { name: 'user-data without an action', argv: ['user-data'], message: /user-data needs put, list or delete/ },
   ]
   for (const c of cases) {
     it(c.name, () => {
@@ -122,6 +141,10 @@ describe('planRequest covers every command', () => {
       { kind: 'put', collection: 'staticRoutes', id: 'r1', source: { kind: 'stdin' } },
       { kind: 'delete', collection: 'staticRoutes', id: 'r1' },
       { kind: 'get' }, { kind: 'status' }, { kind: 'diff' }, { kind: 'resync' },
+      { kind: 'password', action: 'set', network: 'n', ip: '10.0.0.1', source: { kind: 'stdin', as: 'password' } },
+      { kind: 'password', action: 'get', network: 'n', ip: '10.0.0.1' }, { kind: 'password', action: 'delete', network: 'n', ip: '10.0.0.1' },
+      { kind: 'user-data', action: 'put', source: { kind: 'stdin', as: 'bytes' } }, { kind: 'user-data', action: 'list' },
+      { kind: 'user-data', action: 'delete', sha256: 'a'.repeat(64) },
     ]
     for (const c of commands) expect(planRequest(c)?.path).toMatch(/^\/v1\//)
   })

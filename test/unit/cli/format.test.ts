@@ -102,6 +102,24 @@ describe('success answers', () => {
     expect(renderResponse({ kind: 'diff' }, true, 200, { differences: ['x'] }).exitCode).toBe(1)
   })
 
+  it('password: set, pending or not, withdrawn; the password itself is never printed', () => {
+    const where = { network: 'net1', ip: '10.1.1.10' }
+    expect(renderResponse({ kind: 'password', action: 'set', ...where, source: { kind: 'stdin', as: 'password' } }, false, 204, '').stdout)
+      .toBe('password set for 10.1.1.10 on net1: pending until the VM fetches and acknowledges it\n')
+    expect(renderResponse({ kind: 'password', action: 'get', ...where }, false, 200, { pending: true }).stdout).toBe('a password is pending for 10.1.1.10 on net1\n')
+    expect(renderResponse({ kind: 'password', action: 'get', ...where }, false, 200, { pending: false }).stdout).toBe('no password pending for 10.1.1.10 on net1\n')
+    expect(renderResponse({ kind: 'password', action: 'delete', ...where }, false, 204, '').stdout).toBe('no password pending for 10.1.1.10 on net1\n')
+  })
+
+  it('user-data: put prints the reference a vmData item takes; list one line per blob', () => {
+    const sha256 = 'c'.repeat(64)
+    expect(renderResponse({ kind: 'user-data', action: 'put', source: { kind: 'stdin', as: 'bytes' } }, false, 201, { sha256, size: 12 }).stdout)
+      .toBe(`{"sha256":"${sha256}","size":12}\n`)
+    expect(renderResponse({ kind: 'user-data', action: 'list' }, false, 200, { blobs: [] }).stdout).toBe('no user data stored\n')
+    expect(renderResponse({ kind: 'user-data', action: 'list' }, false, 200, { blobs: [{ sha256, size: 12, references: 2 }] }).stdout)
+      .toBe(`${sha256}        12 bytes  named by 2 vmData item(s)\n`)
+  })
+
   it('resync reports what it repaired', () => {
     expect(renderResponse({ kind: 'resync' }, false, 200, { problems: [] }).stdout).toBe('no drift: the kernel matches the desired state\n')
     expect(renderResponse({ kind: 'resync' }, false, 200, { problems: ['canary gone'] }).stdout).toBe('found 1 problem(s); a full apply repaired them:\n  canary gone\n')

@@ -44,12 +44,29 @@ export class PasswordStore {
     return true
   }
 
+  /**
+   * Drops, in one save, every pending password `keep` refuses; the dropped ones' network and
+   * address. The file is written first: if that fails nothing is dropped, in memory or on disk.
+   */
+  retain(keep: (network: string, ip: string) => boolean): { network: string; ip: string }[] {
+    const dropped = [...this.pending.keys()].map((k) => k.split(' ') as [string, string]).filter(([network, ip]) => !keep(network, ip))
+    if (dropped.length === 0) return []
+    const gone = new Set(dropped.map(([network, ip]) => key(network, ip)))
+    this.write([...this.pending].filter(([k]) => !gone.has(k)))
+    for (const k of gone) this.pending.delete(k)
+    return dropped.map(([network, ip]) => ({ network, ip }))
+  }
+
   get size(): number {
     return this.pending.size
   }
 
   private save(): void {
-    writeFileAtomic(this.path, JSON.stringify({ version: VERSION, pending: [...this.pending] }))
+    this.write([...this.pending])
+  }
+
+  private write(pending: [string, string][]): void {
+    writeFileAtomic(this.path, JSON.stringify({ version: VERSION, pending }))
   }
 }
 

@@ -5,6 +5,7 @@ import type { RouterConfig } from '../../model/config.ts'
 import type { HostFacts } from '../../model/facts.ts'
 import type { RouterService, ServiceContext, ServiceEntry } from '../service.ts'
 import { compileCatalog, userDataReferences } from './catalog.ts'
+import { passwordKeeper } from './password-keep.ts'
 import { PasswordStore } from './password-store.ts'
 import { metadataRoutes } from './routes.ts'
 import { MetadataServer } from './server.ts'
@@ -62,8 +63,19 @@ class MetadataService implements RouterService {
   }
 
   update(config: RouterConfig): Promise<void> {
+    this.dropStalePasswords(config)
     this.config = config
     return this.server.update(compileCatalog(config))
+  }
+
+  private dropStalePasswords(next: RouterConfig): void {
+    try {
+      const dropped = this.passwords.retain(passwordKeeper(this.config, next))
+      if (dropped.length > 0) this.ctx.log.info({ count: dropped.length, dropped }, 'dropped passwords whose VM is gone')
+    } catch (err) {
+      // The file could not be written: nothing was dropped; the next config change tries again.
+      this.ctx.log.error({ err }, 'cannot drop the passwords of removed VMs')
+    }
   }
 
   editFacts(): Pick<HostFacts, 'userData'> {
