@@ -62,6 +62,9 @@ export function richFixture(): { config: RouterConfig; facts: HostFacts } {
     { id: 'md2', network: 'net1', ip: '10.1.1.20', metadata: { 'instance-id': 'i-2', 'availability-zone': 'z', 'public-keys': ['ssh-ed25519 AAAA x'] } },
     { id: 'md3', network: 'net2', ip: '10.2.0.10', metadata: { 'instance-id': 'i-3', 'availability-zone': 'z', 'vm-id': 'v-3' } },
   )
+  config.loadBalancers.push(
+    { id: 'lb-n2', publicIp: '198.51.100.10', protocol: 'tcp', publicPorts: { start: 443 }, privatePorts: { start: 8443 }, backends: [{ ip: '10.2.0.10' }, { ip: '10.2.0.11', weight: 2 }] },
+  )
   return { config, facts }
 }
 
@@ -177,6 +180,15 @@ const MUTATORS: { [C in CollectionName]: Mutator<C>[] } = {
     (v, p, r) => ({ ...v, ip: near(r, p.siblings.hostIps, p.ips) }),
     (v, _, r) => ({ ...v, metadata: r() < 0.5 ? { 'instance-id': 'i-1', 'availability-zone': 'z', 'public-keys': ['ssh-ed25519 AAAA a', 'ssh-ed25519 AAAA b'] } : { 'vm-id': ['a', 'b'] } }),
   ],
+  loadBalancers: [
+    (l, p, r) => ({ ...l, publicIp: near(r, p.siblings.publicIps, p.ips) }),
+    (l, _, r) => ({ ...l, protocol: pick(r, ['tcp', 'udp'] as const) }),
+    (l, p, r) => { const ports = pick(r, p.ports); return { ...l, publicPorts: ports, privatePorts: r() < 0.8 ? ports : pick(r, p.ports) } },
+    (l, p, r) => ({ ...l, backends: [{ ip: near(r, p.siblings.hostIps, p.ips) }, ...(r() < 0.5 ? [{ ip: pick(r, p.ips), weight: 0 }] : [])] }),
+    (l, _, r) => ({ ...l, mode: pick(r, ['l4', 'http', 'tls'] as const) }),
+    (l, _, r) => ({ ...l, sourceNat: r() < 0.5 }),
+    (l, _, r) => ({ ...l, healthCheck: { type: pick(r, ['tcp', 'http'] as const), ...(r() < 0.5 ? { port: 8080 } : {}) } }),
+  ],
 }
 
 /** A fresh item for a collection that has none to copy. */
@@ -191,6 +203,7 @@ const SEEDS: { [C in CollectionName]: CollectionItem<C> } = {
   staticRoutes: { id: 'x', cidr: '10.3.0.0/24', via: '10.1.1.254' },
   dhcpHosts: { id: 'x', network: 'net1', mac: '02:00:00:00:10:09', ip: '10.1.1.99' },
   vmData: { id: 'x', network: 'net1', ip: '10.1.1.10', metadata: { 'instance-id': 'i-x', 'availability-zone': 'z' } },
+  loadBalancers: { id: 'x', publicIp: '203.0.113.10', protocol: 'tcp', publicPorts: { start: 8080 }, privatePorts: { start: 80 }, backends: [{ ip: '10.1.1.10' }, { ip: '10.1.1.11', weight: 2 }] },
 }
 
 export interface RandomEdit {

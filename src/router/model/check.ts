@@ -21,6 +21,7 @@ import { Selection } from './check/selection.ts'
 import { staticNats } from './check/static-nats.ts'
 import { staticRoutes } from './check/static-routes.ts'
 import { vmData } from './check/vm-data.ts'
+import { loadBalancers } from './check/load-balancers.ts'
 
 export type { CheckScope } from './check/scope.ts'
 
@@ -31,7 +32,7 @@ export type { CheckScope } from './check/scope.ts'
  */
 const DOMAINS: readonly DomainCheck[] = [
   ids, interfaces, publicIps, guestNetworks, ownAddresses, staticNats, portForwards, portForwardOverlap,
-  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts, vmData,
+  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts, vmData, loadBalancers,
 ]
 
 /**

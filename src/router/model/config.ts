@@ -204,6 +204,76 @@ export const VmData = Type.Object(
   { ...strict, description: "A guest VM's metadata and user data, served only to that VM (its IP and the MAC of its dhcpHosts entry); CloudStack vmdata" },
 )
 
+export const LbAlgorithm = Type.Union([Type.Literal('roundrobin'), Type.Literal('leastconn'), Type.Literal('source')], {
+  description: 'How new connections are spread: weighted round robin, fewest active connections, or client affinity (a client stays on its backend)',
+})
+
+export const LbBackend = Type.Object(
+  {
+    ip: Ipv4,
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "This backend's first private port, when not the rule's privatePorts.start (the range keeps its length)" })),
+    weight: Type.Optional(Type.Integer({ minimum: 0, maximum: 256, description: 'Share of new connections (default 1); 0 drains it: no new connections, established ones finish' })),
+  },
+  { ...strict, description: 'A guest VM address the rule spreads connections over' },
+)
+
+export const LbStickiness = Type.Union([
+  Type.Object({
+    kind: Type.Literal('source'),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483, description: 'How long a client stays on its backend after its last new connection (default 3600)' })),
+  }, { ...strict, description: 'A client (source address) keeps its backend while it keeps connecting; l4 and http/tls' }),
+  Type.Object({
+    kind: Type.Literal('lbCookie'),
+    cookie: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'Cookie name (default SERVERID)' })),
+  }, { ...strict, description: 'The load balancer sets a cookie naming the backend; mode http or tls' }),
+  Type.Object({
+    kind: Type.Literal('appCookie'),
+    cookie: Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: "The application's session cookie" }),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 2147483, description: 'How long a session is remembered (default 10800)' })),
+  }, { ...strict, description: "Clients presenting the application's session cookie stay on the backend that set it; mode http or tls" }),
+])
+
+export const LbHealthCheck = Type.Object(
+  {
+    type: Type.Union([Type.Literal('tcp'), Type.Literal('http')]),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: "Port checked (default the backend's first private port); a udp rule's check is tcp on this port" })),
+    path: Type.Optional(Type.String({ pattern: '^/[\x21-\x7e]{0,1023}$', description: 'http: the path asked (default /)' })),
+    expectStatus: Type.Optional(Type.Integer({ minimum: 100, maximum: 599, description: 'http: the status a healthy backend answers (default any 2xx or 3xx)' })),
+    intervalSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'Between checks (default 5)' })),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'A check with no answer this long fails (default 2)' })),
+    rise: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Passed checks in a row that bring a backend in (default 2)' })),
+    fall: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, description: 'Failed checks in a row that take a backend out (default 3)' })),
+  },
+  { ...strict, description: 'Health check of every backend; a backend failing it gets no new connections' },
+)
+
+export const LoadBalancer = Type.Object(
+  {
+    id: Id,
+    publicIp: Ipv4,
+    protocol: ForwardProtocol,
+    publicPorts: PortRange,
+    privatePorts: PortRange,
+    algorithm: Type.Optional(LbAlgorithm),
+    backends: Type.Array(LbBackend, { maxItems: 1024 }),
+    stickiness: Type.Optional(LbStickiness),
+    healthCheck: Type.Optional(LbHealthCheck),
+    mode: Type.Optional(Type.Union([Type.Literal('l4'), Type.Literal('http'), Type.Literal('tls')], {
+      description: 'l4 (default): in the kernel, no proxy, the client address reaches the backend; http and tls: proxied by HAProxy (tcp only)',
+    })),
+    tls: Type.Optional(Type.Object({
+      certificate: Id,
+    }, { ...strict, description: 'mode tls: the certificate and key stored by PUT /v1/certificates/<id> (the key never travels in the config)' })),
+    proxyProtocol: Type.Optional(Type.Boolean({ description: 'mode http or tls: send the PROXY protocol (v2) header to backends' })),
+    maxConnectionsPerBackend: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'mode http or tls: more connections wait in HAProxy\'s queue' })),
+    sourceCidrs: Type.Optional(cidrList('Who may use the load balancer (default: everyone)')),
+    sourceNat: Type.Optional(Type.Boolean({
+      description: "l4: backends see the router's guest address instead of the client's, so their replies come back through the router even when this network is not on their default NIC (default false)",
+    })),
+  },
+  { ...strict, description: "Spreads a public IP's ports over guest VMs; opens those ports" },
+)
+
 const DOCUMENT_FIELDS = {
     interfaces: Type.Array(InterfaceSpec, { maxItems: 64 }),
     publicIps: Type.Array(PublicIp, { maxItems: 4096 }),
@@ -215,6 +285,7 @@ const DOCUMENT_FIELDS = {
     staticRoutes: Type.Array(StaticRoute, { maxItems: 4096 }),
     dhcpHosts: Type.Array(DhcpHost, { maxItems: 16384 }),
     vmData: Type.Array(VmData, { maxItems: 16384 }),
+    loadBalancers: Type.Array(LoadBalancer, { maxItems: 4096 }),
     defaultInterface: Type.Optional(Type.String({
       pattern: ID_PATTERN,
       description: 'Public interface holding the default route (default: the first public interface by id with a gateway)',
@@ -246,6 +317,9 @@ export type StaticRoute = Static<typeof StaticRoute>
 export type RouterConfig = Static<typeof RouterConfig>
 export type DhcpHost = Static<typeof DhcpHost>
 export type VmData = Static<typeof VmData>
+export type LoadBalancer = Static<typeof LoadBalancer>
+export type LbBackend = Static<typeof LbBackend>
+export type LbHealthCheck = Static<typeof LbHealthCheck>
 export type UserDataRef = Static<typeof UserDataRef>
 export type NetworkDhcp = Static<typeof NetworkDhcp>
 export type PortRange = Static<typeof PortRange>
@@ -263,6 +337,7 @@ export const COLLECTIONS = {
   staticRoutes: StaticRoute,
   dhcpHosts: DhcpHost,
   vmData: VmData,
+  loadBalancers: LoadBalancer,
 } as const
 
 export type CollectionName = keyof typeof COLLECTIONS
@@ -279,6 +354,6 @@ export function completeConfig(input: Static<typeof RouterConfigInput>): RouterC
 export function emptyConfig(): RouterConfig {
   return {
     interfaces: [], publicIps: [], guestNetworks: [], staticNats: [],
-    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [],
+    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [], loadBalancers: [],
   }
 }

@@ -101,14 +101,15 @@ describe('item-scoped check', () => {
       expect: ['/guestNetworks/0/interface ERR_UNKNOWN_INTERFACE'],
     },
     {
-      name: 'removing a guest network is refused at its egress rules, DHCP hosts and VM data, and where forwards and static NAT point into it',
+      name: 'removing a guest network is refused at its egress rules, DHCP hosts and VM data, and where forwards, static NAT and load-balancer backends point into it',
       edit: (c) => ({ next: withItem(c, 'guestNetworks', 'net1', null), scope: { collection: 'guestNetworks', index: 0, previous: c.guestNetworks[0], removed: true } }),
       expect: [
         '/dhcpHosts/0/network ERR_UNKNOWN_NETWORK', '/egressRules/0/network ERR_UNKNOWN_NETWORK', '/egressRules/1/network ERR_UNKNOWN_NETWORK',
         '/egressRules/2/network ERR_UNKNOWN_NETWORK', '/portForwards/0/privateIp ERR_ADDRESS_OUTSIDE_NETWORK', '/portForwards/1/privateIp ERR_ADDRESS_OUTSIDE_NETWORK',
         '/portForwards/2/privateIp ERR_ADDRESS_OUTSIDE_NETWORK', '/portForwards/3/privateIp ERR_ADDRESS_OUTSIDE_NETWORK', '/portForwards/4/privateIp ERR_ADDRESS_OUTSIDE_NETWORK',
         '/staticNats/0/privateIp ERR_ADDRESS_OUTSIDE_NETWORK', '/staticRoutes/0/via ERR_UNREACHABLE_NEXT_HOP', '/vmData/0/network ERR_UNKNOWN_NETWORK',
-      ],
+        ...[[0, 4], [1, 3], [2, 2]].flatMap(([i, n]) => Array.from({ length: n as number }, (_, k) => `/loadBalancers/${i}/backends/${k}/ip ERR_ADDRESS_OUTSIDE_NETWORK`)),
+      ].sort(),
     },
     {
       name: 'moving a public IP to another address leaves what used the old one pointing nowhere',
@@ -180,6 +181,7 @@ const GROW: { [C in CollectionName]?: (i: number) => RouterConfig[C][number] } =
   egressRules: (i) => ({ id: `g-eg-${i}`, network: 'net1', protocol: 'tcp', ports: { start: 1000 + i } }),
   staticRoutes: (i) => ({ id: `g-rt-${i}`, cidr: `100.64.${i >> 8}.${i & 255}/32`, via: '10.1.1.254' }),
   vmData: (i) => ({ id: `g-vm-${i}`, network: 'net1', ip: `10.9.${i >> 8}.${i & 255}` }),
+  loadBalancers: (i) => ({ id: `g-lb-${i}`, publicIp: '203.0.113.12', protocol: 'tcp', publicPorts: { start: 40000 + i }, privatePorts: { start: 80 }, backends: [{ ip: '10.1.1.10' }] }),
   dhcpHosts: (i) => ({ id: `g-h-${i}`, network: 'net1', mac: `02:00:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`, ip: `10.9.${i >> 8}.${i & 255}` }),
 }
 
@@ -190,11 +192,12 @@ const UNRELATED: Record<CollectionName, CollectionName[]> = {
   guestNetworks: ['firewallRules'],
   staticNats: ['firewallRules', 'egressRules', 'staticRoutes', 'dhcpHosts'],
   portForwards: ['firewallRules', 'egressRules', 'staticRoutes', 'dhcpHosts'],
-  firewallRules: ['portForwards', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts'],
-  egressRules: ['publicIps', 'portForwards', 'firewallRules', 'staticNats', 'staticRoutes', 'dhcpHosts'],
-  staticRoutes: ['portForwards', 'firewallRules', 'egressRules', 'staticNats', 'dhcpHosts'],
-  dhcpHosts: ['publicIps', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes'],
-  vmData: ['publicIps', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts'],
+  firewallRules: ['portForwards', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
+  egressRules: ['publicIps', 'portForwards', 'firewallRules', 'staticNats', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
+  staticRoutes: ['portForwards', 'firewallRules', 'egressRules', 'staticNats', 'dhcpHosts', 'loadBalancers'],
+  dhcpHosts: ['publicIps', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'loadBalancers'],
+  vmData: ['publicIps', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
+  loadBalancers: ['firewallRules', 'egressRules', 'staticRoutes', 'dhcpHosts', 'vmData'],
 }
 
 function grown(config: RouterConfig, collections: readonly CollectionName[], n: number): RouterConfig {
