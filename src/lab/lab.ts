@@ -58,6 +58,8 @@ export async function deleteNamespaces(namespaces: readonly string[]): Promise<v
 export class Lab {
   readonly ns: LabNamespaces
   private readonly processes: StartedProcess[] = []
+  /** Namespaces of VMs added after the build (addVm). */
+  private readonly added: string[] = []
   private destroyed = false
 
   private constructor(readonly id: string) {
@@ -120,6 +122,28 @@ export class Lab {
     await run(binary('sysctl'), ['-q', '-w', 'net.bridge.bridge-nf-call-iptables=0'], { netns: sw }).catch(() => undefined)
   }
 
+  /**
+   * Adds a guest VM on the first guest segment (br0, the router's eth1): a namespace
+   * `<lab id>-<name>` with `ip`/24 and a default route via the router. Its MAC is derived
+   * from the address (02:5e:00:00:<3rd octet>:<4th octet>). Deleted by destroy().
+   */
+  async addVm(name: string, ip: string): Promise<string> {
+    if (!/^[a-z0-9]{1,8}$/.test(name)) throw new Error(`addVm: "${name}" must be 1-8 lower-case letters or digits`)
+    const ns = `${this.id}-${name}`
+    const port = `p-${name}`
+    const [, , c = '0', d = '0'] = ip.split('.')
+    const mac = `02:5e:00:00:${Number(c).toString(16).padStart(2, '0')}:${Number(d).toString(16).padStart(2, '0')}`
+    await run(binary('ip'), ['netns', 'add', ns])
+    this.added.push(ns)
+    await this.ip(ns, 'link', 'set', 'lo', 'up')
+    await this.ip(ns, 'link', 'add', 'eth0', 'address', mac, 'type', 'veth', 'peer', 'name', port, 'netns', this.ns.sw)
+    await this.ip(this.ns.sw, 'link', 'set', port, 'master', 'br0', 'up')
+    await this.ip(ns, 'link', 'set', 'eth0', 'up')
+    await this.ip(ns, 'address', 'add', `${ip}/24`, 'dev', 'eth0')
+    await this.ip(ns, 'route', 'add', 'default', 'via', LAB_ADDR.router)
+    return ns
+  }
+
   /** Runs a command inside one of the lab's namespaces. */
   exec(ns: string, file: string, args: readonly string[], opts: { stdin?: string; timeoutMs?: number; okCodes?: number[] } = {}): Promise<RunResult> {
     return run(file.startsWith('/') ? file : binary(file), args, { ...opts, netns: ns })
@@ -136,7 +160,7 @@ export class Lab {
     if (this.destroyed) return
     this.destroyed = true
     for (const p of this.processes) p.kill('SIGKILL')
-    await deleteNamespaces(Object.values(this.ns))
+    await deleteNamespaces([...this.added, ...Object.values(this.ns)])
     await Promise.all(this.processes.map((p) => p.exited))
   }
 }

@@ -7,7 +7,13 @@
 //   peer.mjs ask udp HOST PORT [FROM [SPORT]] prints the reply; exit 1 after 2 s without one
 //   peer.mjs sink udp PORT           prints "from <source ip>" for every datagram received, answers nothing
 //   peer.mjs send udp HOST PORT FROM sends one datagram from FROM and exits (no answer expected)
-import { createServer } from 'node:http'
+//   peer.mjs named tcp|udp PORT NAME  a backend that says who it is: "<NAME> <client ip>" (HTTP body,
+//                                    keep-alive allowed; or datagram reply)
+//   peer.mjs keep tcp URL SECONDS    one kept-alive HTTP connection asking every 100 ms; prints each
+//                                    answer; exit 1 at the first failure or on a new connection
+//   peer.mjs keep udp HOST PORT SECONDS FROM  one UDP flow (fixed source port) asking every 100 ms;
+//                                    prints each answer; exit 1 when an answer is missing for 1 s
+import { request, createServer, Agent } from 'node:http'
 import { createSocket } from 'node:dgram'
 
 const [mode, proto, a, b, from, sport] = process.argv.slice(2)
@@ -40,7 +46,53 @@ if (mode === 'serve') {
     if (err) { process.stderr.write(`${err.message}\n`); process.exit(1) }
     s.close()
   }))
+} else if (mode === 'named') {
+  const port = Number(a)
+  if (proto === 'tcp') {
+    createServer((req, res) => res.end(`${b} ${req.socket.remoteAddress}\n`)).listen(port, '0.0.0.0', () => process.stdout.write('ready\n'))
+  } else {
+    const s = createSocket('udp4')
+    s.on('message', (_msg, rinfo) => s.send(`${b} ${rinfo.address}`, rinfo.port, rinfo.address))
+    s.bind(port, '0.0.0.0', () => process.stdout.write('ready\n'))
+  }
+} else if (mode === 'keep' && proto === 'tcp') {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  let sockets = 0
+  const seen = new WeakSet()
+  const end = Date.now() + Number(b) * 1000
+  const ask = () => {
+    const req = request(a, { agent }, (res) => {
+      let body = ''
+      res.on('data', (c) => { body += c })
+      res.on('end', () => {
+        process.stdout.write(body)
+        if (Date.now() > end) process.exit(0)
+        setTimeout(ask, 100)
+      })
+    })
+    req.on('socket', (sock) => {
+      if (!seen.has(sock)) { seen.add(sock); sockets++ }
+      if (sockets > 1) { process.stderr.write('a second connection was opened\n'); process.exit(1) }
+    })
+    req.on('error', (err) => { process.stderr.write(`${err.message}\n`); process.exit(1) })
+    req.setTimeout(2000, () => { process.stderr.write('no answer within 2 s\n'); process.exit(1) })
+    req.end()
+  }
+  ask()
+} else if (mode === 'keep' && proto === 'udp') {
+  const [host, port, seconds, source] = [a, Number(b), Number(from), sport]
+  const s = createSocket('udp4')
+  const end = Date.now() + seconds * 1000
+  let last = Date.now()
+  s.on('message', (msg) => { last = Date.now(); process.stdout.write(`${msg}\n`) })
+  s.bind({ address: source, port: 0 }, () => {
+    const tick = setInterval(() => {
+      if (Date.now() - last > 1000) { process.stderr.write('no answer for 1 s\n'); process.exit(1) }
+      if (Date.now() > end) { clearInterval(tick); process.exit(0) }
+      s.send('ping', port, host)
+    }, 100)
+  })
 } else {
-  process.stderr.write('usage: peer.mjs serve tcp|udp PORT[-PORT] | ask udp HOST PORT | sink udp PORT | send udp HOST PORT FROM\n')
+  process.stderr.write('usage: peer.mjs serve tcp|udp PORT[-PORT] | ask udp HOST PORT | sink udp PORT | send udp HOST PORT FROM | named tcp|udp PORT NAME | keep tcp URL SECONDS | keep udp HOST PORT SECONDS FROM\n')
   process.exit(2)
 }

@@ -1,7 +1,7 @@
 import { parseIpv4 } from '../../core/ipv4.ts'
 import { memoize } from '../../core/memo.ts'
 import type {
-  DhcpHost, EgressRule, FirewallRule, GuestNetwork, InterfaceSpec, PortForward, PortRange, PublicIp, RouterConfig,
+  DhcpHost, EgressRule, FirewallRule, GuestNetwork, InterfaceSpec, LoadBalancer, PortForward, PortRange, PublicIp, RouterConfig,
   RuleProtocol, StaticNat, StaticRoute,
 } from './config.ts'
 
@@ -48,6 +48,31 @@ export interface NMatch {
 export interface NFirewallRule extends NMatch { id: string; publicIp: string; sourceCidrs: readonly string[] }
 export interface NEgressRule extends NMatch { id: string; network: string; sourceCidrs: string[]; destinationCidrs: string[] }
 export type NStaticRoute = StaticRoute
+export interface NLbBackend {
+  ip: string
+  /** Its first private port. */
+  port: number
+  weight: number
+  /** `<load balancer id> <ip>:<port>`: how health and run-time facts name it. */
+  key: string
+}
+export interface NLoadBalancer {
+  id: string
+  publicIp: string
+  protocol: 'tcp' | 'udp'
+  publicStart: number
+  publicEnd: number
+  privateStart: number
+  privateEnd: number
+  mode: 'l4' | 'http' | 'tls'
+  algorithm: 'roundrobin' | 'leastconn' | 'source'
+  /** By address (numerically), then port. */
+  backends: NLbBackend[]
+  /** l4: how long a client stays on its backend (stickiness source, or algorithm source), else undefined. */
+  affinitySeconds: number | undefined
+  sourceCidrs: readonly string[]
+  sourceNat: boolean
+}
 
 export interface NormalizedConfig {
   interfaces: NInterface[]
@@ -60,6 +85,7 @@ export interface NormalizedConfig {
   staticRoutes: NStaticRoute[]
   /** By network id, then by address (numerically). */
   dhcpHosts: NDhcpHost[]
+  loadBalancers: NLoadBalancer[]
   defaultInterface?: string
 }
 
@@ -96,6 +122,35 @@ export const normalizePortForward = memoize((x: PortForward): NPortForward => ({
   sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs],
 }))
 
+/** How long a client keeps its backend when affinity is asked for without a timeout. */
+export const DEFAULT_AFFINITY_SECONDS = 3600
+
+/** Pure. The key health checks and run-time facts name a backend by. */
+export function backendKey(lbId: string, ip: string, port: number): string {
+  return `${lbId} ${ip}:${port}`
+}
+
+/** Pure. One load balancer normalized (memoized on the item). */
+export const normalizeLoadBalancer = memoize((x: LoadBalancer): NLoadBalancer => {
+  const privateStart = x.privatePorts.start
+  const mode = x.mode ?? 'l4'
+  const algorithm = x.algorithm ?? 'roundrobin'
+  const sticky = x.stickiness?.kind === 'source' ? x.stickiness.timeoutSeconds ?? DEFAULT_AFFINITY_SECONDS : undefined
+  return {
+    id: x.id, publicIp: x.publicIp, protocol: x.protocol,
+    publicStart: x.publicPorts.start, publicEnd: x.publicPorts.end ?? x.publicPorts.start,
+    privateStart, privateEnd: x.privatePorts.end ?? privateStart,
+    mode, algorithm,
+    backends: x.backends
+      .map((b) => ({ ip: b.ip, port: b.port ?? privateStart, weight: b.weight ?? 1, key: backendKey(x.id, b.ip, b.port ?? privateStart), address: parseIpv4(b.ip) ?? 0 }))
+      .sort((a, b) => a.address - b.address || a.port - b.port)
+      .map(({ address: _a, ...b }) => b),
+    affinitySeconds: mode === 'l4' ? sticky ?? (algorithm === 'source' ? DEFAULT_AFFINITY_SECONDS : undefined) : undefined,
+    sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs],
+    sourceNat: x.sourceNat ?? false,
+  }
+})
+
 const normalizeFirewallRule = memoize((x: FirewallRule): NFirewallRule => (
   { ...normalizeMatch(x), id: x.id, publicIp: x.publicIp, sourceCidrs: x.sourceCidrs === undefined ? FROM_ANYWHERE : [...x.sourceCidrs] }))
 
@@ -126,6 +181,7 @@ export function normalizeConfig(config: RouterConfig): NormalizedConfig {
     }),
     staticRoutes: byId(config.staticRoutes),
     dhcpHosts: byNetworkAndAddress(config.dhcpHosts),
+    loadBalancers: byId(config.loadBalancers ?? []).map((r) => normalizeLoadBalancer(r)),
   }
   if (config.defaultInterface !== undefined) out.defaultInterface = config.defaultInterface
   return out

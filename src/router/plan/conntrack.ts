@@ -1,11 +1,27 @@
 /**
  * Pure. Connection-tracking entries that outlive the NAT rule that made them would keep a
- * removed UDP forward or static NAT working for as long as traffic flows. After an apply,
- * the entries of every public IP whose UDP forwards or static NAT changed are deleted (as
- * kube-proxy does for UDP services). Deleting an entry of a forward that still exists is
- * harmless: the next packet is NATed again by the rules. Established TCP through a removed
- * forward is left to finish, as on any stateful router.
+ * removed UDP forward, load-balancer backend or static NAT working for as long as traffic
+ * flows. After an apply, the entries of exactly what went are deleted (as kube-proxy does for
+ * UDP services):
+ *   - a static NAT: every entry to or from its public IP;
+ *   - a UDP forward or load-balancer backend: the UDP entries of its public IP answered by its
+ *     VM (`--reply-src`), on its public port when it has one. The flows of every other forward
+ *     and backend of the IP go on untouched.
+ * Established TCP through a removed forward or backend is left to finish, as on any stateful
+ * router; so is everything of a backend that is only down or drained.
  */
+
+/**
+ * Pure. The `conntrack -D` arguments that clear the entries of one gone key of `ip`: keys are
+ * `static <private ip>` or `udp <private ip> <public start>-<end> <detail>` (render/nat-state.ts).
+ */
+function deleteArgs(ip: string, key: string): string[][] {
+  const [kind, target, ports] = key.split(' ')
+  if (kind === 'static') return [['-D', '--orig-dst', ip], ['-D', '--reply-dst', ip]]
+  const [start, end] = (ports ?? '').split('-')
+  const port = start !== undefined && start === end ? ['--orig-port-dst', start] : []
+  return [['-D', '-p', 'udp', '--orig-dst', ip, '--reply-src', target ?? '', ...port]]
+}
 
 /** Pure. `conntrack` argv lists that clear stale entries, going from `before` to `after`. */
 export function planConntrack(before: ReadonlyMap<string, readonly string[]>, after: ReadonlyMap<string, readonly string[]>): string[][] {
@@ -18,10 +34,14 @@ export function planConntrack(before: ReadonlyMap<string, readonly string[]>, af
     const kept = new Set(now)
     const gone = was.filter((k) => !kept.has(k))
     if (gone.length === 0) continue
-    if (gone.some((k) => k.startsWith('static '))) {
-      commands.push(['-D', '--orig-dst', ip], ['-D', '--reply-dst', ip])
-    } else {
-      commands.push(['-D', '-p', 'udp', '--orig-dst', ip])
+    const seen = new Set<string>()
+    for (const key of gone) {
+      for (const args of deleteArgs(ip, key)) {
+        const text = args.join(' ')
+        if (seen.has(text)) continue
+        seen.add(text)
+        commands.push(args)
+      }
     }
   }
   return commands

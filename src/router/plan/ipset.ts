@@ -71,6 +71,10 @@ export function planIpsets(current: ReadonlyMap<string, readonly string[]>, desi
     const have = current.get(s.name)
     const want = s.entries
     if (have === want) continue
+    if (s.kernelFilled === true) {
+      if (have === undefined) creates.push([ipsetCreateLine(s), `destroy ${s.name}`])
+      continue
+    }
     if (have !== undefined) {
       const { del, add } = memberDiff(have, want)
       if (del.length === 0 && add.length === 0) continue

@@ -2,7 +2,7 @@ import type { HostFacts } from '../model/facts.ts'
 import { NO_RUNTIME_FACTS, type RuntimeFacts } from '../model/runtime.ts'
 import { resolveLinkName } from '../model/facts.ts'
 import { cidrContains, parseCidr, parseIpv4 } from '../../core/ipv4.ts'
-import type { NFirewallRule, NGuestNetwork, NormalizedConfig, NPortForward, NPublicIp } from '../model/normalize.ts'
+import type { NFirewallRule, NGuestNetwork, NLoadBalancer, NormalizedConfig, NPortForward, NPublicIp } from '../model/normalize.ts'
 import { groupBy } from './group.ts'
 import { markOf } from './names.ts'
 
@@ -40,6 +40,8 @@ export interface RenderContext {
   defaultInterface?: PublicInterface
   forwardsByIp: Map<string, NPortForward[]>
   firewallByIp: Map<string, NFirewallRule[]>
+  /** Load balancers of every mode, by public IP, each IP's by id. */
+  loadBalancersByIp: Map<string, NLoadBalancer[]>
 }
 
 /** Pure. Builds the context; interfaces absent from the host are left out (check.ts reports them). */
@@ -73,6 +75,7 @@ export function buildContext(cfg: NormalizedConfig, facts: HostFacts, runtime: R
     cfg, facts, runtime, devOf, publicInterfaces, publicInterfaceOfIp, guestNets, controlDevs,
     forwardsByIp: groupBy(cfg.portForwards, (r) => r.publicIp),
     firewallByIp: groupBy(cfg.firewallRules, (r) => r.publicIp),
+    loadBalancersByIp: groupBy(cfg.loadBalancers, (r) => r.publicIp),
   }
   const chosen = cfg.defaultInterface !== undefined
     ? publicInterfaces.find((p) => p.id === cfg.defaultInterface)

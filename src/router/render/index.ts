@@ -8,6 +8,7 @@ import { natKeys } from './nat-state.ts'
 import { buildContext, type RenderContext } from './context.ts'
 import { rememberRendering, renderEdit } from './edit.ts'
 import { renderFilter } from './iptables/filter.ts'
+import { loadBalancerWarnings } from './iptables/load-balancer.ts'
 import { renderMangle, type IngressBlock } from './iptables/mangle.ts'
 import { renderMetadataNat, renderNat, type DnatBlock } from './iptables/nat.ts'
 import { renderRaw } from './iptables/raw.ts'
@@ -56,6 +57,7 @@ export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleN
       warnings.push({ severity: 'warning', path: `/interfaces/${i}`, code: 'WARN_INTERFACE_ABSENT', message: `interface "${iface.id}" is not on this host; its rules are left out` })
     }
   })
+  if (role === 'router') warnings.push(...loadBalancerWarnings(config))
   const rendered: RenderedRouter = { tables, ipsets, net: renderNet(ctx), nat: natKeys(normalized), warnings }
   rememberRendering(rendered, { config, facts, role, runtime, ...blocks })
   return rendered

@@ -6,17 +6,25 @@
 
 export interface IpSetSpec {
   name: string
-  type: 'hash:net' | 'hash:ip,port'
+  type: 'hash:net' | 'hash:ip,port' | 'hash:ip'
   maxelem: number
   /** In the form `ipset save` prints them (so kernel and plan compare as text); any order. */
   entries: string[]
   /** The item the set belongs to, for the restore-file comment. */
   owner: string
+  /** Seconds a member lives unless added again (the set's default `timeout`). */
+  timeout?: number
+  /**
+   * The kernel fills it (`-j SET --add-set`, e.g. a load balancer's client affinity): routerd
+   * creates it and leaves its members alone. No fill, no member diff, no member drift: a full
+   * apply or a drift repair must not forget which backend a client was on.
+   */
+  kernelFilled?: boolean
 }
 
 /** Pure. The `create` arguments after the set's name: its type and options. */
 export function ipsetCreateArgs(s: IpSetSpec): string {
-  return `${s.type} family inet hashsize 1024 maxelem ${s.maxelem}`
+  return `${s.type} family inet hashsize 1024 maxelem ${s.maxelem}${s.timeout === undefined ? '' : ` timeout ${s.timeout}`}`
 }
 
 /** Pure. The `ipset restore` line creating `s` under `name` (its own, or a temporary to swap in). */

@@ -5,7 +5,7 @@ import { MAX_CHAIN_NAME, MAX_IPSET_NAME } from '../../../src/router/render/names
  * every jump target is declared or built in, every --match-set names a rendered set, names fit
  * the kernel's limits, every declared owned chain is reachable from a built-in chain.
  */
-const TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK', 'LOG'])
+const TARGETS = new Set(['ACCEPT', 'DROP', 'RETURN', 'REJECT', 'DNAT', 'SNAT', 'MASQUERADE', 'MARK', 'CONNMARK', 'LOG', 'SET'])
 
 export function checkRestoreConsistency(rules: string, ipsets: string): string[] {
   const problems: string[] = []

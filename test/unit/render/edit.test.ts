@@ -53,6 +53,8 @@ function baseConfig(): RouterConfig {
     { id: 'fw-pf-c', publicIp: '203.0.113.12', protocol: 'udp', ports: { start: 41_000, end: 42_000 } },
     { id: 'fw-pf-icmp', publicIp: '203.0.113.12', protocol: 'icmp' },
   )
+  // A public IP with nothing on it yet.
+  doc.publicIps.push({ id: 'ip-fresh', ip: '203.0.113.13', prefixLength: 24, interface: 'pub0' })
   const v = validateConfig(doc, facts)
   if (!v.ok) throw new Error(JSON.stringify(v.diagnostics))
   return v.config
@@ -145,7 +147,7 @@ describe('rendering an item edit from the previous rendering', () => {
   it.each([
     { name: 'a config with another collection changed renders whole', edit: (c: RouterConfig) => withItem(c, 'staticRoutes', 'rt2', { id: 'rt2', cidr: '172.20.0.0/16', via: '10.1.1.254' }) },
     { name: 'a config with two forwards changed renders whole', edit: (c: RouterConfig) => withItem(withItem(c, 'portForwards', 'a1', fwd('a1', 30_001)), 'portForwards', 'a2', fwd('a2', 30_002)) },
-    { name: 'the first forward of an IP without static NAT renders whole (its DNAT chain is new)', edit: (c: RouterConfig) => withItem(c, 'portForwards', 'a3', { ...fwd('a3', 30_003), publicIp: '203.0.113.10' }) },
+    { name: 'the first forward of an IP without static NAT renders whole (its DNAT chain is new)', edit: (c: RouterConfig) => withItem(c, 'portForwards', 'a3', { ...fwd('a3', 30_003), publicIp: '203.0.113.13' }) },
     { name: 'a forward with a rule of its own at a firewall rule\'s start port renders whole (their order is the input order)', edit: (c: RouterConfig) => withItem(c, 'portForwards', 'a4', { ...fwd('a4', 40_000), sourceCidrs: ['192.0.2.0/24'] }) },
   ])('$name', ({ edit }) => {
     const config = baseConfig()

@@ -27,6 +27,8 @@ export interface FakeSet {
   type: string
   hashsize: number
   maxelem: number
+  /** The default timeout of members (seconds), when the set was created with one. */
+  timeout?: number
   /** Members in the form `ipset save` prints them, in insertion order. */
   members: string[]
 }
@@ -207,9 +209,9 @@ export class FakeIpset {
         const to = c.to === undefined ? undefined : this.find(c.to)
         if (to === undefined) throw kernelError('Sets cannot be swapped: the second set does not exist')
         if (from.type !== to.type) throw kernelError('The sets cannot be swapped: their type does not match')
-        const { type, hashsize, maxelem, members } = from
-        Object.assign(from, { type: to.type, hashsize: to.hashsize, maxelem: to.maxelem, members: to.members })
-        Object.assign(to, { type, hashsize, maxelem, members })
+        const { type, hashsize, maxelem, timeout, members } = from
+        Object.assign(from, { type: to.type, hashsize: to.hashsize, maxelem: to.maxelem, timeout: to.timeout, members: to.members })
+        Object.assign(to, { type, hashsize, maxelem, timeout, members })
       }
     }
   }
@@ -252,6 +254,10 @@ function newSet(name: string, rest: readonly string[]): FakeSet {
       if (key === 'maxelem') set.maxelem = n
       continue
     }
+    if (key === 'timeout' && Number.isSafeInteger(n) && n >= 0 && n <= 2147483) {
+      set.timeout = n
+      continue
+    }
     throw parseError(`Syntax error: Unknown argument: '${key ?? ''}'`)
   }
   return set
@@ -263,7 +269,7 @@ function need(name: string | undefined): string {
 }
 
 function options(s: FakeSet): string {
-  return `family inet hashsize ${s.hashsize} maxelem ${s.maxelem}`
+  return `family inet hashsize ${s.hashsize} maxelem ${s.maxelem}${s.timeout === undefined ? '' : ` timeout ${s.timeout}`}`
 }
 
 /** A per-name hash seed, fixed so the fake's output is reproducible (the kernel's is random). */

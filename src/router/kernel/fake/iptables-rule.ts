@@ -130,6 +130,33 @@ function macCheck(values: Values): Values | { error: string } {
   return [text.split(':').map((b) => b.padStart(2, '0').toLowerCase()).join(':')]
 }
 
+/** A statistic probability as iptables-save prints it: kept as a 31-bit fraction. */
+function probabilityCheck(values: Values): Values | { error: string } {
+  const p = Number(values[0])
+  if (!/^[0-9.]+$/.test(values[0] as string) || Number.isNaN(p) || p < 0 || p > 1) return { error: 'probability must be between 0 and 1' }
+  return [(Math.round(p * 0x80000000) / 0x80000000).toFixed(11)]
+}
+
+function countCheck(values: Values): Values | { error: string } {
+  return /^\d{1,10}$/.test(values[0] as string) ? [String(Number(values[0]))] : { error: `Bad value "${values[0] as string}"` }
+}
+
+function modeCheck(values: Values): Values | { error: string } {
+  return values[0] === 'random' || values[0] === 'nth' ? values : { error: `Bad mode "${values[0] as string}"` }
+}
+
+/** A conntrack address as iptables-save prints it: a host without its /32. */
+function ctAddressCheck(values: Values): Values | { error: string } {
+  const a = address(values[0] as string)
+  if (a === undefined) return { error: `host/network \`${values[0] as string}' not found` }
+  return [a.endsWith('/32') ? a.slice(0, -3) : a]
+}
+
+function timeoutCheck(values: Values): Values | { error: string } {
+  const n = Number(values[0])
+  return /^\d+$/.test(values[0] as string) && n <= 2147483 ? [String(n)] : { error: `Invalid value for option --timeout or out of range 0-2147483` }
+}
+
 const NO_QUOTE = /^[A-Za-z0-9_-]+$/
 
 /** Pure. A string as xtables_save_string prints it. */
@@ -150,7 +177,21 @@ const MODULES: Readonly<Record<string, ModuleSpec>> = {
       { names: ['--ports'], arity: 1, check: portListCheck },
     ],
   },
-  conntrack: { options: [{ names: ['--ctstate'], arity: 1, check: ctstateCheck }] },
+  conntrack: {
+    options: [
+      { names: ['--ctstate'], arity: 1, check: ctstateCheck },
+      { names: ['--ctorigdst'], arity: 1, check: ctAddressCheck },
+      { names: ['--ctorigdstport'], arity: 1, check: portCheck },
+    ],
+  },
+  statistic: {
+    options: [
+      { names: ['--mode'], arity: 1, check: modeCheck },
+      { names: ['--probability'], arity: 1, check: probabilityCheck },
+      { names: ['--every'], arity: 1, check: countCheck },
+      { names: ['--packet'], arity: 1, check: countCheck },
+    ],
+  },
   state: { options: [{ names: ['--state'], arity: 1, check: ctstateCheck }] },
   comment: { options: [{ names: ['--comment'], arity: 1, check: commentCheck, print: (v) => [saveString(v[0] as string)] }] },
   set: { options: [{ names: ['--match-set'], arity: 2, check: setFlagsCheck }] },
@@ -172,6 +213,13 @@ const TARGETS: Readonly<Record<string, TargetSpec>> = {
   },
   MARK: { options: [{ names: ['--set-xmark'], arity: 1, check: markCheck }] },
   REJECT: { options: [] },
+  SET: {
+    options: [
+      { names: ['--add-set'], arity: 2, check: setFlagsCheck },
+      { names: ['--exist'], arity: 0 },
+      { names: ['--timeout'], arity: 1, check: timeoutCheck },
+    ],
+  },
   LOG: { options: [{ names: ['--log-prefix'], arity: 1, print: (v) => [saveString(v[0] as string)] }] },
 }
 
@@ -256,7 +304,7 @@ export function parseRule(args: readonly string[], setExists: (name: string) => 
     if (values.length < option.arity) return parse(`option "${tok}" requires an argument`)
     const checked = option.check === undefined ? values : option.check(values)
     if ('error' in checked) return parse(checked.error)
-    if (option.names[0] === '--match-set' && !setExists(values[0] as string)) return parse(`Set ${values[0] as string} doesn't exist.\n`)
+    if ((option.names[0] === '--match-set' || option.names[0] === '--add-set') && !setExists(values[0] as string)) return parse(`Set ${values[0] as string} doesn't exist.\n`)
     owner.values.set(option, { neg, values: checked })
     neg = false
     i += option.arity
@@ -287,8 +335,10 @@ export function parseRule(args: readonly string[], setExists: (name: string) => 
   let chainTarget: string | undefined
   if (jump !== undefined) {
     out.push(jump.flag, jump.name)
-    if (target !== undefined) printUsed(target)
-    else if (!VERDICTS.has(jump.name)) chainTarget = jump.name
+    if (target !== undefined) {
+      printUsed(target)
+      for (const [option, v] of target.values) if (option.names[0] === '--add-set') sets.push(v.values[0] as string)
+    } else if (!VERDICTS.has(jump.name)) chainTarget = jump.name
   }
   return { text: out.join(' '), sets, chainTarget, tables: (target?.spec as TargetSpec | undefined)?.tables }
 }

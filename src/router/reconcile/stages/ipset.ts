@@ -79,7 +79,11 @@ export const ipsetStage: KernelStage<Plan> = {
     const sets = await readIpsets(ctx.runner)
     const want = new Map(applied.rendered.ipsets.map((s) => [s.name, desiredSetOptions(s)]))
     const have = new Map([...sets.headers].filter(([name]) => want.has(name)).map(([name, h]) => [name, setOptions(h)]))
-    return setDrift(applied.stages['ipset'] as Members, sets.members, { want, have })
+    const members = applied.stages['ipset'] as Members
+    // What the kernel put in a set it fills is not drift: only its existence and options are.
+    const filled = new Set(applied.rendered.ipsets.filter((s) => s.kernelFilled === true).map((s) => s.name))
+    const kernel = new Map([...sets.members].map(([name, m]) => [name, filled.has(name) ? members.get(name) ?? [] : m]))
+    return setDrift(members, kernel, { want, have })
   },
 }
 

@@ -3,6 +3,7 @@ import { CHAIN, MARK_MASK, OPEN_PORTS_SET, ownedChain } from '../names.ts'
 import { comment, ruleArgs } from '../rule-line.ts'
 import type { IpSetSpec } from '../ipset.ts'
 import { firewallParts, forwardParts } from './item-parts.ts'
+import { loadBalancerParts } from './load-balancer.ts'
 import { indexPortRules, writePortIndex, type PortIndex, type PortKeyedRule } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
@@ -18,8 +19,8 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *      4. -s <static-NAT VM> → CONNMARK 0x<table>     VM-originated traffic leaves by its IP's interface
  *      5. CONNMARK restore            copy 3/4 onto this first packet
  *      6. -d <public ip> → SVM-FWI-<ip>: ports opened by port forwards (the svm-pf-open set, or a
- *         rule for forwards limited to some sources or wider than 64 ports) and firewall rules
- *         ACCEPT, else DROP
+ *         rule for forwards limited to some sources or wider than 64 ports), load balancers (a
+ *         rule each) and firewall rules ACCEPT, else DROP
  *   OUTPUT → SVM-OUTPUT: CONNMARK restore (the router's own replies)
  */
 
@@ -100,6 +101,11 @@ export function renderMangle(ctx: RenderContext, sets: IpSetSpec[], blocks?: Map
         openForwards++
         for (const e of parts.openEntries ?? []) open.push(e)
       } else bucketed.push({ protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.ingressLine })
+    }
+    for (const r of ctx.loadBalancersByIp.get(ip.ip) ?? []) {
+      const parts = loadBalancerParts(r)
+      for (const s of parts.sets) sets.push(s)
+      bucketed.push({ protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.ingressLine })
     }
     const block: IngressBlock = { plain, openForwards, openEntries: open.length - openBefore, ports: indexPortRules('FWB', ip.ip, bucketed) }
     writeIngressBlock(tb, ip.ip, block)

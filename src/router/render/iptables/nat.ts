@@ -2,7 +2,9 @@ import { guestNetOf, type RenderContext } from '../context.ts'
 import { CHAIN, METADATA_ADDRESS, ownedChain } from '../names.ts'
 import { comment, ruleArgs } from '../rule-line.ts'
 import type { IpSetSpec } from '../ipset.ts'
+import type { NLoadBalancer } from '../../model/normalize.ts'
 import { forwardParts } from './item-parts.ts'
+import { lbRuntime, loadBalancerParts, writeLoadBalancer, writeLoadBalancerSourceNat } from './load-balancer.ts'
 import { indexPortRules, writePortIndex, type PortIndex } from './port-buckets.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
@@ -10,9 +12,11 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  * nat: static NAT, port forwarding, hairpin and source NAT.
  *
  *   PREROUTING  → SVM-PREROUTING  -i <guest dev> -d 169.254.169.254 tcp 80 → DNAT <router ip>:80 (metadata)
- *                                 -d <public ip> → SVM-DNAT-<ip>   (static NAT, or port forwards in port buckets)
+ *                                 -d <public ip> → SVM-DNAT-<ip>   (static NAT, or port forwards and load balancers in port buckets)
+ *   SVM-LB-<id>, SVM-LBB-<backend>   each mode-l4 load balancer (load-balancer.ts)
  *   OUTPUT      → SVM-OUTPUT      the same dispatch for the router's own connections
  *   POSTROUTING → SVM-POSTROUTING
+ *      0. load balancers with sourceNat: to their backends from the router's guest address
  *      1. hairpin: guest → own public IP → guest is SNATed to the router's guest IP so replies come back through us
  *      2. static NAT: -s <vm> -o <its public dev> → SNAT <public ip>
  *      3. source NAT: -s <guest net> -o <public dev> → SNAT <that interface's source-NAT IP>
@@ -64,26 +68,40 @@ export function renderNat(ctx: RenderContext, sets: IpSetSpec[], blocks?: Map<st
   tb.chain(CHAIN.natPostrouting, 'source NAT')
 
   const staticByIp = new Map(ctx.cfg.staticNats.map((s) => [s.publicIp, s]))
+  const balancers: NLoadBalancer[] = []
   for (const ip of ctx.cfg.publicIps) {
     const staticNat = staticByIp.get(ip.ip)
     const forwards = ctx.forwardsByIp.get(ip.ip) ?? []
-    if (staticNat === undefined && forwards.length === 0) continue
+    const l4 = (ctx.loadBalancersByIp.get(ip.ip) ?? []).filter((r) => r.mode === 'l4')
+    if (staticNat === undefined && forwards.length === 0 && l4.length === 0) continue
+    for (const r of l4) balancers.push(r)
     const chain = dnatChain(ip.ip)
     tb.add(CHAIN.natPrerouting, '-d', `${ip.ip}/32`, '-j', chain)
     tb.add(CHAIN.natOutput, '-d', `${ip.ip}/32`, '-j', chain)
     const block: DnatBlock = {
       staticLine: staticNat === undefined ? undefined : ruleArgs(...comment('snat', staticNat.id), '-j', 'DNAT', '--to-destination', staticNat.privateIp),
-      forwards: indexPortRules('DNB', ip.ip, forwards.map((r) => {
-        const parts = forwardParts(r)
-        for (const s of parts.sets) sets.push(s)
-        return { protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.dnatLine }
-      })),
+      forwards: indexPortRules('DNB', ip.ip, [
+        ...forwards.map((r) => {
+          const parts = forwardParts(r)
+          for (const s of parts.sets) sets.push(s)
+          return { protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.dnatLine }
+        }),
+        ...l4.map((r) => {
+          const parts = loadBalancerParts(r)
+          for (const s of parts.sets) sets.push(s)
+          return { protocol: r.protocol, start: r.publicStart, end: r.publicEnd, line: parts.dispatchLine as string }
+        }),
+      ]),
     }
     writeDnatBlock(tb, ip.ip, block)
     blocks?.set(ip.ip, block)
   }
 
+  const runtime = lbRuntime(ctx)
+  for (const r of balancers) writeLoadBalancer(tb, r, runtime, sets)
+
   const post = CHAIN.natPostrouting
+  writeLoadBalancerSourceNat(tb, ctx)
   for (const g of ctx.guestNets) {
     tb.add(post, '-s', g.net.cidr, '-d', g.net.cidr, '-o', g.dev, '-m', 'conntrack', '--ctstate', 'DNAT',
       ...comment('hairpin', g.net.id), '-j', 'SNAT', '--to-source', g.net.routerIp)
