@@ -101,6 +101,37 @@ export const PasswordState = Type.Object({
   pending: Type.Boolean({ description: 'A password waits for the VM (it is never shown)' }),
 })
 
+export const LbCheckResult = Type.Object({
+  ok: Type.Boolean(),
+  detail: Type.String({ description: 'e.g. "connect refused", "timeout after 2000 ms", "status 503"' }),
+  at: Type.String({ description: 'ISO 8601' }),
+  durationMs: Type.Number(),
+})
+
+export const LbBackendState = Type.Object({
+  ip: Type.String(),
+  port: Type.Integer({ description: 'Its first private port' }),
+  weight: Type.Integer({ description: 'Configured; 0: drained' }),
+  steeredWeight: Type.Optional(Type.Integer({ description: 'leastconn: the weight new connections are spread by now' })),
+  state: Type.Union([Type.Literal('up'), Type.Literal('down'), Type.Literal('unchecked')], { description: 'unchecked: the load balancer has no health check' }),
+  since: Type.Union([Type.String({ description: 'ISO 8601' }), Type.Null()]),
+  lastResult: Type.Union([LbCheckResult, Type.Null()]),
+  consecutivePasses: Type.Integer(),
+  consecutiveFailures: Type.Integer(),
+  connections: Type.Optional(Type.Integer({ description: 'leastconn: connections counted at the last poll' })),
+})
+
+export const LbState = Type.Object({
+  id: Type.String(),
+  mode: Type.String(),
+  publicIp: Type.String(),
+  protocol: Type.String(),
+  ports: Type.String({ description: 'e.g. "80" or "8000-8010"' }),
+  backends: Type.Array(LbBackendState),
+})
+
+export const LbStatusResponse = Type.Object({ loadBalancers: Type.Array(LbState) })
+
 export const ErrorResponse = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true, description: 'Also `diagnostics` (ERR_CONFIG_INVALID, ERR_BAD_REQUEST) or tool, line, lineText, context (ERR_KERNEL_REJECTED)' }),
 })
