@@ -22,6 +22,7 @@ commands:
   status                       desired/applied generation, last error, last apply
   diff                         differences between the desired state and the kernel (exit 1 if any)
   resync                       compare with the kernel now and repair drift
+  lb                           load balancers and their backends: health, since when, last check
   password set NETWORK IP FILE|-
                                set the password the VM at IP fetches once (read from the file or
                                stdin, never from the command line; one trailing newline dropped)
@@ -57,6 +58,7 @@ export type Command =
   | { kind: 'status' }
   | { kind: 'diff' }
   | { kind: 'resync' }
+  | { kind: 'lb' }
   | { kind: 'password'; action: 'set'; network: string; ip: string; source: BodySource }
   | { kind: 'password'; action: 'get' | 'delete'; network: string; ip: string }
   | { kind: 'user-data'; action: 'put'; source: BodySource }
@@ -227,6 +229,7 @@ export function parseInvocation(argv: readonly string[], env: Env): Invocation {
     case 'status':
     case 'diff':
     case 'resync':
+    case 'lb':
       expectArgs(name, args, 0)
       return { ...base, command: { kind: name } }
     case 'password':
@@ -265,6 +268,8 @@ export function planRequest(command: Command): RequestPlan | undefined {
       return { method: 'GET', path: '/v1/diff', headers: {} }
     case 'resync':
       return { method: 'POST', path: '/v1/resync', headers: {} }
+    case 'lb':
+      return { method: 'GET', path: '/v1/lb', headers: {} }
     case 'password': {
       const path = `/v1/passwords/${encodeURIComponent(command.network)}/${encodeURIComponent(command.ip)}`
       if (command.action === 'set') return { method: 'PUT', path, headers: {}, body: command.source }

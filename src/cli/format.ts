@@ -1,5 +1,6 @@
 import { assertNever, errorCode, type Diagnostic } from '../core/errors.ts'
-import type { ApplyReport, EngineStatus } from '../router/api/contract.ts'
+import type { Static } from 'typebox'
+import type { ApplyReport, EngineStatus, LbStatusResponse } from '../router/api/contract.ts'
 import type { Command } from './command.ts'
 
 /**
@@ -154,6 +155,8 @@ export function renderResponse(command: Command, asJson: boolean, status: number
       return { stdout: formatStatus(body as EngineStatus), stderr: '', exitCode: 0 }
     case 'resync':
       return { stdout: formatResync((body as { problems?: string[] }).problems ?? []), stderr: '', exitCode: 0 }
+    case 'lb':
+      return { stdout: formatLoadBalancers(body as LbStatus), stderr: '', exitCode: 0 }
     case 'password':
       return { stdout: formatPassword(command, body), stderr: '', exitCode: 0 }
     case 'user-data':
@@ -163,6 +166,23 @@ export function renderResponse(command: Command, asJson: boolean, status: number
     default:
       return assertNever(command)
   }
+}
+
+type LbStatus = Static<typeof LbStatusResponse>
+
+/** Pure. `svmctl lb`: one block per load balancer, one line per backend. */
+export function formatLoadBalancers(status: LbStatus): string {
+  if (status.loadBalancers.length === 0) return 'no load balancers\n'
+  return status.loadBalancers.map((lb) => {
+    const head = `${lb.id}  ${lb.mode} ${lb.protocol} ${lb.publicIp}:${lb.ports}\n`
+    return head + lb.backends.map((b) => {
+      const weight = b.weight === 0 ? 'drained' : `weight ${b.weight}${b.steeredWeight === undefined ? '' : ` (steered ${b.steeredWeight})`}`
+      const since = b.since === null ? '' : ` since ${b.since}`
+      const last = b.lastResult === null ? '' : `, last check ${b.lastResult.ok ? 'passed' : `failed: ${b.lastResult.detail}`}`
+      const conns = b.connections === undefined ? '' : `, ${b.connections} connection(s)`
+      return `  ${`${b.ip}:${b.port}`.padEnd(21)} ${b.state.padEnd(9)} ${weight}${since}${last}${conns}\n`
+    }).join('')
+  }).join('')
 }
 
 /** Pure. `svmctl password …` for people (the password itself is never printed: routerd never gives it back). */

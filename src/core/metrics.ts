@@ -54,6 +54,11 @@ export class Metrics {
     this.get(name, 'gauge', help).values.set(labelText(labels), value)
   }
 
+  /** Drops one labelled series (e.g. a gauge of a backend that is no longer configured). */
+  remove(name: string, labels: Labels = {}): void {
+    this.series.get(name)?.values.delete(labelText(labels))
+  }
+
   observe(name: string, help: string, value: number, buckets: number[]): void {
     const s = this.get(name, 'histogram', help)
     s.buckets = buckets

@@ -1,6 +1,7 @@
 import type { RoleName } from './model/roles.ts'
 import { dhcpService } from './services/dhcp/service.ts'
 import { dnsService } from './services/dns/service.ts'
+import { loadBalancerService } from './services/load-balancer/service.ts'
 import { metadataService } from './services/metadata/service.ts'
 import type { ServiceEntry } from './services/service.ts'
 
@@ -24,7 +25,7 @@ export const ROLES: Readonly<Record<RoleName, RoleRuntime>> = {
       'net.ipv4.ip_forward': '1', 'net.ipv4.conf.all.rp_filter': '2', 'net.ipv4.conf.default.rp_filter': '2',
       'net.ipv4.conf.all.promote_secondaries': '1', 'net.ipv4.conf.default.promote_secondaries': '1',
     },
-    services: [dhcpService, dnsService, metadataService],
+    services: [dhcpService, dnsService, metadataService, loadBalancerService],
   },
   // Not a router: the shared network's own gateway forwards, this appliance never does.
   dhcpsrvr: {

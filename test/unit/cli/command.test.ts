@@ -45,6 +45,7 @@ describe('parseInvocation + planRequest: argv → HTTP request', () => {
     { name: 'status reads /v1/status', argv: ['status', '--json'], request: { method: 'GET', path: '/v1/status', headers: {} } },
     { name: 'diff reads /v1/diff', argv: ['diff'], request: { method: 'GET', path: '/v1/diff', headers: {} } },
     { name: 'resync posts /v1/resync', argv: ['resync'], request: { method: 'POST', path: '/v1/resync', headers: {} } },
+    { name: 'lb reads /v1/lb', argv: ['lb'], request: { method: 'GET', path: '/v1/lb', headers: {} } },
     {
       name: 'password set reads the password from a file or stdin, never from argv',
       argv: ['password', 'set', 'net1', '10.1.1.10', '-'],
@@ -140,7 +141,7 @@ describe('planRequest covers every command', () => {
       { kind: 'push', source: { kind: 'stdin' } },
       { kind: 'put', collection: 'staticRoutes', id: 'r1', source: { kind: 'stdin' } },
       { kind: 'delete', collection: 'staticRoutes', id: 'r1' },
-      { kind: 'get' }, { kind: 'status' }, { kind: 'diff' }, { kind: 'resync' },
+      { kind: 'get' }, { kind: 'status' }, { kind: 'diff' }, { kind: 'resync' }, { kind: 'lb' },
       { kind: 'password', action: 'set', network: 'n', ip: '10.0.0.1', source: { kind: 'stdin', as: 'password' } },
       { kind: 'password', action: 'get', network: 'n', ip: '10.0.0.1' }, { kind: 'password', action: 'delete', network: 'n', ip: '10.0.0.1' },
       { kind: 'user-data', action: 'put', source: { kind: 'stdin', as: 'bytes' } }, { kind: 'user-data', action: 'list' },

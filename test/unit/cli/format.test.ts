@@ -120,6 +120,23 @@ describe('success answers', () => {
       .toBe(`${sha256}        12 bytes  named by 2 vmData item(s)\n`)
   })
 
+  it('lb: a block per load balancer, a line per backend with its health, weight and last check', () => {
+    const backend = { ip: '10.1.1.21', port: 8080, weight: 1, state: 'up' as const, since: '2026-12-03T22:00:00.000Z', lastResult: { ok: true, detail: 'status 200', at: '2026-12-03T22:00:05.000Z', durationMs: 2 }, consecutivePasses: 3, consecutiveFailures: 0 }
+    const body = { loadBalancers: [{ id: 'web', mode: 'l4', publicIp: '203.0.113.10', protocol: 'tcp', ports: '80', backends: [
+      backend,
+      { ...backend, ip: '10.1.1.22', state: 'down' as const, lastResult: { ...backend.lastResult, ok: false, detail: 'connect refused' }, consecutivePasses: 0, consecutiveFailures: 3 },
+      { ...backend, ip: '10.1.1.23', weight: 0, state: 'unchecked' as const, since: null, lastResult: null, steeredWeight: 4, connections: 2 },
+    ] }] }
+    expect(renderResponse({ kind: 'lb' }, false, 200, body).stdout).toBe([
+      'web  l4 tcp 203.0.113.10:80',
+      '  10.1.1.21:8080        up        weight 1 since 2026-12-03T22:00:00.000Z, last check passed',
+      '  10.1.1.22:8080        down      weight 1 since 2026-12-03T22:00:00.000Z, last check failed: connect refused',
+      '  10.1.1.23:8080        unchecked drained, 2 connection(s)',
+      '',
+    ].join('\n'))
+    expect(renderResponse({ kind: 'lb' }, false, 200, { loadBalancers: [] }).stdout).toBe('no load balancers\n')
+  })
+
   it('resync reports what it repaired', () => {
     expect(renderResponse({ kind: 'resync' }, false, 200, { problems: [] }).stdout).toBe('no drift: the kernel matches the desired state\n')
     expect(renderResponse({ kind: 'resync' }, false, 200, { problems: ['canary gone'] }).stdout).toBe('found 1 problem(s); a full apply repaired them:\n  canary gone\n')
