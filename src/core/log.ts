@@ -10,7 +10,7 @@ export function createLogger(daemon: string, options: { level?: string; destinat
     level: options.level ?? process.env['SVM_LOG_LEVEL'] ?? 'info',
     base: { daemon },
     redact: {
-      paths: ['token', 'headers.authorization', 'req.headers.authorization', 'password', '*.password', 'body.password', 'req.body.password', 'key', 'tls.key'],
+      paths: ['token', 'headers.authorization', 'req.headers.authorization', 'password', '*.password', 'body.password', 'req.body.password', 'key', 'tls.key', '*.key', 'body.key', 'req.body.key'],
       censor: '[redacted]',
     },
   }

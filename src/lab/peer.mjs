@@ -8,7 +8,8 @@
 //   peer.mjs sink udp PORT           prints "from <source ip>" for every datagram received, answers nothing
 //   peer.mjs send udp HOST PORT FROM sends one datagram from FROM and exits (no answer expected)
 //   peer.mjs named tcp|udp PORT NAME  a backend that says who it is: "<NAME> <client ip>" (HTTP body,
-//                                    keep-alive allowed; or datagram reply)
+//                                    keep-alive allowed, plus " xff=<X-Forwarded-For> proto=<X-Forwarded-Proto>"
+//                                    behind a proxy; or datagram reply)
 //   peer.mjs keep tcp URL SECONDS    one kept-alive HTTP connection asking every 100 ms; prints each
 //                                    answer; exit 1 at the first failure or on a new connection
 //   peer.mjs keep udp HOST PORT SECONDS FROM  one UDP flow (fixed source port) asking every 100 ms;
@@ -49,7 +50,12 @@ if (mode === 'serve') {
 } else if (mode === 'named') {
   const port = Number(a)
   if (proto === 'tcp') {
-    createServer((req, res) => res.end(`${b} ${req.socket.remoteAddress}\n`)).listen(port, '0.0.0.0', () => process.stdout.write('ready\n'))
+    createServer((req, res) => {
+      // Behind a proxy, also what it said of the client.
+      const xff = req.headers['x-forwarded-for']
+      const proxied = xff === undefined ? '' : ` xff=${xff} proto=${req.headers['x-forwarded-proto'] ?? '-'}`
+      res.end(`${b} ${req.socket.remoteAddress}${proxied}\n`)
+    }).listen(port, '0.0.0.0', () => process.stdout.write('ready\n'))
   } else {
     const s = createSocket('udp4')
     s.on('message', (_msg, rinfo) => s.send(`${b} ${rinfo.address}`, rinfo.port, rinfo.address))

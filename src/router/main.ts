@@ -7,7 +7,7 @@ import { loadRouterdConfig } from './daemon-config.ts'
 import { createRunner } from '../core/exec.ts'
 import { createLogger, type Logger } from '../core/log.ts'
 import { MemoryRelease } from '../core/memory-release.ts'
-import type { HostFacts } from './model/facts.ts'
+import type { EditFacts } from './model/facts.ts'
 import { Metrics } from '../core/metrics.ts'
 import { publishProcessMemory } from '../core/process-metrics.ts'
 import { Engine } from './reconcile/engine.ts'
@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
     onConfig: (config, facts, generation, edited) => services.onConfig(config, facts, generation, edited), memory, role,
-    editFacts: (): Pick<HostFacts, 'userData'> => services.editFacts(),
+    editFacts: (): EditFacts => services.editFacts(),
   })
   await engine.start()
   const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }

@@ -16,9 +16,10 @@ const src = new URL('../../src/', import.meta.url).pathname
 const SIDE_EFFECTS = /from '(node:(child_process|fs|net|dgram|http|https|os)|undici)'/
 /**
  * In a service folder, the files that do I/O (service.ts wires a service to the daemon and may
- * run tools through core/exec.ts; probe.ts makes health checks); the rest is pure protocol code.
+ * run tools through core/exec.ts; probe.ts makes health checks; manager.ts runs a helper process
+ * such as HAProxy and runtime-api.ts speaks to it); the rest is pure protocol code.
  */
-const SERVICE_SHELL = /\/(server|[a-z]+-store|forwarder|tcp|index|routes|guest-http|tls|probe|service)\.ts$/
+const SERVICE_SHELL = /\/(server|[a-z]+-store|forwarder|tcp|index|routes|guest-http|tls|probe|service|manager|runtime-api)\.ts$/
 
 function files(dir: string): string[] {
   if (!existsSync(dir)) return []

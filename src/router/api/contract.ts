@@ -130,7 +130,13 @@ export const LbState = Type.Object({
   backends: Type.Array(LbBackendState),
 })
 
-export const LbStatusResponse = Type.Object({ loadBalancers: Type.Array(LbState) })
+export const HaproxyState = Type.Object({
+  running: Type.Boolean({ description: 'Whether HAProxy runs (only while a load balancer of mode http or tls exists)' }),
+  generation: Type.Union([Type.Integer(), Type.Null()], { description: 'The config generation HAProxy serves' }),
+  lastError: Type.Union([Type.Object({ code: Type.String(), message: Type.String(), at: Type.String() }), Type.Null()]),
+})
+
+export const LbStatusResponse = Type.Object({ loadBalancers: Type.Array(LbState), haproxy: HaproxyState })
 
 export const ErrorResponse = Type.Object({
   error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true, description: 'Also `diagnostics` (ERR_CONFIG_INVALID, ERR_BAD_REQUEST) or tool, line, lineText, context (ERR_KERNEL_REJECTED)' }),

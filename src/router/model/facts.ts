@@ -21,7 +21,12 @@ export interface HostFacts {
    * start, so a blob lost on disk costs that VM its user data, not the router its config.
    */
   userData?: ReadonlyMap<string, number>
+  /** The TLS certificates stored (ids), when the caller checks references to them, as userData. */
+  certificates?: ReadonlySet<string>
 }
+
+/** What the services keep outside the config that edits are checked against (services' editFacts). */
+export type EditFacts = Pick<HostFacts, 'userData' | 'certificates'>
 
 /** Resolves a config interface to the kernel link name it matches, or undefined. */
 export function resolveLinkName(facts: HostFacts, match: { mac?: string | undefined; name?: string | undefined }): string | undefined {

@@ -8,7 +8,7 @@ import { readRuleCounters } from '../kernel/rule-counters.ts'
 import { applySysctls } from '../kernel/sysctl.ts'
 import { checkConfig } from '../model/check.ts'
 import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type RouterConfig } from '../model/config.ts'
-import type { HostFacts } from '../model/facts.ts'
+import type { EditFacts, HostFacts } from '../model/facts.ts'
 import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
 import { roleAllows, type RoleName } from '../model/roles.ts'
@@ -65,7 +65,7 @@ export interface EngineOptions {
   /** What this instance is for: the collections it takes, the tables it renders, the sysctls it sets (default router). */
   role?: RoleName
   /** What edits are checked against besides the kernel's facts (the stored user data blobs); not the stored config at start. */
-  editFacts?: () => Pick<HostFacts, 'userData'>
+  editFacts?: () => EditFacts
 }
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { Logger } from '../../core/log.ts'
 import type { CollectionName, RouterConfig } from '../model/config.ts'
-import type { HostFacts } from '../model/facts.ts'
+import type { EditFacts, HostFacts } from '../model/facts.ts'
 import type { RouterService, ServiceContext, ServiceEntry } from './service.ts'
 
 /**
@@ -39,8 +39,8 @@ export class GuestServices {
   }
 
   /** What the services keep that config edits are checked against (engine option editFacts). */
-  editFacts(): Pick<HostFacts, 'userData'> {
-    return Object.assign({}, ...this.running.map(({ service }) => service.editFacts?.() ?? {})) as Pick<HostFacts, 'userData'>
+  editFacts(): EditFacts {
+    return Object.assign({}, ...this.running.map(({ service }) => service.editFacts?.() ?? {})) as EditFacts
   }
 
   routes(app: FastifyInstance): void {

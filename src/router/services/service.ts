@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Logger } from '../../core/log.ts'
 import type { Metrics } from '../../core/metrics.ts'
 import type { CollectionName, RouterConfig } from '../model/config.ts'
-import type { HostFacts } from '../model/facts.ts'
+import type { EditFacts, HostFacts } from '../model/facts.ts'
 
 /**
  * A service routerd runs in-process for its guests (DHCP, DNS, and the next ones: metadata,
@@ -15,7 +15,7 @@ export interface RouterService {
   /** Serves exactly what this config says, from now on. Updates of one service never overlap. */
   update(config: RouterConfig, facts: HostFacts, generation: number): Promise<void>
   /** What config edits are checked against that this service keeps (e.g. the stored user data). */
-  editFacts?(): Partial<Pick<HostFacts, 'userData'>>
+  editFacts?(): Partial<EditFacts>
   /** Its own API routes (e.g. GET /v1/dhcp/leases), added to routerd's control API. */
   routes?(app: FastifyInstance): void
   close(): Promise<void>

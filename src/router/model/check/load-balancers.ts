@@ -100,6 +100,10 @@ export const loadBalancers: DomainCheck = {
       checkOverlaps(ix, r, i, path, push)
       checkBackends(ix, r, path, push)
       checkModeFields(r, path, push)
+      const stored = ix.facts?.certificates
+      if (r.tls !== undefined && stored !== undefined && !stored.has(r.tls.certificate)) {
+        push(`${path}/tls/certificate`, 'ERR_CERTIFICATE_MISSING', `no certificate "${r.tls.certificate}" is stored (PUT /v1/certificates/${r.tls.certificate} first)`)
+      }
       checkCidrList(r.sourceCidrs, `${path}/sourceCidrs`, push)
     })
   },
