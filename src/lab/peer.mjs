@@ -10,12 +10,17 @@
 //   peer.mjs named tcp|udp PORT NAME  a backend that says who it is: "<NAME> <client ip>" (HTTP body,
 //                                    keep-alive allowed, plus " xff=<X-Forwarded-For> proto=<X-Forwarded-Proto>"
 //                                    behind a proxy; or datagram reply)
+//   peer.mjs proxied tcp PORT NAME   a backend behind the PROXY protocol v2: reads the header first, then one
+//                                    HTTP request, and answers "<NAME> proxy=<src ip>:<port>-><dst ip>:<port>"
+//                                    (or proxy=local for a health check); a connection without the
+//                                    header is closed, and "rejected" printed
 //   peer.mjs keep tcp URL SECONDS    one kept-alive HTTP connection asking every 100 ms; prints each
 //                                    answer; exit 1 at the first failure or on a new connection
 //   peer.mjs keep udp HOST PORT SECONDS FROM  one UDP flow (fixed source port) asking every 100 ms;
 //                                    prints each answer; exit 1 when an answer is missing for 1 s
 import { request, createServer, Agent } from 'node:http'
 import { createSocket } from 'node:dgram'
+import { createServer as createTcpServer } from 'node:net'
 
 const [mode, proto, a, b, from, sport] = process.argv.slice(2)
 if (mode === 'serve') {
@@ -61,6 +66,35 @@ if (mode === 'serve') {
     s.on('message', (_msg, rinfo) => s.send(`${b} ${rinfo.address}`, rinfo.port, rinfo.address))
     s.bind(port, '0.0.0.0', () => process.stdout.write('ready\n'))
   }
+} else if (mode === 'proxied' && proto === 'tcp') {
+  const SIGNATURE = Buffer.from('0d0a0d0a000d0a515549540a', 'hex')
+  const address = (buf, at) => `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`
+  createTcpServer((socket) => {
+    let data = Buffer.alloc(0)
+    let proxy
+    socket.on('error', () => {})
+    socket.on('data', (chunk) => {
+      data = Buffer.concat([data, chunk])
+      if (proxy === undefined) {
+        if (data.length < 16) return
+        if (!data.subarray(0, 12).equals(SIGNATURE) || data[12] >> 4 !== 2) {
+          process.stdout.write('rejected\n')
+          socket.destroy()
+          return
+        }
+        const length = data.readUInt16BE(14)
+        if (data.length < 16 + length) return
+        // Command 1 (PROXY) over TCP/IPv4 (0x11) carries the addresses; command 0 (LOCAL) none.
+        proxy = (data[12] & 0xf) === 1 && data[13] === 0x11
+          ? `${address(data, 16)}:${data.readUInt16BE(24)}->${address(data, 20)}:${data.readUInt16BE(26)}`
+          : 'local'
+        data = data.subarray(16 + length)
+      }
+      if (!data.includes('\r\n\r\n')) return
+      const body = `${b} proxy=${proxy}\n`
+      socket.end(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`)
+    })
+  }).listen(Number(a), '0.0.0.0', () => process.stdout.write('ready\n'))
 } else if (mode === 'keep' && proto === 'tcp') {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   let sockets = 0
@@ -99,6 +133,6 @@ if (mode === 'serve') {
     }, 100)
   })
 } else {
-  process.stderr.write('usage: peer.mjs serve tcp|udp PORT[-PORT] | ask udp HOST PORT | sink udp PORT | send udp HOST PORT FROM | named tcp|udp PORT NAME | keep tcp URL SECONDS | keep udp HOST PORT SECONDS FROM\n')
+  process.stderr.write('usage: peer.mjs serve tcp|udp PORT[-PORT] | ask udp HOST PORT | sink udp PORT | send udp HOST PORT FROM | named tcp|udp PORT NAME | proxied tcp PORT NAME | keep tcp URL SECONDS | keep udp HOST PORT SECONDS FROM\n')
   process.exit(2)
 }

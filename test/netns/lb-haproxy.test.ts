@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -13,7 +13,9 @@ import { RouterdProcess } from '../helpers/routerd-process.ts'
  * the public side: X-Forwarded-For and -Proto reach the backends, a backend added or reweighted
  * goes through the runtime API (the worker stays the same process), a structural change reloads
  * without one failed request under load, TLS is terminated with the stored certificate (curl
- * checks it), cookie stickiness holds, and the key never comes back out.
+ * checks it), cookie stickiness holds, the key never comes back out, a backend behind the
+ * PROXY protocol reads the client's address from its header (and both health checkers speak it),
+ * and a config HAProxy refuses leaves the running one serving.
  */
 
 const root = process.getuid?.() === 0
@@ -27,6 +29,8 @@ describe.skipIf(!root)('load balancers in HAProxy (modes http and tls)', () => {
   let dir: string
   let cert: string
   let key: string
+  const vmNamespaces = new Map<string, string>()
+  let proxiedPeer: ReturnType<RouterdProcess['lab']['start']>
 
   const web = (backends: readonly (readonly [string, string])[], extra: Record<string, unknown> = {}) => ({
     id: 'web', publicIp: VIP, protocol: 'tcp', publicPorts: { start: 8000 }, privatePorts: { start: 8080 }, mode: 'http',
@@ -62,9 +66,12 @@ describe.skipIf(!root)('load balancers in HAProxy (modes http and tls)', () => {
     r = await RouterdProcess.create()
     for (const [name, ip] of BACKENDS) {
       const ns = await r.lab.addVm(name, ip)
+      vmNamespaces.set(name, ns)
       const p = r.lab.start(ns, process.execPath, [PEER, 'named', 'tcp', '8080', name])
       for (let i = 0; i < 100 && !p.output().includes('ready'); i++) await sleep(20)
     }
+    proxiedPeer = r.lab.start(vmNamespaces.get('h1') as string, process.execPath, [PEER, 'proxied', 'tcp', '9090', 'h1'])
+    for (let i = 0; i < 100 && !proxiedPeer.output().includes('ready'); i++) await sleep(20)
   }, 60_000)
   afterAll(async () => {
     await r?.close()
@@ -131,5 +138,47 @@ describe.skipIf(!root)('load balancers in HAProxy (modes http and tls)', () => {
     expect(statSync(join(r.dir, 'state', 'certificates', 'site.pem')).mode & 0o777).toBe(0o600)
     expect(r.output()).not.toContain(pem.slice(0, 20))
     expect((await r.api('DELETE', '/v1/certificates/site')).status).toBe(409)
+  }, 30_000)
+
+  it('sends the PROXY protocol (v2): the backend reads the client from the header; HAProxy\'s checks and routerd\'s speak it too, and /v1/lb shows HAProxy\'s view', async () => {
+    const pp = { id: 'pp', publicIp: VIP, protocol: 'tcp', publicPorts: { start: 8100 }, privatePorts: { start: 9090 }, mode: 'http', proxyProtocol: true,
+      backends: [{ ip: BACKENDS[0][1] }], healthCheck: { type: 'http', path: '/health', intervalSeconds: 1, timeoutSeconds: 1, rise: 1, fall: 2 } }
+    await put([web(BACKENDS), pp])
+    expect(await get(`http://${VIP}:8100/`, '-H', 'Connection: close')).toMatch(new RegExp(`^h1 proxy=${HOST.replace(/\./g, '\\.')}:\\d+->${VIP.replace(/\./g, '\\.')}:8100$`))
+    let backend: Record<string, unknown> = {}
+    for (let i = 0; i < 60; i++) {
+      backend = (await r.api('GET', '/v1/lb')).body.loadBalancers.find((x: { id: string }) => x.id === 'pp').backends[0]
+      if ((backend['lastResult'] as { ok: boolean } | null)?.ok === true && (backend['haproxy'] as { check: string } | undefined)?.check === 'L7OK') break
+      await sleep(100)
+    }
+    expect(backend).toMatchObject({ ip: BACKENDS[0][1], state: 'up', lastResult: { ok: true, detail: 'status 200' }, haproxy: { status: 'UP', check: 'L7OK' } })
+    expect((backend['haproxy'] as { totalSessions: number }).totalSessions).toBeGreaterThanOrEqual(1)
+    expect(proxiedPeer.output()).not.toContain('rejected')
+  }, 30_000)
+
+  it('a config HAProxy refuses (a certificate damaged on disk) is reported and leaves the running one serving; the fix is taken', async () => {
+    await r.api('PUT', '/v1/certificates/site', { certificate: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') })
+    await put([web(BACKENDS), secure])
+    const before = await workerPid()
+    const served = (await r.api('GET', '/v1/lb')).body.haproxy.generation
+    writeFileSync(join(r.dir, 'state', 'certificates', 'site.pem'), 'not a certificate\n')
+    await r.put({ ...labRouterConfig(), loadBalancers: [web(BACKENDS, { algorithm: 'leastconn' }), secure] })
+    let haproxy: { generation: number; lastError: { code: string } | null } = { generation: 0, lastError: null }
+    for (let i = 0; i < 100 && haproxy.lastError === null; i++) {
+      await sleep(50)
+      haproxy = (await r.api('GET', '/v1/lb')).body.haproxy
+    }
+    expect(haproxy).toMatchObject({ generation: served, lastError: { code: 'ERR_HAPROXY_CONFIG' } })
+    expect(await workerPid()).toBe(before)
+    expect(await get(`http://${VIP}:8000/`, '-H', 'Connection: close')).toMatch(/^h[123] /)
+    expect(await get('https://lb.test:8443/', '--cacert', cert, '--resolve', `lb.test:8443:${VIP}`)).toMatch(/^h1 /)
+    await r.api('PUT', '/v1/certificates/site', { certificate: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') })
+    const want = (await r.api('GET', '/v1/status')).body.desiredGeneration
+    for (let i = 0; i < 100 && (haproxy.lastError !== null || haproxy.generation !== want); i++) {
+      await sleep(50)
+      haproxy = (await r.api('GET', '/v1/lb')).body.haproxy
+    }
+    expect(haproxy).toMatchObject({ generation: want, lastError: null })
+    expect(await workerPid()).not.toBe(before)
   }, 30_000)
 })

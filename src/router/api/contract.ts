@@ -119,6 +119,12 @@ export const LbBackendState = Type.Object({
   consecutivePasses: Type.Integer(),
   consecutiveFailures: Type.Integer(),
   connections: Type.Optional(Type.Integer({ description: 'leastconn: connections counted at the last poll' })),
+  haproxy: Type.Optional(Type.Object({
+    status: Type.String({ description: 'HAProxy\'s own view: UP, DOWN, MAINT (held down by routerd or drained), no check, …' }),
+    sessions: Type.Integer({ description: 'Connections open to the backend now' }),
+    totalSessions: Type.Integer({ description: 'Connections since HAProxy (re)loaded' }),
+    check: Type.String({ description: 'HAProxy\'s last check result (L4OK, L7OK, L4CON, L7STS, …; empty without checks)' }),
+  }, { description: 'Modes http and tls: what HAProxy reports for this server' })),
 })
 
 export const LbState = Type.Object({

@@ -14,8 +14,8 @@ const config = (lbs: LoadBalancer[]): RouterConfig => ({ ...emptyConfig(), loadB
 describe('health targets', () => {
   it('one per backend with every default filled in, drained backends too, sorted by key', () => {
     expect(healthTargets(config([LB]))).toEqual([
-      { key: 'web 10.1.1.21:8080', lb: 'web', ip: '10.1.1.21', port: 8080, type: 'http', path: '/health', expectStatus: undefined, intervalMs: 5000, timeoutMs: 2000, rise: 1, fall: 3 },
-      { key: 'web 10.1.1.22:9090', lb: 'web', ip: '10.1.1.22', port: 9090, type: 'http', path: '/health', expectStatus: undefined, intervalMs: 5000, timeoutMs: 2000, rise: 1, fall: 3 },
+      { key: 'web 10.1.1.21:8080', lb: 'web', ip: '10.1.1.21', port: 8080, type: 'http', path: '/health', expectStatus: undefined, proxyProtocol: false, intervalMs: 5000, timeoutMs: 2000, rise: 1, fall: 3 },
+      { key: 'web 10.1.1.22:9090', lb: 'web', ip: '10.1.1.22', port: 9090, type: 'http', path: '/health', expectStatus: undefined, proxyProtocol: false, intervalMs: 5000, timeoutMs: 2000, rise: 1, fall: 3 },
     ])
   })
 
@@ -23,6 +23,14 @@ describe('health targets', () => {
     const udp: LoadBalancer = { ...LB, id: 'dns', protocol: 'udp', publicPorts: { start: 53 }, privatePorts: { start: 53 }, backends: [{ ip: '10.1.1.21' }], healthCheck: { type: 'tcp', port: 5353 } }
     const { healthCheck: _h, ...unchecked } = LB
     expect(healthTargets(config([udp, { ...unchecked, id: 'plain' }])).map((t) => [t.key, t.type, t.port])).toEqual([['dns 10.1.1.21:53', 'tcp', 5353]])
+  })
+
+  it('a rule sending the PROXY protocol is checked with its header on the traffic port, not on a separate check port', () => {
+    const proxied: LoadBalancer = { ...LB, mode: 'http', proxyProtocol: true }
+    const separate: LoadBalancer = { ...proxied, id: 'sep', healthCheck: { type: 'http', port: 9999 } }
+    expect(healthTargets(config([proxied, separate])).map((t) => [t.key, t.port, t.proxyProtocol])).toEqual([
+      ['sep 10.1.1.21:8080', 9999, false], ['sep 10.1.1.22:9090', 9999, false], ['web 10.1.1.21:8080', 8080, true], ['web 10.1.1.22:9090', 9090, true],
+    ])
   })
 })
 

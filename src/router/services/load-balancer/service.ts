@@ -121,10 +121,17 @@ class LoadBalancerService implements RouterService {
 
   routes(app: FastifyInstance): void {
     certificateRoutes(app, { store: this.certificates, config: () => this.config, changed: () => void this.proxy(true) })
-    app.get('/v1/lb', { schema: { response: { 200: LbStatusResponse, 401: ErrorResponse } } }, async () => ({
-      loadBalancers: loadBalancerStates(this.balancers, this.monitor.snapshot(), this.runtime.weights, this.counts),
-      haproxy: { running: this.haproxy.isRunning(), ...this.proxied },
-    }))
+    app.get('/v1/lb', { schema: { response: { 200: LbStatusResponse, 401: ErrorResponse } } }, async () => {
+      // HAProxy's view is an extra: a busy or restarting HAProxy costs the answer that part only.
+      const stats = await this.haproxy.stats().catch((err: unknown) => {
+        this.ctx.log.warn({ err }, 'cannot read haproxy stats')
+        return []
+      })
+      return {
+        loadBalancers: loadBalancerStates(this.balancers, this.monitor.snapshot(), this.runtime.weights, this.counts, stats),
+        haproxy: { running: this.haproxy.isRunning(), ...this.proxied },
+      }
+    })
   }
 
   async close(): Promise<void> {

@@ -21,7 +21,7 @@ import { commandSucceeded, haproxyCommand, parseShowStat } from './runtime-api.t
 const READY_TRIES = 100
 const READY_WAIT_MS = 50
 
-export interface HaproxyServerStat { backend: string; server: string; status: string; sessions: number; check: string }
+export interface HaproxyServerStat { backend: string; server: string; status: string; sessions: number; totalSessions: number; check: string }
 
 export class HaproxyManager {
   private process: StartedProcess | undefined
@@ -69,7 +69,7 @@ export class HaproxyManager {
     if (!this.running()) return []
     const rows = parseShowStat(await haproxyCommand(this.adminSocket, 'show stat'))
     return rows.filter((r) => r['svname'] !== 'FRONTEND' && r['svname'] !== 'BACKEND')
-      .map((r) => ({ backend: r['pxname'] ?? '', server: r['svname'] ?? '', status: r['status'] ?? '', sessions: Number(r['scur'] ?? 0), check: r['check_status'] ?? '' }))
+      .map((r) => ({ backend: r['pxname'] ?? '', server: r['svname'] ?? '', status: r['status'] ?? '', sessions: Number(r['scur'] ?? 0), totalSessions: Number(r['stot'] ?? 0), check: r['check_status'] ?? '' }))
   }
 
   /** The running worker's pid (a reload changes it; runtime commands do not). */

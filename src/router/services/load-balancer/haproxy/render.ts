@@ -70,9 +70,10 @@ export function serverLines(r: LoadBalancer, down: ReadonlySet<string>): { key: 
       if (r.proxyProtocol === true) options.push('send-proxy-v2')
       if (r.healthCheck !== undefined) {
         const hc = r.healthCheck
-        const checkPort = hc.port ?? port
-        options.push('check', `port ${checkPort}`, `inter ${(hc.intervalSeconds ?? HEALTH_DEFAULTS.intervalSeconds) * 1000}`,
-          `rise ${hc.rise ?? HEALTH_DEFAULTS.rise}`, `fall ${hc.fall ?? HEALTH_DEFAULTS.fall}`)
+        options.push('check', `port ${hc.port ?? port}`)
+        // With a `port`, HAProxy's checks leave out the PROXY header the traffic port expects.
+        if (r.proxyProtocol === true && hc.port === undefined) options.push('check-send-proxy')
+        options.push(`inter ${(hc.intervalSeconds ?? HEALTH_DEFAULTS.intervalSeconds) * 1000}`, `rise ${hc.rise ?? HEALTH_DEFAULTS.rise}`, `fall ${hc.fall ?? HEALTH_DEFAULTS.fall}`)
       }
       if (r.stickiness?.kind === 'lbCookie') options.push(`cookie ${name}`)
       const state = down.has(key) ? ['disabled'] : []

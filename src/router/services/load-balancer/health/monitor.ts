@@ -113,7 +113,7 @@ export class HealthMonitor {
     let result: CheckResult
     try {
       const t = entry.target
-      result = t.type === 'http' ? await probeHttp(t.ip, t.port, t.path, t.expectStatus, t.timeoutMs) : await probeTcp(t.ip, t.port, t.timeoutMs)
+      result = t.type === 'http' ? await probeHttp(t.ip, t.port, t.path, t.expectStatus, t.timeoutMs, t.proxyProtocol) : await probeTcp(t.ip, t.port, t.timeoutMs)
     } finally {
       this.release()
     }

@@ -35,8 +35,14 @@ export function probeTcp(ip: string, port: number, timeoutMs: number): Promise<C
   })
 }
 
-/** An HTTP GET of `path`: passes on `expectStatus`, else on any 2xx or 3xx. */
-export function probeHttp(ip: string, port: number, path: string, expectStatus: number | undefined, timeoutMs: number): Promise<CheckResult> {
+/**
+ * The PROXY protocol v2 header with the LOCAL command: "a health check, no client behind it",
+ * which a backend that expects the header from HAProxy accepts before the request.
+ */
+export const PROXY_V2_LOCAL = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a, 0x20, 0x00, 0x00, 0x00])
+
+/** An HTTP GET of `path` (after PROXY_V2_LOCAL when `proxyProtocol`): passes on `expectStatus`, else on any 2xx or 3xx. */
+export function probeHttp(ip: string, port: number, path: string, expectStatus: number | undefined, timeoutMs: number, proxyProtocol = false): Promise<CheckResult> {
   const started = performance.now()
   return new Promise((resolve) => {
     let settled = false
@@ -47,7 +53,17 @@ export function probeHttp(ip: string, port: number, path: string, expectStatus: 
       req.destroy()
       resolve(done(started, ok, detail))
     }
-    const req = request({ host: ip, port, path, method: 'GET', agent: false, headers: { host: ip, connection: 'close', 'user-agent': 'routerd-health-check' } }, (res) => {
+    const createConnection = proxyProtocol
+      ? () => {
+          const socket = connect({ host: ip, port })
+          // Queued before the request, so it is the first thing the backend reads.
+          socket.write(PROXY_V2_LOCAL)
+          return socket
+        }
+      : undefined
+    // A request with an agent (even `agent: false`, a fresh one) ignores createConnection.
+    const req = request({ host: ip, port, path, method: 'GET', ...(createConnection === undefined ? { agent: false } : { createConnection }),
+      headers: { host: ip, connection: 'close', 'user-agent': 'routerd-health-check' } }, (res) => {
       // The status line is all a check needs: the body is never read (an endless one costs nothing).
       const status = res.statusCode ?? 0
       finish(expectStatus === undefined ? status >= 200 && status < 400 : status === expectStatus, `status ${status}`)

@@ -13,6 +13,8 @@ export interface HealthTarget {
   path: string
   /** http: the status a healthy backend answers; undefined: any 2xx or 3xx. */
   expectStatus: number | undefined
+  /** The checked port is the traffic port of a rule that sends the PROXY protocol: it expects that header first. */
+  proxyProtocol: boolean
   intervalMs: number
   timeoutMs: number
   rise: number
@@ -36,6 +38,7 @@ export function healthTargets(config: RouterConfig): HealthTarget[] {
       out.push({
         key: backendKey(lb.id, b.ip, first), lb: lb.id, ip: b.ip, port: hc.port ?? first,
         type: lb.protocol === 'udp' ? 'tcp' : hc.type, path: hc.path ?? HEALTH_DEFAULTS.path, expectStatus: hc.expectStatus,
+        proxyProtocol: lb.proxyProtocol === true && hc.port === undefined,
         intervalMs: (hc.intervalSeconds ?? HEALTH_DEFAULTS.intervalSeconds) * 1000, timeoutMs: (hc.timeoutSeconds ?? HEALTH_DEFAULTS.timeoutSeconds) * 1000,
         rise: hc.rise ?? HEALTH_DEFAULTS.rise, fall: hc.fall ?? HEALTH_DEFAULTS.fall,
       })
@@ -46,6 +49,6 @@ export function healthTargets(config: RouterConfig): HealthTarget[] {
 
 /** Pure. Whether two targets of one key are checked the same way (else its state starts over). */
 export function sameCheck(a: HealthTarget, b: HealthTarget): boolean {
-  return a.ip === b.ip && a.port === b.port && a.type === b.type && a.path === b.path && a.expectStatus === b.expectStatus
+  return a.ip === b.ip && a.port === b.port && a.type === b.type && a.path === b.path && a.expectStatus === b.expectStatus && a.proxyProtocol === b.proxyProtocol
     && a.intervalMs === b.intervalMs && a.timeoutMs === b.timeoutMs && a.rise === b.rise && a.fall === b.fall
 }
