@@ -128,6 +128,27 @@ describe.skipIf(!root)('load balancers in the kernel: real traffic through the r
     }
   }, 30_000)
 
+  it('continuous HTTP load (a connection per request) while backends are added, removed, drained and reweighted: not one request fails', async () => {
+    await put(config([web([1, 1])]))
+    // Runs until stopped after the last change, so the load spans every change however fast the machine is.
+    const load = h.lab.start(h.lab.ns.inet, 'curl', ['-s', '--max-time', '5', '-H', 'Connection: close', '--interface', HOST, '-o', '/dev/null', '-w', '%{http_code}\\n', `http://${VIP}/?[1-1000000]`])
+    const codes = () => load.output().split('\n').filter((l) => /^\d{3}$/.test(l))
+    for (let i = 0; i < 100 && codes().length === 0; i++) await new Promise((r) => setTimeout(r, 20))
+    const steps = [[1, 1, 1], [1, 0, 1], [0, 3, 1], [2, 1], [1, 1, 1], [1], [1, 1, 1]]
+    for (let i = 0; i < 3; i++) {
+      for (const weights of steps) {
+        await new Promise((r) => setTimeout(r, 50))
+        await put(config([web(weights)]))
+      }
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    load.kill('SIGTERM')
+    await load.exited
+    const seen = codes()
+    expect(seen.length).toBeGreaterThan(100)
+    expect(seen.filter((c) => c !== '200')).toEqual([])
+  }, 90_000)
+
   it('removing a UDP backend moves its flows only (their conntrack entries are cleared): the other backend\'s flow stays', async () => {
     const udpLb = lb('dns', 53, BACKENDS.slice(0, 2).map(([, ip]) => ({ ip })), { protocol: 'udp' })
     await put(config([udpLb]))
