@@ -1,11 +1,11 @@
 #!/usr/bin/env node
-import { existsSync, lstatSync, readFileSync, statSync, unlinkSync } from 'node:fs'
-import { connect } from 'node:net'
+import { readFileSync, statSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { buildApp } from './api/app.ts'
 import { loadRouterdConfig } from './daemon-config.ts'
 import { createRunner } from '../core/exec.ts'
-import { createLogger, type Logger } from '../core/log.ts'
+import { guardProcess, removeStaleSocket } from '../core/daemon/launch.ts'
+import { createLogger } from '../core/log.ts'
 import { MemoryRelease } from '../core/memory-release.ts'
 import type { EditFacts } from './model/facts.ts'
 import { Metrics } from '../core/metrics.ts'
@@ -14,38 +14,6 @@ import { Engine } from './reconcile/engine.ts'
 import { ROLES } from './roles.ts'
 import { GuestServices } from './services/index.ts'
 import { ConfigStore } from './store/config-store.ts'
-
-/** A socket file left by a killed daemon blocks listen(); remove it unless something answers on it. */
-async function removeStaleSocket(path: string): Promise<void> {
-  if (!existsSync(path) || !lstatSync(path).isSocket()) return
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect(path)
-    probe.once('connect', () => { probe.destroy(); resolve(true) })
-    probe.once('error', () => resolve(false))
-  })
-  if (alive) throw new Error(`another daemon is serving on ${path}`)
-  unlinkSync(path)
-}
-
-/**
- * Nothing a packet makes a handler throw may end the daemon (DHCP, DNS and the API of every
- * network would go with it), and nothing but JSON lines may reach the log: node's own warnings
- * (e.g. DEP0112 from the sockopt package) go through pino too.
- */
-function guardProcess(log: Logger, metrics: Metrics): void {
-  process.removeAllListeners('warning')
-  process.on('warning', (warning) => {
-    log.warn({ warning: { name: warning.name, code: (warning as { code?: string }).code, message: warning.message } }, 'node warning')
-  })
-  process.on('uncaughtException', (err, origin) => {
-    metrics.inc('uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin })
-    log.error({ err, origin }, 'uncaught exception; routerd keeps running')
-  })
-  process.on('unhandledRejection', (reason) => {
-    metrics.inc('uncaught_errors_total', 'Exceptions and rejections no handler caught (the daemon kept running)', { origin: 'unhandledRejection' })
-    log.error({ err: reason }, 'unhandled rejection; routerd keeps running')
-  })
-}
 
 /**
  * routerd: applies the stored config to the kernel, then serves the control API.
