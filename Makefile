@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy
+APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata clean
@@ -37,7 +37,7 @@ $(NODE_MODULES_STAMP): package.json package-lock.json
 
 deps: apt-deps $(NODE_MODULES_STAMP)
 
-# dist/ holds the tsc output (tests, CLI) and dist/routerd.mjs, the daemon as one tree-shaken
+# dist/ holds the tsc output (tests, CLI) and dist/routerd.mjs and dist/storaged.mjs, each daemon as one tree-shaken
 # bundle: what the image runs. Bundling drops the parts of TypeBox and fastify routerd never
 # loads, which is about a third of its resident memory. V8 keeps a script's whole source in the
 # heap (lazy functions compile from it): whitespace minification takes 0.9 MB off that string and
@@ -52,11 +52,15 @@ UDP_BATCH := native/udp-batch/build/Release/udp_batch.node
 $(UDP_BATCH): native/udp-batch/udp_batch.c native/udp-batch/binding.gyp
 	cd native/udp-batch && node $(NODE_GYP) rebuild --nodedir=$(NODE_DIR) --loglevel=warn
 
+ESBUILD_FLAGS := --log-level=warning --minify-whitespace \
+  --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+
 build: deps $(UDP_BATCH)
 	npx tsc -p tsconfig.build.json
 	npx esbuild src/router/main.ts --bundle --platform=node --format=esm --target=node20 \
-	  --external:sockopt --outfile=dist/routerd.mjs --log-level=warning --minify-whitespace \
-	  --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+	  --external:sockopt --outfile=dist/routerd.mjs $(ESBUILD_FLAGS)
+	npx esbuild src/storage/main.ts --bundle --platform=node --format=esm --target=node20 \
+	  --outfile=dist/storaged.mjs $(ESBUILD_FLAGS)
 
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit

@@ -10,11 +10,11 @@ import type { Metrics } from './metrics.ts'
 export function publishProcessMemory(metrics: Metrics, release: MemoryRelease): void {
   metrics.collect(() => {
     for (const [trigger, n] of Object.entries(release.collections)) {
-      metrics.setCounter('memory_release_collections_total', 'Full heap collections routerd asked for to give pages back (after a large apply, or when idle after a burst)', n, { trigger })
+      metrics.setCounter('memory_release_collections_total', 'Full heap collections the daemon asked for to give pages back (after a large apply, or when idle after a burst)', n, { trigger })
     }
     const m = process.memoryUsage()
     for (const [kind, value] of [['rss', m.rss], ['heap_used', m.heapUsed], ['heap_total', m.heapTotal], ['external', m.external], ['array_buffers', m.arrayBuffers]] as const) {
-      metrics.set('memory_bytes', 'Memory of the routerd process (node process.memoryUsage)', value, { kind })
+      metrics.set('memory_bytes', 'Memory of the daemon process (node process.memoryUsage)', value, { kind })
     }
     for (const s of getHeapSpaceStatistics()) {
       metrics.set('heap_space_bytes', 'V8 heap by space: bytes in live and dead objects (used) and in pages held (physical)', s.space_used_size, { space: s.space_name, kind: 'used' })

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
-import { readFileSync, statSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { buildApp } from './api/app.ts'
 import { loadRouterdConfig } from './daemon-config.ts'
 import { createRunner } from '../core/exec.ts'
-import { guardProcess, removeStaleSocket } from '../core/daemon/launch.ts'
+import { guardProcess, listenOn, readToken, runDaemon } from '../core/daemon/launch.ts'
 import { createLogger } from '../core/log.ts'
 import { MemoryRelease } from '../core/memory-release.ts'
 import type { EditFacts } from './model/facts.ts'
@@ -23,9 +23,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', default: '/etc/systemvm/routerd.json' } } })
   const daemon = loadRouterdConfig(values.config as string)
   const log = createLogger('routerd', daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
-  const token = readFileSync(daemon.tokenFile, 'utf8').trim()
-  if (token.length < 16) throw new Error(`token in ${daemon.tokenFile} is shorter than 16 characters`)
-  if ((statSync(daemon.tokenFile).mode & 0o077) !== 0) log.warn({ tokenFile: daemon.tokenFile }, 'token file is readable by others than its owner')
+  const token = readToken(daemon.tokenFile, log)
   const metrics = new Metrics('routerd')
   guardProcess(log, metrics)
   const memory = new MemoryRelease()
@@ -48,10 +46,7 @@ async function main(): Promise<void> {
     engine, metrics, token, log, services, role,
     requestTimeoutMs: (daemon.requestTimeoutSeconds ?? 30) * 1000, ...(tls === undefined ? {} : { tls }),
   })
-  if ('path' in daemon.listen) await removeStaleSocket(daemon.listen.path)
-  const address = 'path' in daemon.listen
-    ? await app.listen({ path: daemon.listen.path })
-    : await app.listen({ host: daemon.listen.host, port: daemon.listen.port })
+  const address = await listenOn(app, daemon.listen)
   log.info({ address, generation: engine.status().appliedGeneration }, 'routerd serving')
   const shutdown = (signal: string) => {
     log.info({ signal }, 'routerd stopping')
@@ -63,8 +58,4 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => shutdown('SIGINT'))
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`routerd: ${err instanceof Error ? err.message : String(err)}\n`)
-  if (err && typeof err === 'object' && 'diagnostics' in err) process.stderr.write(`${JSON.stringify((err as { diagnostics: unknown }).diagnostics, null, 2)}\n`)
-  process.exit(1)
-})
+runDaemon('routerd', main)

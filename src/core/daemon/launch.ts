@@ -1,5 +1,6 @@
-import { existsSync, lstatSync, unlinkSync } from 'node:fs'
+import { existsSync, lstatSync, readFileSync, statSync, unlinkSync } from 'node:fs'
 import { connect } from 'node:net'
+import type { FastifyInstance } from 'fastify'
 import type { Logger } from '../log.ts'
 import type { Metrics } from '../metrics.ts'
 
@@ -37,3 +38,29 @@ export function guardProcess(log: Logger, metrics: Metrics): void {
   })
 }
 
+
+/** The API token: at least 16 characters; a file others can read is logged. */
+export function readToken(tokenFile: string, log: Logger): string {
+  const token = readFileSync(tokenFile, 'utf8').trim()
+  if (token.length < 16) throw new Error(`token in ${tokenFile} is shorter than 16 characters`)
+  if ((statSync(tokenFile).mode & 0o077) !== 0) log.warn({ tokenFile }, 'token file is readable by others than its owner')
+  return token
+}
+
+/** Listens where the daemon config says: a TCP host and port, or a unix socket (a stale one removed first). */
+export async function listenOn(app: FastifyInstance, listen: { host: string; port: number } | { path: string }): Promise<string> {
+  if ('path' in listen) {
+    await removeStaleSocket(listen.path)
+    return app.listen({ path: listen.path })
+  }
+  return app.listen({ host: listen.host, port: listen.port })
+}
+
+/** Runs a daemon's main; a failure to start is written to stderr (with a config's diagnostics) and exits 1. */
+export function runDaemon(name: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${name}: ${err instanceof Error ? err.message : String(err)}\n`)
+    if (err && typeof err === 'object' && 'diagnostics' in err) process.stderr.write(`${JSON.stringify((err as { diagnostics: unknown }).diagnostics, null, 2)}\n`)
+    process.exit(1)
+  })
+}

@@ -20,6 +20,11 @@ const STATUS: Record<string, number> = {
   ERR_BLOB_TOO_LARGE: 413,
   ERR_KERNEL_REJECTED: 422,
   ERR_BUSY: 429,
+  // storaged: a store that cannot be mounted or used now, a path that would leave a store.
+  ERR_MOUNT_FAILED: 422,
+  ERR_STORE_NOT_ATTACHED: 409,
+  ERR_STORE_TIMEOUT: 504,
+  ERR_PATH_OUTSIDE_STORE: 400,
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 415,
   FST_ERR_CTP_BODY_TOO_LARGE: 413,
   FST_ERR_CTP_EMPTY_JSON_BODY: 400,

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import { ApplianceError } from '../../core/errors.ts'
 import { buildBaseApp } from '../../core/http/base-app.ts'
+import { IfMatch, ifMatch } from '../../core/http/contract.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Metrics } from '../../core/metrics.ts'
 import { COLLECTION_NAMES, COLLECTIONS, RouterConfig, RouterConfigInput, type CollectionName } from '../model/config.ts'
@@ -32,14 +33,8 @@ export interface AppDeps {
   tls?: { cert: Buffer; key: Buffer }
 }
 
-const IfMatch = Type.Object({ 'if-match': Type.Optional(Type.String({ pattern: '^(W/)?"?[0-9]+"?$' })) })
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse }
 const ConfigResponse = Type.Object({ generation: Type.Integer(), config: RouterConfig })
-
-function ifMatch(headers: Record<string, unknown>): number | undefined {
-  const raw = headers['if-match']
-  return typeof raw === 'string' ? Number(raw.replace(/\D/g, '')) : undefined
-}
 
 /** Builds routerd's API: the shared base (core/http/base-app.ts) and the router's routes. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox'
+import { Diagnostic } from '../../core/http/contract.ts'
 
 /**
  * What routerd's API answers, as TypeBox schemas: the one source of the response types, of the
@@ -6,12 +7,7 @@ import Type, { type Static } from 'typebox'
  * file (and core), so the CLI and the daemon cannot disagree on a shape.
  */
 
-export const Diagnostic = Type.Object({
-  severity: Type.Union([Type.Literal('error'), Type.Literal('warning')]),
-  path: Type.String(),
-  code: Type.String(),
-  message: Type.String(),
-})
+export { Diagnostic, ErrorResponse } from '../../core/http/contract.ts'
 
 export const ApplyReport = Type.Object({
   kind: Type.Union([Type.Literal('full'), Type.Literal('partial'), Type.Literal('none')], { description: 'full: whole tables replaced; partial: changed chains only (--noflush); none: nothing to write' }),
@@ -143,10 +139,6 @@ export const HaproxyState = Type.Object({
 })
 
 export const LbStatusResponse = Type.Object({ loadBalancers: Type.Array(LbState), haproxy: HaproxyState })
-
-export const ErrorResponse = Type.Object({
-  error: Type.Object({ code: Type.String(), message: Type.String() }, { additionalProperties: true, description: 'Also `diagnostics` (ERR_CONFIG_INVALID, ERR_BAD_REQUEST) or tool, line, lineText, context (ERR_KERNEL_REJECTED)' }),
-})
 
 /** The collections addressable by id (`/v1/config/<collection>/<id>`). */
 export { COLLECTION_NAMES, type CollectionName } from '../model/config.ts'

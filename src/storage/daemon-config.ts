@@ -1,0 +1,33 @@
+import Type, { type Static } from 'typebox'
+import { daemonConfigSchema, loadDaemonConfig } from '../core/daemon-config.ts'
+
+/** storaged's own settings: the base every daemon has, and the secondary storage's. */
+export const StoragedConfig = daemonConfigSchema({
+  /** Where nfs stores are mounted (default /mnt/SecStorage, as CloudStack's SSVM mounts them). */
+  mountRoot: Type.Optional(Type.String({ pattern: '^/', minLength: 2 })),
+  /** Jobs running at once; the rest wait in order (default 4). */
+  maxConcurrentJobs: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+  /** Finished jobs kept for GET /v1/jobs (oldest forgotten first; default 1,000). */
+  keepFinishedJobs: Type.Optional(Type.Integer({ minimum: 10, maximum: 100_000 })),
+  /** Seconds between store health checks (probe file, free space, stale handles; default 30, 0 = only on demand). */
+  healthCheckSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+  /** The checks ssvm-check.sh makes, reported in /v1/status. */
+  checks: Type.Optional(Type.Object({
+    /** A name that must resolve (DNS works). */
+    dnsName: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+    /** The management server, which must accept a TCP connection. */
+    managementAddress: Type.Optional(Type.Object({ host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false })),
+  }, { additionalProperties: false })),
+  /** Downloads: defaults a job may lower but not raise, and the HTTP proxy. */
+  download: Type.Optional(Type.Object({
+    proxy: Type.Optional(Type.String({ pattern: '^http://' })),
+    maxBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    connectTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
+    idleTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+  }, { additionalProperties: false })),
+})
+export type StoragedConfig = Static<typeof StoragedConfig>
+
+export function loadStoragedConfig(path: string): StoragedConfig {
+  return loadDaemonConfig(StoragedConfig, path)
+}
