@@ -61,9 +61,20 @@ async function main(): Promise<void> {
       metrics.setCounter('store_remounts_total', 'Stale or hung mounts mounted again', h.remounts, { store: h.id })
     }
   }
-  let checking: Promise<void> | null = null
-  const runCheck = () => {
-    checking ??= checkAll().catch((err: unknown) => log.warn({ err }, 'health check failed')).finally(() => { checking = null })
+  // One check at a time; one asked for while another runs follows it (an edit's new store is checked).
+  let checking = false
+  let again = false
+  const runCheck = (): void => {
+    if (checking) {
+      again = true
+      return
+    }
+    checking = true
+    again = false
+    checkAll().catch((err: unknown) => log.warn({ err }, 'health check failed')).finally(() => {
+      checking = false
+      if (again) runCheck()
+    })
   }
   runCheck()
   const intervalMs = (daemon.healthCheckSeconds ?? 30) * 1000

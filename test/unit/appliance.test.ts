@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { loadRouterdConfig } from '../../src/router/daemon-config.ts'
+import { loadStoragedConfig } from '../../src/storage/daemon-config.ts'
 import { checkoutRoot } from '../../src/lab/checkout.ts'
 import { daemonArgv, readDaemonCommand } from '../../src/lab/daemon-command.ts'
 
@@ -29,5 +30,11 @@ describe('appliance files', () => {
 
   it('the default daemon config is valid', () => {
     expect(loadRouterdConfig(new URL('routerd.json', appliance).pathname).listen).toEqual({ host: '169.254.0.10', port: 8443 })
+  })
+
+  it('storaged runs its own bundle and its default config is valid', () => {
+    const cmd = readDaemonCommand('storaged')
+    expect(cmd.script).toBe(`${checkoutRoot()}/dist/storaged.mjs`)
+    expect(loadStoragedConfig(new URL('storaged.json', appliance).pathname).listen).toEqual({ host: '169.254.0.10', port: 8444 })
   })
 })

@@ -8,8 +8,8 @@ export { checkEntityId, checkFileName, checkUuid } from './identifiers.ts'
 export { javaNameUuid } from './name-uuid.ts'
 export {
   downloadTempName, installFileName, isDownloadTempName, javaHostAddress, mountDirectoryName, mountIdentity,
-  mountPointFor, parseStoreUrl, SEC_STORAGE_PARENT, snapshotDir, templateInstallDir, volumeInstallDir,
-  type InstallNameInput, type StoreLocation,
+  mountPointFor, SEC_STORAGE_PARENT, snapshotDir, templateInstallDir, volumeInstallDir,
+  type InstallNameInput,
 } from './paths.ts'
 export { formatJavaDate, parseProperties, renderProperties, type RenderPropertiesOptions } from './properties.ts'
 export { openInStore, openResolvedInStore, PathOutsideStoreError, resolveInStore, splitStorePath } from './safe-path.ts'

@@ -21,37 +21,6 @@ import { javaNameUuid } from './name-uuid.ts'
 /** CloudStack's `_parent`: where the SSVM mounts every image store. */
 export const SEC_STORAGE_PARENT = '/mnt/SecStorage'
 
-/** An image store URL taken apart the way java.net.URI does for NfsSecondaryStorageResource. */
-export interface StoreLocation {
-  scheme: 'nfs' | 'cifs'
-  /** Host as written (a name or an address, IPv6 without brackets); resolve it before hashing. */
-  host: string
-  /** The decoded URI path, leading slash included (`/export/secondary`), query left out. */
-  exportPath: string
-}
-
-/** Parses `nfs://host[:port]/path` or `cifs://host/share?user=…`. Pure. Throws `ERR_BAD_STORE_URL`. */
-export function parseStoreUrl(url: string): StoreLocation {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    throw new ApplianceError('ERR_BAD_STORE_URL', `not a URL: ${JSON.stringify(url)}`)
-  }
-  const scheme = parsed.protocol.slice(0, -1).toLowerCase()
-  if (scheme !== 'nfs' && scheme !== 'cifs') {
-    throw new ApplianceError('ERR_BAD_STORE_URL', `unsupported image store scheme ${JSON.stringify(scheme)} (nfs or cifs)`)
-  }
-  if (parsed.hostname === '') throw new ApplianceError('ERR_BAD_STORE_URL', `no host in ${JSON.stringify(url)}`)
-  let exportPath: string
-  try {
-    exportPath = decodeURIComponent(parsed.pathname)
-  } catch {
-    throw new ApplianceError('ERR_BAD_STORE_URL', `bad percent-encoding in ${JSON.stringify(url)}`)
-  }
-  return { scheme, host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'), exportPath }
-}
-
 /**
  * The text Java's InetAddress.getHostAddress() gives for an address: IPv4 as is, IPv6 as
  * eight lower-case hex groups without leading zeros and without `::` compression

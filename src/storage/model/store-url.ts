@@ -17,10 +17,18 @@ export function storeLocation(url: string): StoreLocation | string {
   } catch {
     return 'is not a URL'
   }
-  const path = decodeURIComponent(u.pathname)
+  let path: string
+  try {
+    path = decodeURIComponent(u.pathname)
+  } catch {
+    return 'has a bad percent-encoding in its path'
+  }
   if (path.includes('\0')) return 'has a NUL byte in its path'
   const segments = path.split('/')
-  if (segments.some((s) => s === '..' || s === '.')) return 'has a "." or ".." segment in its path'
+  // The URL parser folds `..` (also written %2e%2e) away; the text as written must not hold one.
+  const written = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*([^?#]*)/.exec(url)?.[1] ?? ''
+  const writtenSegments = written.split('/').map((s) => s.replace(/%2e/gi, '.'))
+  if ([...segments, ...writtenSegments].some((s) => s === '..' || s === '.')) return 'has a "." or ".." segment in its path'
   if (u.search !== '' || u.hash !== '') return 'has a query or fragment'
   if (u.username !== '' || u.password !== '') return 'has credentials'
   const clean = `/${segments.filter((s) => s !== '').join('/')}`
