@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util'
 import { ApplianceError, assertNever } from '../core/errors.ts'
 import type { Endpoint } from '../core/http/client.ts'
 import { COLLECTION_NAMES, type CollectionName } from '../router/api/contract.ts'
+import { parseStorage, planStorage, STORAGE_DEFAULT_TOKEN_FILE, STORAGE_DEFAULT_URL, STORAGE_USAGE, type StorageCommand } from './storage.ts'
 
 /**
  * svmctl's command line, turned into data: argv + environment → an Invocation (where the API is,
@@ -31,12 +32,14 @@ commands:
   user-data put FILE|-         store user data; prints the {"sha256", "size"} a vmData item names
   user-data list               the stored user data and how many vmData items name each
   user-data delete SHA256      remove user data no vmData item names
-  help                         this text
+${STORAGE_USAGE}  help                         this text
 
 options:
-  --socket PATH        talk to routerd on a unix socket (env SVMCTL_SOCKET)
-  --url URL            talk to routerd at http://host:port (env SVMCTL_URL; default ${DEFAULT_URL})
-  --token-file PATH    bearer token file (env SVMCTL_TOKEN_FILE; default ${DEFAULT_TOKEN_FILE})
+  --socket PATH        talk to the daemon on a unix socket (env SVMCTL_SOCKET)
+  --url URL            talk to the daemon at http://host:port (env SVMCTL_URL; default ${DEFAULT_URL},
+                       storaged ${STORAGE_DEFAULT_URL})
+  --token-file PATH    bearer token file (env SVMCTL_TOKEN_FILE; default ${DEFAULT_TOKEN_FILE},
+                       storaged ${STORAGE_DEFAULT_TOKEN_FILE})
   --if-match GEN       push/put/delete only if the config is still at generation GEN
   --json               print the raw JSON answer
 
@@ -64,6 +67,7 @@ export type Command =
   | { kind: 'user-data'; action: 'put'; source: BodySource }
   | { kind: 'user-data'; action: 'list' }
   | { kind: 'user-data'; action: 'delete'; sha256: string }
+  | StorageCommand
   | { kind: 'help' }
 
 export interface Invocation {
@@ -190,9 +194,9 @@ export function parseInvocation(argv: readonly string[], env: Env): Invocation {
   if (values.socket !== undefined) endpoint = { kind: 'socket', path: values.socket }
   else if (values.url !== undefined) endpoint = parseUrl(values.url)
   else if (env['SVMCTL_SOCKET']) endpoint = { kind: 'socket', path: env['SVMCTL_SOCKET'] }
-  else endpoint = parseUrl(env['SVMCTL_URL'] || DEFAULT_URL)
+  else endpoint = parseUrl(env['SVMCTL_URL'] || (positionals[0] === 'storage' ? STORAGE_DEFAULT_URL : DEFAULT_URL))
 
-  const tokenFile = values['token-file'] ?? (env['SVMCTL_TOKEN_FILE'] || DEFAULT_TOKEN_FILE)
+  const tokenFile = values['token-file'] ?? (env['SVMCTL_TOKEN_FILE'] || (positionals[0] === 'storage' ? STORAGE_DEFAULT_TOKEN_FILE : DEFAULT_TOKEN_FILE))
   const ifMatch = values['if-match'] === undefined ? undefined : parseGeneration(values['if-match'])
   const withIfMatch = ifMatch === undefined ? {} : { ifMatch }
   const base = { endpoint, tokenFile, json: values.json === true }
@@ -200,7 +204,7 @@ export function parseInvocation(argv: readonly string[], env: Env): Invocation {
   const [name, ...args] = positionals
   if (values.help === true || name === 'help') return { ...base, command: { kind: 'help' } }
   if (name === undefined) throw usage('missing command')
-  if (ifMatch !== undefined && !['push', 'put', 'delete'].includes(name)) throw usage(`--if-match does not apply to ${name}`)
+  if (ifMatch !== undefined && !['push', 'put', 'delete', 'storage'].includes(name)) throw usage(`--if-match does not apply to ${name}`)
 
   switch (name) {
     case 'push':
@@ -236,6 +240,8 @@ export function parseInvocation(argv: readonly string[], env: Env): Invocation {
       return { ...base, command: parsePassword(args) }
     case 'user-data':
       return { ...base, command: parseUserData(args) }
+    case 'storage':
+      return { ...base, command: parseStorage(args, ifMatch) }
     default:
       throw usage(`unknown command "${name}"`)
   }
@@ -279,6 +285,8 @@ export function planRequest(command: Command): RequestPlan | undefined {
       if (command.action === 'put') return { method: 'PUT', path: '/v1/user-data/', headers: {}, body: command.source, appendBodySha256: true }
       if (command.action === 'list') return { method: 'GET', path: '/v1/user-data', headers: {} }
       return { method: 'DELETE', path: `/v1/user-data/${command.sha256}`, headers: {} }
+    case 'storage':
+      return planStorage(command)
     case 'help':
       return undefined
     default:

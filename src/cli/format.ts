@@ -2,6 +2,7 @@ import { assertNever, errorCode, type Diagnostic } from '../core/errors.ts'
 import type { Static } from 'typebox'
 import type { ApplyReport, EngineStatus, LbStatusResponse } from '../router/api/contract.ts'
 import type { Command } from './command.ts'
+import { formatStorage } from './storage.ts'
 
 /**
  * What svmctl prints for an answer of routerd's API, as plain text (a CLI does not log).
@@ -161,6 +162,8 @@ export function renderResponse(command: Command, asJson: boolean, status: number
       return { stdout: formatPassword(command, body), stderr: '', exitCode: 0 }
     case 'user-data':
       return { stdout: formatUserData(command, body), stderr: '', exitCode: 0 }
+    case 'storage':
+      return { stdout: formatStorage(command, body), stderr: '', exitCode: 0 }
     case 'help':
       return { stdout: '', stderr: '', exitCode: 0 }
     default:

@@ -150,3 +150,32 @@ describe('planRequest covers every command', () => {
     for (const c of commands) expect(planRequest(c)?.path).toMatch(/^\/v1\//)
   })
 })
+
+describe('svmctl storage', () => {
+  const env = {}
+  it('talks to storaged by default, with its token', () => {
+    const inv = parseInvocation(['storage', 'status'], env)
+    expect(inv.endpoint).toEqual({ kind: 'tcp', host: '127.0.0.1', port: 8444 })
+    expect(inv.tokenFile).toBe('/etc/systemvm/storaged.token')
+    expect(planRequest(inv.command)).toEqual({ method: 'GET', path: '/v1/status', headers: {} })
+  })
+
+  it.each([
+    [['storage', 'store', 'put', 'nfs1', 'store.json'], { method: 'PUT', path: '/v1/config/stores/nfs1', headers: {}, body: { kind: 'file', path: 'store.json' } }],
+    [['--if-match', '4', 'storage', 'store', 'delete', 'nfs1'], { method: 'DELETE', path: '/v1/config/stores/nfs1', headers: { 'if-match': '"4"' } }],
+    [['storage', 'submit', '-'], { method: 'POST', path: '/v1/jobs', headers: {}, body: { kind: 'stdin' } }],
+    [['storage', 'cancel', 'a b'], { method: 'DELETE', path: '/v1/jobs/a%20b', headers: {} }],
+    [['storage', 'templates', 'nfs1'], { method: 'GET', path: '/v1/stores/nfs1/templates', headers: {} }],
+  ])('%j', (argv, plan) => {
+    expect(planRequest(parseInvocation(argv, env).command)).toEqual(plan)
+  })
+
+  it.each([
+    [['storage'], 'unknown storage command ""'],
+    [['storage', 'store', 'put', 'x'], 'missing FILE (or - for stdin)'],
+    [['storage', 'jobs', 'extra'], 'too many arguments for storage jobs: extra'],
+    [['--if-match', '1', 'storage', 'jobs'], '--if-match does not apply to storage jobs'],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseInvocation(argv, env)).toThrow(message)
+  })
+})
