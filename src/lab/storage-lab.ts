@@ -66,7 +66,11 @@ export class StorageLab {
 
   /** Starts a long-running process in one of the namespaces; destroy() kills it. */
   start(ns: string, file: string, args: readonly string[]): StartedProcess {
-    const p = startProcess(file, args, { netns: ns })
+    return this.adopt(startProcess(file, args, { netns: ns }))
+  }
+
+  /** Kills `p` with the lab (a server started by a test's own launcher). */
+  adopt(p: StartedProcess): StartedProcess {
     this.processes.push(p)
     return p
   }

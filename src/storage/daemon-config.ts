@@ -24,6 +24,10 @@ export const StoragedConfig = daemonConfigSchema({
     maxBytes: Type.Optional(Type.Integer({ minimum: 1 })),
     connectTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 600 })),
     idleTimeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600 })),
+    /** Failed attempts in a row without a byte of progress before a download fails (default 5). */
+    retries: Type.Optional(Type.Integer({ minimum: 0, maximum: 100 })),
+    /** First wait before a retry, doubled per failure in a row (default 1). */
+    retryDelaySeconds: Type.Optional(Type.Number({ minimum: 0.01, maximum: 60 })),
   }, { additionalProperties: false })),
 })
 export type StoragedConfig = Static<typeof StoragedConfig>
