@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { closeSync, existsSync, openSync } from 'node:fs'
+import { Duplex } from 'node:stream'
 import { CommandFailedError, CommandTimeoutError } from './errors.ts'
 
 /**
@@ -125,4 +126,84 @@ export function startProcess(file: string, args: readonly string[], options: Sta
     output: () => text,
     kill: (signal = 'SIGTERM') => { child.kill(signal) },
   }
+}
+
+export interface FilterOptions {
+  /** Aborting kills the process and destroys the stream with the signal's reason. */
+  signal?: AbortSignal | undefined
+}
+
+const MAX_FILTER_STDERR = 64 * 1024
+
+/** The filter's stream, with the process id (undefined when it could not start). */
+export type FilterStream = Duplex & { readonly pid: number | undefined }
+
+/**
+ * Runs `file args` as a stream filter: bytes written to the Duplex go to its stdin, its stdout is
+ * what the Duplex reads. Backpressure holds both ways (a write completes when the pipe took it;
+ * stdout pauses while the reader is full), so memory stays a few pipe buffers whatever the tool
+ * produces. The end of the output waits for the exit status: a non-zero exit (or a signal) is
+ * CommandFailedError with the captured stderr (capped) instead of an end, so a truncated input is
+ * never mistaken for a complete one. Destroying the stream (or `signal`) kills the process.
+ * Writes after the tool closed its stdin (e.g. funzip, done after the first member) are dropped.
+ */
+export function runFilter(file: string, args: readonly string[], options: FilterOptions = {}): FilterStream {
+  const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], shell: false })
+  let stderr = ''
+  let exited = false
+  let stdoutEnded = false
+  let exit: { code: number | null } | undefined
+  let stdinGone = false
+
+  const finish = (duplex: Duplex): void => {
+    if (!stdoutEnded || exit === undefined || duplex.destroyed) return
+    if (exit.code === 0) duplex.push(null)
+    else duplex.destroy(new CommandFailedError(file, args, exit.code, stderr))
+  }
+
+  const duplex = new Duplex({
+    write(chunk: Buffer, _encoding, callback) {
+      if (stdinGone) return callback()
+      child.stdin.write(chunk, () => callback())
+    },
+    final(callback) {
+      if (stdinGone) return callback()
+      child.stdin.end(() => callback())
+    },
+    read() {
+      child.stdout.resume()
+    },
+    destroy(err, callback) {
+      options.signal?.removeEventListener('abort', onAbort)
+      if (!exited) child.kill('SIGKILL')
+      child.stdin.destroy()
+      child.stdout.destroy()
+      callback(err)
+    },
+  })
+
+  const onAbort = (): void => { duplex.destroy(options.signal?.reason instanceof Error ? options.signal.reason : new Error('aborted')) }
+  if (options.signal?.aborted === true) queueMicrotask(onAbort)
+  else options.signal?.addEventListener('abort', onAbort, { once: true })
+
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) child.stdout.pause()
+  })
+  child.stdout.on('end', () => { stdoutEnded = true; finish(duplex) })
+  child.stderr.on('data', (chunk: Buffer) => {
+    if (stderr.length < MAX_FILTER_STDERR) stderr = (stderr + chunk.toString('utf8')).slice(0, MAX_FILTER_STDERR)
+  })
+  // EPIPE when the tool exits without reading all its input: its exit code tells the story.
+  child.stdin.on('error', () => { stdinGone = true })
+  child.stdin.on('close', () => { stdinGone = true })
+  child.on('error', (e) => {
+    exited = true
+    duplex.destroy(new CommandFailedError(file, args, null, e.message))
+  })
+  child.on('close', (code) => {
+    exited = true
+    exit = { code }
+    finish(duplex)
+  })
+  return Object.assign(duplex, { pid: child.pid })
 }
