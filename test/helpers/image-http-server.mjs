@@ -24,6 +24,7 @@
 //   auth=U:P      require Basic auth (401 with WWW-Authenticate otherwise)
 //   rate=B        send about B bytes per second
 //   etag=changing a new ETag on every request (the file "changed": If-Range then fails)
+//   etag=weak     a weak ETag (W/"…"), which If-Range cannot use
 //   etag=none     no ETag (Last-Modified stays); validators=none: neither
 //   chunked=1     no Content-Length (chunked transfer encoding)
 // Requests are counted per URL (path and query) and logged in `requests`.

@@ -28,6 +28,10 @@ import { authority, parseDownloadUrl, parseProxyUrl, planRedirect, redactUrl, ur
  * Memory is bounded whatever the server does: one chunk is in the sink at a time, the next is
  * not read until write() resolves, so TCP holds the rest (the idle timer does not run during a
  * write: a slow disk is not a silent server).
+ *
+ * Limits of HTTP/1.1 itself: a response with neither Content-Length nor chunked encoding ends
+ * when the connection closes, so a drop there looks like the end (the job's checksum is what
+ * catches it); bytes node had buffered when a connection broke are fetched again by the resume.
  */
 
 /** Where the bytes go: a temp file (the job's), hashed as it grows. */
@@ -90,6 +94,8 @@ export interface FetchOptions {
    * the next request starts: for the job's log, so a stalling source is visible (CloudStack #6647).
    */
   onRetry?: ((info: RetryInfo) => void) | undefined
+  /** Called when the sink is truncated to start again from 0 (the job resets its hash; and logs why). */
+  onRestart?: ((info: { reason: string; wastedBytes: number }) => void) | undefined
   /** Called whenever the validator of the bytes held changes: persist it next to a partial file. */
   onValidator?: ((validator: Validator) => void) | undefined
   /** Extra trusted CA certificates (PEM) for https, added to nothing: they replace the system list. */
@@ -196,8 +202,9 @@ export async function fetchToSink(url: string, sink: DownloadSink, options: Fetc
     validator = next
     options.onValidator?.(validator)
   }
-  const restart = async () => {
+  const restart = async (reason: string) => {
     await sink.truncate()
+    options.onRestart?.({ reason, wastedBytes: position })
     wastedBytes += position
     position = 0
     restarts += 1
@@ -230,13 +237,13 @@ export async function fetchToSink(url: string, sink: DownloadSink, options: Fetc
         break
       }
       if (plan.kind === 'restart') {
-        rangeBroken = true
-        await restart()
+        rangeBroken ||= plan.rangesBroken
+        await restart(plan.reason)
         continue
       }
-      // A 200 to a request without Range while the sink holds bytes: the server's ranges are
-      // broken, so the whole resource comes again.
-      if (plan.restart || (position > 0 && !ranged)) await restart()
+      if (plan.restart) await restart('the server sent the whole resource (Range ignored, or If-Range saw another version)')
+      // Ranges found broken earlier in this call: the sink's bytes are requested again with the rest.
+      else if (position > 0 && !ranged) await restart('the server\'s ranges cannot be used')
       else if (ranged) resumes += 1
       total = plan.total
       contentType = header(res, 'content-type')

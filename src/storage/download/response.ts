@@ -29,8 +29,11 @@ export type ResponsePlan =
   | { kind: 'body'; start: number; total: number | undefined; restart: boolean }
   /** Nothing left to fetch: the sink holds all `total` bytes. */
   | { kind: 'complete'; total: number }
-  /** Truncate and ask again without Range (the server's ranges cannot be used). */
-  | { kind: 'restart'; reason: string }
+  /**
+   * Truncate and ask again from 0; `rangesBroken` when the server's ranges cannot be trusted (a
+   * 206 that is not what was asked), so later resumes of this call ask without Range too.
+   */
+  | { kind: 'restart'; reason: string; rangesBroken: boolean }
   | { kind: 'redirect'; status: number; location: string | undefined }
 
 export interface ContentRange {
@@ -92,9 +95,10 @@ export function planResponse(facts: ResponseFacts, options: { position: number; 
   }
   if (status === 206 && position > 0) {
     const range = parseContentRange(facts.contentRange)
-    if (range === undefined || range.first === undefined) return { kind: 'restart', reason: `a 206 with an unusable Content-Range "${facts.contentRange ?? ''}"` }
-    if (range.first !== position) return { kind: 'restart', reason: `asked for bytes from ${position}, the server sent from ${range.first}` }
-    if (length !== undefined && length !== range.last! - range.first + 1) return { kind: 'restart', reason: `Content-Length ${length} does not fit Content-Range ${facts.contentRange ?? ''}` }
+    const broken = (reason: string): ResponsePlan => ({ kind: 'restart', reason, rangesBroken: true })
+    if (range === undefined || range.first === undefined) return broken(`a 206 with an unusable Content-Range "${facts.contentRange ?? ''}"`)
+    if (range.first !== position) return broken(`asked for bytes from ${position}, the server sent from ${range.first}`)
+    if (length !== undefined && length !== range.last! - range.first + 1) return broken(`Content-Length ${length} does not fit Content-Range ${facts.contentRange ?? ''}`)
     const total = range.total
     if (total !== undefined && total > maxBytes) throw tooLarge(where, total, maxBytes)
     if (total === undefined && range.last! + 1 > maxBytes) throw tooLarge(where, range.last! + 1, maxBytes)
@@ -103,9 +107,13 @@ export function planResponse(facts: ResponseFacts, options: { position: number; 
   if (status === 416 && position > 0) {
     const range = parseContentRange(facts.contentRange)
     if (range?.total === position) return { kind: 'complete', total: position }
-    return { kind: 'restart', reason: range?.total === undefined
-      ? `range from ${position} not satisfiable, and the server did not say the length`
-      : `we hold ${position} bytes, the resource now has ${range.total}` }
+    return {
+      kind: 'restart',
+      reason: range?.total === undefined
+        ? `range from ${position} not satisfiable, and the server did not say the length`
+        : `we hold ${position} bytes, the resource now has ${range.total}`,
+      rangesBroken: false,
+    }
   }
   throw new DownloadHttpError(status, statusMessage(status, where, facts.statusMessage))
 }
