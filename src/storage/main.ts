@@ -8,8 +8,9 @@ import { Metrics } from '../core/metrics.ts'
 import { publishProcessMemory } from '../core/process-metrics.ts'
 import { buildStorageApp } from './api/app.ts'
 import type { StorageStatus } from './api/contract.ts'
-import { loadStoragedConfig } from './daemon-config.ts'
+import { loadStoragedConfig, type StoragedConfig } from './daemon-config.ts'
 import { runSystemChecks, type SystemChecks } from './health/system-checks.ts'
+import { downloadKind, type DownloadSettings } from './jobs/kinds/download.ts'
 import { jobKinds } from './jobs/kinds/index.ts'
 import { JobRunner } from './jobs/runner.ts'
 import { JobStore } from './jobs/store.ts'
@@ -19,6 +20,16 @@ import { NfsDriver } from './stores/drivers/nfs.ts'
 import { PathDriver } from './stores/drivers/path.ts'
 import { StoreSet } from './stores/store-set.ts'
 import { SEC_STORAGE_PARENT } from './layout/paths.ts'
+
+/** The daemon config's download settings, in the units the fetcher takes. */
+function downloadSettings(daemon: StoragedConfig): DownloadSettings {
+  const d = daemon.download ?? {}
+  const ms = (s: number | undefined) => (s === undefined ? undefined : s * 1000)
+  return {
+    proxy: d.proxy, maxBytes: d.maxBytes, connectTimeoutMs: ms(d.connectTimeoutSeconds), idleTimeoutMs: ms(d.idleTimeoutSeconds),
+    retries: d.retries, retryDelayMs: ms(d.retryDelaySeconds),
+  }
+}
 
 /**
  * storaged: keeps the image stores attached, runs the jobs on them, serves the control API.
@@ -42,7 +53,7 @@ async function main(): Promise<void> {
     storesInUse: () => jobs.storesInUse(), onEdited: () => runCheck(),
   })
   const jobs: JobRunner = new JobRunner({
-    store: new JobStore(daemon.stateDir), kinds: jobKinds(), log: log.child({ component: 'jobs' }), metrics,
+    store: new JobStore(daemon.stateDir), kinds: jobKinds([downloadKind(downloadSettings(daemon))]), log: log.child({ component: 'jobs' }), metrics,
     maxConcurrent: daemon.maxConcurrentJobs ?? 4, keepFinished: daemon.keepFinishedJobs ?? 1000,
     configuredStores: () => new Set(controller.config().config.stores.map((s) => s.id)),
     storeRoot: (id) => stores.root(id),

@@ -3,6 +3,7 @@ import { ApplianceError, errorCode, InvalidConfigError, NotFoundError, type Diag
 import type { Logger } from '../../core/log.ts'
 import type { Metrics } from '../../core/metrics.ts'
 import { schemaDiagnostics } from '../../core/schema.ts'
+import { redactUrl } from '../download/url.ts'
 import type { JobContext, JobKindHandler } from './kind.ts'
 import { FINISHED_STATES, JobRequest, type Job, type JobState } from './model.ts'
 import type { JobRecord, JobStore } from './store.ts'
@@ -276,15 +277,7 @@ export class JobRunner {
   }
 }
 
-/** A request as answered and logged: a URL's password is masked. */
+/** A request as answered and logged: a URL's credentials and secret-looking query values are masked. */
 export function maskRequest(request: JobRequest): JobRequest {
-  if (request.kind !== 'download') return request
-  try {
-    const url = new URL(request.url)
-    if (url.password === '') return request
-    url.password = '***'
-    return { ...request, url: url.toString() }
-  } catch {
-    return request
-  }
+  return request.kind === 'download' ? { ...request, url: redactUrl(request.url) } : request
 }
