@@ -64,6 +64,7 @@ export class ExtractRegistry {
   /** Loads the persisted extracts (a missing file is none), dropping expired ones. Throws ERR_STORE_CORRUPT. */
   open(): void {
     mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 })
+    this.entries.clear()
     if (!existsSync(this.file)) return
     let state: StateFile
     try {
@@ -148,6 +149,7 @@ export class ExtractRegistry {
   }
 
   private save(): void {
+    mkdirSync(dirname(this.file), { recursive: true, mode: 0o700 })
     const state: StateFile = { version: 1, extracts: [...this.entries.values()] }
     writeFileAtomic(this.file, `${JSON.stringify(state, null, 1)}\n`)
   }

@@ -80,6 +80,12 @@ export interface UploadListenerOptions {
   /** After a refusal, body bytes drained at most (default 4 MiB) and for how long (default 5 s). */
   lingerBytes?: number
   lingerMs?: number
+  /**
+   * Reads X-metadata into a grant (default decodeGrant: storaged's base64url JSON grant). A
+   * CloudStack adapter passes one that decrypts TemplateOrVolumePostUploadCommand instead.
+   * Called only after the signature matched; throws ERR_UPLOAD_GRANT (or any 4xx UploadError).
+   */
+  grantDecoder?: (metadata: string) => UploadGrant
   /** The clock (ms since the epoch); tests pass their own. */
   now?: () => number
 }
@@ -130,18 +136,21 @@ export class UploadListener {
   private urlSettings: SignedUrlSettings = { publicBaseUrls: [], acceptHostDerivedUrl: true }
   private server: Server | HttpsServer | undefined
   private tls: TlsMaterial | undefined
+  private servingTls = false
   private active = 0
   private readonly inflight = new Set<string>()
   private readonly handling = new Set<Promise<void>>()
   private readonly timedOut = new WeakSet<Socket>()
   private sweeper: NodeJS.Timeout | undefined
-  private readonly o: Required<Omit<UploadListenerOptions, 'tls' | 'log' | 'metrics' | 'sink' | 'now' | 'corsOrigins'>> & { corsOrigins: '*' | readonly string[] }
+  private readonly decodeGrant: (metadata: string) => UploadGrant
+  private readonly o: Required<Omit<UploadListenerOptions, 'tls' | 'log' | 'metrics' | 'sink' | 'now' | 'corsOrigins' | 'grantDecoder'>> & { corsOrigins: '*' | readonly string[] }
 
   constructor(private readonly opts: UploadListenerOptions) {
     this.log = opts.log.child({ component: 'upload' })
     this.metrics = opts.metrics
     this.now = opts.now ?? Date.now
     this.tls = opts.tls
+    this.decodeGrant = opts.grantDecoder ?? decodeGrant
     this.o = {
       stateDir: opts.stateDir, host: opts.host ?? '0.0.0.0', port: opts.port ?? 0, corsOrigins: opts.corsOrigins ?? '*',
       maxConcurrentUploads: opts.maxConcurrentUploads ?? 4, maxUploadBytes: opts.maxUploadBytes ?? 2 ** 40,
@@ -187,7 +196,7 @@ export class UploadListener {
    */
   setTls(tls: TlsMaterial | null): { restartRequired: boolean } {
     const running = this.server
-    const wasHttps = this.tls !== undefined
+    const wasHttps = this.servingTls
     this.tls = tls ?? undefined
     if (running === undefined) return { restartRequired: false }
     if (tls !== null && wasHttps) {
@@ -206,7 +215,7 @@ export class UploadListener {
   address(): { host: string; port: number; tls: boolean } {
     const a = this.server?.address() as AddressInfo | null | undefined
     if (a === undefined || a === null) throw new ApplianceError('ERR_INTERNAL', 'the upload listener is not running')
-    return { host: a.address, port: a.port, tls: this.tls !== undefined }
+    return { host: a.address, port: a.port, tls: this.servingTls }
   }
 
   /**
@@ -218,7 +227,10 @@ export class UploadListener {
     return `/userdata/${encodeURIComponent(name)}?${signedExtractQuery(this.key, name, expiresAtMs)}`
   }
 
-  /** Loads the persisted state and listens. Rejects when the address cannot be bound. */
+  /**
+   * Loads the persisted state and listens (HTTPS when a certificate is set). Rejects when the
+   * address cannot be bound. stop() then start() restarts it (e.g. after setTls said so).
+   */
   async start(): Promise<{ host: string; port: number; tls: boolean }> {
     if (this.server !== undefined) throw new ApplianceError('ERR_CONFLICT', 'the upload listener is already running')
     this.used.open()
@@ -254,6 +266,7 @@ export class UploadListener {
     })
     server.on('error', (err) => this.log.error({ err }, 'upload listener error'))
     this.server = server
+    this.servingTls = tls !== undefined
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS)
     this.sweeper.unref()
     const where = this.address()
@@ -473,7 +486,7 @@ export class UploadListener {
     const now = this.now()
     if (expiresAt <= now) throw new UploadError('ERR_UPLOAD_EXPIRED', `the upload URL expired at ${new Date(expiresAt).toISOString()}`)
     if (expiresAt > now + this.o.maxGrantLifetimeMs) throw new UploadError('ERR_UPLOAD_GRANT', `the expiry is more than ${this.o.maxGrantLifetimeMs} ms ahead`)
-    const grant = decodeGrant(auth.metadata)
+    const grant = this.decodeGrant(auth.metadata)
     if (grant.uuid !== uuid) throw new UploadError('ERR_UPLOAD_UUID', `the grant is for upload ${grant.uuid}, not ${uuid}`)
     const sigKey = signatureKey(auth.signature)
     this.checkUnused(grant.uuid, sigKey)

@@ -48,6 +48,9 @@ export class UsedGrantStore {
    * are still honoured (they name grants that were used), and the file is rewritten clean.
    */
   open(): void {
+    this.close()
+    this.byUuid.clear()
+    this.bySignature.clear()
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 })
     const scan = readJournal(this.path)
     const values = [...scan.lines.map((l) => l.value), ...scan.afterDamage]

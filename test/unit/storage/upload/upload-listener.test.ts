@@ -5,7 +5,8 @@ import { connect } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Metrics } from '../../../../src/core/metrics.ts'
-import { encodeGrant } from '../../../../src/storage/upload/grant.ts'
+import { UploadError } from '../../../../src/storage/upload/errors.ts'
+import { decodeGrant, encodeGrant } from '../../../../src/storage/upload/grant.ts'
 import type { UploadListener } from '../../../../src/storage/upload/server.ts'
 import { signUpload } from '../../../../src/storage/upload/signature.ts'
 import {
@@ -257,7 +258,10 @@ describe('upload: refused', () => {
     expect([noFile.status, errorCodeOf(noFile)]).toEqual([422, 'ERR_UPLOAD_NO_FILE'])
     const badHeaders = await send('multipart/form-data; boundary=XyZ', ['--XyZ', 'no colon here', '', 'x', '--XyZ--', ''].join('\r\n'))
     expect(errorCodeOf(badHeaders)).toBe('ERR_UPLOAD_MALFORMED')
-    expect(refused(metrics, 'ERR_UPLOAD_MALFORMED')).toBe(5)
+    // Form fields are kept in memory until the file starts: 64 KiB in all.
+    const bigField = await send('multipart/form-data; boundary=XyZ', ['--XyZ', 'Content-Disposition: form-data; name="pad"', '', 'p'.repeat(70_000), '--XyZ--', ''].join('\r\n'))
+    expect([bigField.status, errorCodeOf(bigField)]).toEqual([400, 'ERR_UPLOAD_MALFORMED'])
+    expect(refused(metrics, 'ERR_UPLOAD_MALFORMED')).toBe(6)
     expect(refused(metrics, 'ERR_UPLOAD_NO_FILE')).toBe(1)
   })
 
@@ -287,6 +291,28 @@ describe('upload: refused', () => {
     release()
     expect((await first).status).toBe(200)
     expect(refused(metrics, 'ERR_UPLOAD_BUSY')).toBe(1)
+  })
+
+  it('a grant decoder of the caller\'s (the future CloudStack adapter) reads the metadata once the signature matched', async () => {
+    const seen: string[] = []
+    const { base, sink } = await start({
+      grantDecoder: (metadata) => {
+        seen.push(metadata)
+        if (!metadata.startsWith('enc:')) throw new UploadError('ERR_UPLOAD_GRANT', 'not encrypted')
+        return { ...decodeGrant(metadata.slice(4)), storeId: 'decrypted' }
+      },
+    })
+    const uuid = randomUUID()
+    const metadata = `enc:${encodeGrant(grantFor(uuid))}`
+    const expires = new Date(Date.now() + 60_000).toISOString()
+    const url = `${base}/upload/${uuid}`
+    const ok = await curl(uploadArgs({ url, metadata, expires, signature: signUpload(KEY, metadata, url, expires) }, small))
+    expect(ok.status).toBe(200)
+    expect(sink.records[0]?.grant.storeId).toBe('decrypted')
+    const plain = uploadParams(base)
+    expect(errorCodeOf(await curl(uploadArgs(plain, small)))).toBe('ERR_UPLOAD_GRANT')
+    expect(errorCodeOf(await curl(uploadArgs({ ...plain, signature: 'forged' }, small)))).toBe('ERR_UPLOAD_SIGNATURE')
+    expect(seen).toHaveLength(2)
   })
 
   it('a sink failure is ERR_UPLOAD_SINK (500) and the sink is told to abort', async () => {
@@ -331,6 +357,28 @@ describe('upload: slow and absent clients', () => {
     await expect.poll(() => sink.records[0]?.aborted).toBe('ERR_UPLOAD_TIMEOUT')
     expect(refused(metrics, 'ERR_UPLOAD_TIMEOUT')).toBe(1)
     expect(metricValue(metrics, 'storaged_upload_active')).toBe(0)
+  })
+
+  it('refuses a body arriving below the minimum rate (ERR_UPLOAD_TIMEOUT, 408)', async () => {
+    // The listener's clock is the test's: time passes only when the test says so.
+    const clock = { t: Date.now() }
+    const { port, sink, base } = await start({ now: () => clock.t, minBytesPerSecond: 1_000_000, slowGraceMs: 500 })
+    const p = uploadParams(base)
+    const socket = connect(port, '127.0.0.1')
+    let answer = ''
+    socket.on('data', (d) => { answer += d.toString() })
+    socket.on('error', () => {})
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    socket.write([
+      `POST /upload/${p.uuid} HTTP/1.1`, `Host: 127.0.0.1:${port}`, `X-signature: ${p.signature}`, `X-metadata: ${p.metadata}`, `X-expires: ${p.expires}`,
+      'Content-Type: multipart/form-data; boundary=B', 'Content-Length: 100000', '',
+      '--B', 'Content-Disposition: form-data; name="f"; filename="x.qcow2"', '', 'first'].join('\r\n'))
+    await expect.poll(() => sink.records.length).toBe(1)
+    clock.t += 1000 // a second waiting for the next bytes, for a few dozen of them
+    socket.write('second')
+    await expect.poll(() => sink.records[0]?.aborted).toBe('ERR_UPLOAD_TIMEOUT')
+    await expect.poll(() => answer).toMatch(/^HTTP\/1\.1 408 /)
+    socket.destroy()
   })
 
   it('tells the sink when the client goes away mid-body (ERR_UPLOAD_ABORTED)', async () => {
@@ -399,5 +447,14 @@ describe('CORS and HTTPS', () => {
     const fresh = await curl(['--cacert', two.cert, ...uploadArgs(q, small)])
     expect(fresh.status).toBe(200)
     expect(listener.setTls(null)).toEqual({ restartRequired: true })
+    expect(listener.address().tls).toBe(true)
+    await listener.stop()
+    const { port } = await listener.start()
+    expect(listener.address().tls).toBe(false)
+    const plain = `http://127.0.0.1:${port}`
+    expect((await curl(uploadArgs(uploadParams(plain), small))).status).toBe(200)
+    // The grant used before the restart is still used.
+    const replay = await curl(uploadArgs(uploadParams(plain, { uuid: q.uuid }), small))
+    expect(errorCodeOf(replay)).toBe('ERR_UPLOAD_REPLAYED')
   })
 })
