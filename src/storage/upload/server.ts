@@ -566,6 +566,7 @@ export class UploadListener {
         'content-disposition': `attachment; filename*=UTF-8''${encodeURIComponent(name)}`, 'cache-control': 'private, no-transform',
       }
       if (noneMatch(header(req, 'if-none-match'), etag)) {
+        this.metrics.inc('upload_extract_requests_total', 'Extract requests answered with the file (or 304)', { status: '304' })
         res.writeHead(304, headers)
         res.end()
         return
@@ -580,7 +581,7 @@ export class UploadListener {
       if (range.kind === 'partial') headers['content-range'] = `bytes ${start}-${end}/${size}`
       headers['content-length'] = String(length)
       const status = range.kind === 'partial' ? 206 : 200
-      this.metrics.inc('upload_extract_requests_total', 'Extract requests answered with the file', { status: String(status) })
+      this.metrics.inc('upload_extract_requests_total', 'Extract requests answered with the file (or 304)', { status: String(status) })
       res.writeHead(status, headers)
       if (req.method === 'HEAD' || length === 0) {
         res.end()
