@@ -29,6 +29,13 @@ export const StoragedConfig = daemonConfigSchema({
     /** First wait before a retry, doubled per failure in a row (default 1). */
     retryDelaySeconds: Type.Optional(Type.Number({ minimum: 0.01, maximum: 60 })),
   }, { additionalProperties: false })),
+  /** The public upload and extract listener (POST /upload/<uuid>, GET /userdata/<name>); absent: none. */
+  uploads: Type.Optional(Type.Object({
+    listen: Type.Object({ host: Type.String({ minLength: 1 }), port: Type.Integer({ minimum: 1, maximum: 65535 }) }, { additionalProperties: false }),
+    corsOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 32, description: 'Origins a browser may upload from (default any, as CloudStack)' })),
+    maxConcurrentUploads: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    maxUploadBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+  }, { additionalProperties: false })),
 })
 export type StoragedConfig = Static<typeof StoragedConfig>
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { guardProcess, listenOn, readToken, runDaemon } from '../core/daemon/launch.ts'
 import { createLogger } from '../core/log.ts'
@@ -14,7 +15,9 @@ import { downloadKind, type DownloadSettings } from './jobs/kinds/download.ts'
 import { jobKinds } from './jobs/kinds/index.ts'
 import { JobRunner } from './jobs/runner.ts'
 import { JobStore } from './jobs/store.ts'
+import { InstallingUploadSink } from './install/upload-sink.ts'
 import { StorageConfigStore } from './store/config-store.ts'
+import { UploadListener } from './upload/server.ts'
 import { StoresController } from './stores/controller.ts'
 import { NfsDriver } from './stores/drivers/nfs.ts'
 import { PathDriver } from './stores/drivers/path.ts'
@@ -97,11 +100,21 @@ async function main(): Promise<void> {
     ready: ready(), generation: controller.config().generation, stores: stores.health(), checks, jobs: jobs.counts(),
     problems: [...controller.storeProblems().map((p) => `${p.code}: ${p.message}`), ...jobs.problems()],
   })
+  const u = daemon.uploads
+  const uploads = u === undefined ? undefined : new UploadListener({
+    log, metrics, sink: new InstallingUploadSink((id) => stores.root(id), log.child({ component: 'upload-sink' })), stateDir: join(daemon.stateDir, 'uploads'),
+    host: u.listen.host, port: u.listen.port,
+    ...(u.corsOrigins === undefined ? {} : { corsOrigins: u.corsOrigins }),
+    ...(u.maxConcurrentUploads === undefined ? {} : { maxConcurrentUploads: u.maxConcurrentUploads }),
+    ...(u.maxUploadBytes === undefined ? {} : { maxUploadBytes: u.maxUploadBytes }),
+  })
   const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }
   const app = await buildStorageApp({
     controller, jobs, status, storeRoot: (id) => stores.root(id), ready, token, log, metrics,
     requestTimeoutMs: (daemon.requestTimeoutSeconds ?? 30) * 1000, ...(tls === undefined ? {} : { tls }),
+    ...(uploads === undefined ? {} : { uploads: { listener: uploads, stateDir: join(daemon.stateDir, 'uploads'), storeRoot: (id: string) => stores.root(id), log } }),
   })
+  await uploads?.start()
   const address = await listenOn(app, daemon.listen)
   log.info({ address, generation: controller.config().generation }, 'storaged serving')
   const shutdown = (signal: string) => {
@@ -109,7 +122,7 @@ async function main(): Promise<void> {
     clearInterval(timer)
     jobs.stop()
     memory.stop()
-    app.close().then(() => process.exit(0), () => process.exit(1))
+    Promise.all([app.close(), uploads?.stop()]).then(() => process.exit(0), () => process.exit(1))
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))

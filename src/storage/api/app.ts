@@ -8,6 +8,7 @@ import type { Metrics } from '../../core/metrics.ts'
 import { listInstalls } from '../install/listing.ts'
 import type { JobRunner } from '../jobs/runner.ts'
 import type { StoresController } from '../stores/controller.ts'
+import { registerUploadRoutes, type UploadRoutesDeps } from './uploads.ts'
 import { ConfigResponse, EditResponse, ErrorResponse, InstallList, Job, JobList, JobRequest, StorageConfig, StorageStatus, Store } from './contract.ts'
 
 /**
@@ -26,6 +27,8 @@ export interface StorageAppDeps {
   metrics: Metrics
   requestTimeoutMs?: number
   tls?: { cert: Buffer; key: Buffer }
+  /** The public upload listener's control routes, when it is configured. */
+  uploads?: UploadRoutesDeps
 }
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 412: ErrorResponse, 422: ErrorResponse, 429: ErrorResponse }
@@ -84,5 +87,6 @@ export async function buildStorageApp(deps: StorageAppDeps): Promise<FastifyInst
       }
     })
   }
+  if (deps.uploads !== undefined) registerUploadRoutes(app, deps.uploads)
   return app
 }
