@@ -1,15 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 import { buildApp } from './api/app.ts'
-import { loadRouterdConfig } from './daemon-config.ts'
+import { RouterdConfig } from './daemon-config.ts'
 import { createRunner } from '../core/exec.ts'
-import { guardProcess, listenOn, readToken, runDaemon } from '../core/daemon/launch.ts'
-import { createLogger } from '../core/log.ts'
-import { MemoryRelease } from '../core/memory-release.ts'
+import { launch, listenOn, runDaemon } from '../core/daemon/launch.ts'
 import type { EditFacts } from './model/facts.ts'
-import { Metrics } from '../core/metrics.ts'
-import { publishProcessMemory } from '../core/process-metrics.ts'
 import { Engine } from './reconcile/engine.ts'
 import { ROLES } from './roles.ts'
 import { GuestServices } from './services/index.ts'
@@ -20,15 +15,7 @@ import { ConfigStore } from './store/config-store.ts'
  * Usage: routerd --config /etc/systemvm/routerd.json
  */
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', default: '/etc/systemvm/routerd.json' } } })
-  const daemon = loadRouterdConfig(values.config as string)
-  const log = createLogger('routerd', daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
-  const token = readToken(daemon.tokenFile, log)
-  const metrics = new Metrics('routerd')
-  guardProcess(log, metrics)
-  const memory = new MemoryRelease()
-  memory.startIdleWatch()
-  publishProcessMemory(metrics, memory)
+  const { daemon, log, token, metrics, memory } = launch('routerd', RouterdConfig)
   const controlPorts = [...(daemon.controlPorts ?? []), ...('port' in daemon.listen ? [daemon.listen.port] : [])]
   const role = daemon.role ?? 'router'
   // The engine is made next; a service reports run-time facts only once both run.

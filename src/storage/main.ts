@@ -1,15 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
-import { guardProcess, listenOn, readToken, runDaemon } from '../core/daemon/launch.ts'
-import { createLogger } from '../core/log.ts'
-import { MemoryRelease } from '../core/memory-release.ts'
-import { Metrics } from '../core/metrics.ts'
-import { publishProcessMemory } from '../core/process-metrics.ts'
+import { launch, listenOn, runDaemon } from '../core/daemon/launch.ts'
 import { buildStorageApp } from './api/app.ts'
 import type { StorageStatus } from './api/contract.ts'
-import { loadStoragedConfig, type StoragedConfig } from './daemon-config.ts'
+import { StoragedConfig } from './daemon-config.ts'
 import { runSystemChecks, type SystemChecks } from './health/system-checks.ts'
 import { downloadKind, type DownloadSettings } from './jobs/kinds/download.ts'
 import { jobKinds } from './jobs/kinds/index.ts'
@@ -39,15 +34,7 @@ function downloadSettings(daemon: StoragedConfig): DownloadSettings {
  * Usage: storaged --config /etc/systemvm/storaged.json
  */
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', default: '/etc/systemvm/storaged.json' } } })
-  const daemon = loadStoragedConfig(values.config as string)
-  const log = createLogger('storaged', daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
-  const token = readToken(daemon.tokenFile, log)
-  const metrics = new Metrics('storaged')
-  guardProcess(log, metrics)
-  const memory = new MemoryRelease()
-  memory.startIdleWatch()
-  publishProcessMemory(metrics, memory)
+  const { daemon, log, token, metrics, memory } = launch('storaged', StoragedConfig)
 
   const stores = new StoreSet({ nfs: new NfsDriver(daemon.mountRoot ?? SEC_STORAGE_PARENT), path: new PathDriver() }, log.child({ component: 'stores' }))
   // The runner and the controller each need the other's view (stores in use, stores configured).

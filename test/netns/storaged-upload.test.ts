@@ -148,7 +148,7 @@ describe('uploads', () => {
 })
 
 describe('extracts', () => {
-  let installPath: string
+  let installPath = ''
   beforeAll(async () => {
     installPath = (await api(d, 'GET', '/v1/stores/s/templates')).body.installs[0].installPath
   })
@@ -178,9 +178,9 @@ describe('extracts', () => {
   it.each([
     ['..', { name: 'x1', store: 's', path: '../../etc/passwd' }, 'ERR_PATH_OUTSIDE_STORE'],
     ['absolute', { name: 'x2', store: 's', path: '/etc/passwd' }, 'ERR_PATH_OUTSIDE_STORE'],
-    ['a bad name', { name: '../x', store: 's', path: installPath }, 'ERR_BAD_NAME'],
+    ['a bad name', { name: '../x', store: 's', path: '' }, 'ERR_BAD_NAME'],
   ])('refuses %s', async (_what, body, code) => {
-    const r = await api(d, 'POST', '/v1/extracts', { ...body, path: body.path ?? installPath })
+    const r = await api(d, 'POST', '/v1/extracts', { ...body, path: body.path === '' ? installPath : body.path })
     expect(r.status).toBe(400)
     expect(r.body.error.code).toBe(code)
   })

@@ -1,8 +1,13 @@
 import { existsSync, lstatSync, readFileSync, statSync, unlinkSync } from 'node:fs'
 import { connect } from 'node:net'
+import { parseArgs } from 'node:util'
 import type { FastifyInstance } from 'fastify'
-import type { Logger } from '../log.ts'
-import type { Metrics } from '../metrics.ts'
+import type { TObject, Static } from 'typebox'
+import { loadDaemonConfig } from '../daemon-config.ts'
+import { createLogger, type Logger } from '../log.ts'
+import { MemoryRelease } from '../memory-release.ts'
+import { Metrics } from '../metrics.ts'
+import { publishProcessMemory } from '../process-metrics.ts'
 
 /** What every daemon does at launch, before it serves. */
 
@@ -63,4 +68,24 @@ export function runDaemon(name: string, main: () => Promise<void>): void {
     if (err && typeof err === 'object' && 'diagnostics' in err) process.stderr.write(`${JSON.stringify((err as { diagnostics: unknown }).diagnostics, null, 2)}\n`)
     process.exit(1)
   })
+}
+
+/** What every daemon has once launched: its config, log, token, metrics and memory release. */
+export interface Launched<C> { daemon: C; log: Logger; token: string; metrics: Metrics; memory: MemoryRelease }
+
+/**
+ * The first steps of every daemon's main: `--config` read and validated against its schema,
+ * the logger and metrics named after it, the token read, the process guarded, memory watched.
+ */
+export function launch<S extends TObject>(name: string, schema: S, argv: string[] = process.argv.slice(2)): Launched<Static<S> & { logLevel?: string; tokenFile: string }> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string', default: `/etc/systemvm/${name}.json` } } })
+  const daemon = loadDaemonConfig(schema, values.config as string) as Static<S> & { logLevel?: string; tokenFile: string }
+  const log = createLogger(name, daemon.logLevel === undefined ? {} : { level: daemon.logLevel })
+  const token = readToken(daemon.tokenFile, log)
+  const metrics = new Metrics(name)
+  guardProcess(log, metrics)
+  const memory = new MemoryRelease()
+  memory.startIdleWatch()
+  publishProcessMemory(metrics, memory)
+  return { daemon, log, token, metrics, memory }
 }
