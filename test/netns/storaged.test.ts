@@ -2,6 +2,8 @@ import { execFileSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { run } from '../../src/core/exec.ts'
+import { checkoutRoot } from '../../src/lab/checkout.ts'
 import type { Daemon } from '../../src/lab/daemon.ts'
 import { StorageLab } from '../../src/lab/storage-lab.ts'
 import { api, finished, putStore, submit } from '../helpers/storaged.ts'
@@ -178,5 +180,21 @@ describe('paths that try to leave a store', () => {
     expect(del).toMatchObject({ state: 'DOWNLOAD_ERROR', error: { code: 'ERR_PATH_OUTSIDE_STORE' } })
     expect(readFileSync(secret, 'utf8')).toBe('not yours\n')
     expect(existsSync(join(s2, 'snapshots/4/8'))).toBe(false)
+  })
+})
+
+describe('svmctl storage', () => {
+  it('shows the status, the stores and a listing', async () => {
+    const svmctl = async (...args: string[]) => {
+      const r = await run(process.execPath, [join(checkoutRoot(), 'dist/cli/svmctl.js'), '--socket', d.socket, '--token-file', join(d.dir, 'token'), 'storage', ...args], { okCodes: [0, 1, 2] })
+      return r
+    }
+    const status = await svmctl('status')
+    expect(status.exitCode).toBe(0)
+    expect(status.stdout).toMatch(/^ready, generation \d+\nstores:\n  s1 +mounted, writable, /)
+    const listing = await svmctl('templates', 's1')
+    expect(listing.stdout).toContain('tmpl-201')
+    const refused = await svmctl('store', 'put', 'bad', '-')
+    expect(refused.exitCode).toBe(2)
   })
 })
