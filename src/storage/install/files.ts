@@ -16,8 +16,35 @@ import { openResolvedInStore, resolveInStore } from '../layout/safe-path.ts'
 
 const FILE_MODE = 0o644
 const DIR_MODE = 0o755
-/** Large enough that a 1 GiB copy is a thousand writes, small enough to stay out of the way of memory. */
-export const IO_CHUNK = 1024 * 1024
+/** Large enough that a 1 GiB copy is 256 writes, small enough to stay out of the way of memory (two are in use). */
+export const IO_CHUNK = 4 * 1024 * 1024
+
+/**
+ * Reads a whole file in IO_CHUNK pieces, the next read already running while `use` handles the
+ * current piece (hashing, writing), so the disk and the CPU work side by side. A piece is valid
+ * only until `use` resolves.
+ */
+export async function readAhead(file: FileHandle, signal: AbortSignal, use: (chunk: Buffer) => Promise<void>): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(IO_CHUNK), Buffer.allocUnsafe(IO_CHUNK)]
+  let at = 0
+  let which = 0
+  let pending = file.read(buffers[0] as Buffer, 0, IO_CHUNK, 0)
+  for (;;) {
+    signal.throwIfAborted()
+    const { bytesRead } = await pending
+    if (bytesRead === 0) return
+    const chunk = (buffers[which] as Buffer).subarray(0, bytesRead)
+    at += bytesRead
+    which = 1 - which
+    pending = file.read(buffers[which] as Buffer, 0, IO_CHUNK, at)
+    try {
+      await use(chunk)
+    } catch (err) {
+      await pending.catch(() => undefined)
+      throw err
+    }
+  }
+}
 
 /** The absolute directory `relative` names in the store, made if missing; symlinks out are refused before and after. */
 export async function ensureDirInStore(root: string, relative: string): Promise<string> {
@@ -94,18 +121,13 @@ export async function copyVerified(
   const hash = createHash('sha256')
   let size = 0
   try {
-    const buffer = Buffer.allocUnsafe(IO_CHUNK)
-    for (;;) {
-      signal.throwIfAborted()
-      const { bytesRead } = await input.read(buffer, 0, IO_CHUNK, size)
-      if (bytesRead === 0) break
-      const chunk = buffer.subarray(0, bytesRead)
+    await readAhead(input, signal, async (chunk) => {
       hash.update(chunk)
       on.chunk?.(chunk)
-      await handle.write(chunk, 0, bytesRead, size)
-      size += bytesRead
+      await handle.write(chunk, 0, chunk.length, size)
+      size += chunk.length
       on.bytes(size)
-    }
+    })
     await handle.sync()
   } catch (err) {
     await handle.close().catch(() => undefined)
@@ -129,15 +151,7 @@ async function sha256Of(path: string, signal: AbortSignal): Promise<string> {
   const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
   const hash = createHash('sha256')
   try {
-    const buffer = Buffer.allocUnsafe(IO_CHUNK)
-    let at = 0
-    for (;;) {
-      signal.throwIfAborted()
-      const { bytesRead } = await handle.read(buffer, 0, IO_CHUNK, at)
-      if (bytesRead === 0) break
-      hash.update(buffer.subarray(0, bytesRead))
-      at += bytesRead
-    }
+    await readAhead(handle, signal, async (chunk) => { hash.update(chunk) })
   } finally {
     await handle.close()
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { formatChecksum, nodeHashName, type ChecksumAlgorithm } from '../../image/checksum.ts'
 import { openInStore } from '../../layout/safe-path.ts'
-import { IO_CHUNK } from '../../install/files.ts'
+import { readAhead } from '../../install/files.ts'
 import type { JobKindHandler } from '../kind.ts'
 import type { ChecksumRequest } from '../model.ts'
 import { placeProblem, storeProblem } from './checks.ts'
@@ -17,16 +17,12 @@ export const checksumKind: JobKindHandler<ChecksumRequest> = {
     const hash = createHash(nodeHashName(algorithm))
     try {
       const total = (await handle.stat()).size
-      const buffer = Buffer.allocUnsafe(IO_CHUNK)
       let at = 0
-      for (;;) {
-        ctx.signal.throwIfAborted()
-        const { bytesRead } = await handle.read(buffer, 0, IO_CHUNK, at)
-        if (bytesRead === 0) break
-        hash.update(buffer.subarray(0, bytesRead))
-        at += bytesRead
+      await readAhead(handle, ctx.signal, async (chunk) => {
+        hash.update(chunk)
+        at += chunk.length
         ctx.progress(at, total)
-      }
+      })
       return { installPath: ctx.request.path, checksum: formatChecksum({ algorithm, hex: hash.digest('hex') }), size: at }
     } finally {
       await handle.close()
