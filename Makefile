@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-storage clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -18,6 +18,7 @@ help:
 	@echo "make bench-dhcp-dns  DHCP against Kea and dnsmasq, DNS against dnsmasq"
 	@echo "make bench-soak  routerd under mixed load for 10 minutes (SOAK_SECONDS=n shortens it)"
 	@echo "make bench-metadata  metadata and password servers against Apache and a Python server as CloudStack runs them"
+	@echo "make bench-storage  storaged: 1 GiB download against curl, copy against cp, resume waste, memory"
 	@echo "make golden      rewrite golden files after reviewing a renderer change"
 	@echo "make record-fake-kernel  re-record the real tools' answers the kernel fake must match (root)"
 
@@ -93,7 +94,7 @@ demo: build
 demo-down: build
 	node dist/lab/demo.js down
 
-bench: bench-core bench-dhcp-dns bench-soak bench-metadata
+bench: bench-core bench-dhcp-dns bench-soak bench-metadata bench-storage
 
 # Every program a suite spawns (itself, through the lab, or through routerd), by package; each
 # target installs its own list, so a fresh machine needs nothing else. The lab: ip (iproute2),
@@ -110,6 +111,10 @@ BENCH_SOAK_PACKAGES := $(BENCH_COMMON_PACKAGES) kea-admin dnsperf dnsmasq-base
 # metadata: wrk (the load), curl (answer checks), the peers apache2 and python3, dnsmasq (the
 # upstream resolver), ss (iproute2).
 BENCH_METADATA_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl apache2 python3 dnsmasq-base gcc
+# storage: the storage lab and the suite's tmpfs mounts: ip (iproute2), mount/umount (mount);
+# the peers and checks: curl, cp/cmp/sha256sum (coreutils, diffutils); git, iptables (the
+# machine line). storaged spawns nothing for path stores and raw images.
+BENCH_STORAGE_PACKAGES := iproute2 mount git iptables curl coreutils diffutils
 
 bench-core: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_CORE_PACKAGES)"
@@ -130,6 +135,11 @@ bench-metadata: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_METADATA_PACKAGES)"
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/metadata.js
+
+bench-storage: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_STORAGE_PACKAGES)"
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/storage.js
 
 clean:
 	rm -rf dist build native/udp-batch/build
