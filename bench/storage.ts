@@ -346,7 +346,10 @@ async function benchDownload(x: Setup): Promise<void> {
     curlThenSha256sum: { what: 'curl -o, then sha256sum of the file (coreutils), summed: a download with its checksum checked by hand', mibPerS: summary(curlSha, 1), oursOverIt: summary(ratios, 3) },
     curlToDevNull: { what: 'curl -o /dev/null of the same URL: the network and the server alone (no file, no hash)', mibPerS: summary(ceiling, 1) },
   }
+  const cpuPerGiB = (ms: number) => round(ms / (SIZE / 1024 / MiB), 0)
+  const jobCpu = rounds.map((r) => cpuPerGiB(((r as { storaged: { storagedCpuMs: number } }).storaged.storagedCpuMs)))
   notes.push(`download: ${ROUNDS} rounds alternating, min/median/max: ${line}; curl then sha256sum ${fmt(range(curlSha))} MiB/s (ours over it ${fmt(range(ratios, 2))}); curl to /dev/null ${fmt(range(ceiling))} MiB/s (network + server ceiling)`)
+  notes.push(`download CPU: storaged ${fmt(range(jobCpu, 0))} ms per GiB (all threads, /proc/<pid>/stat), against its wall time ${fmt(range(ours.map((o) => 1024 / o * 1000), 0))} ms per GiB; SHA-256 alone on one core of this node: ${round(1024 / (details['hashMibPerS'] as number) * 1000, 0)} ms per GiB`)
 
   const peaks = rss.map((r) => r.peakMb)
   const peak = Math.max(...peaks)
@@ -462,7 +465,8 @@ async function benchCopy(x: Setup): Promise<void> {
     ours: summary(ours, 1), cp: summary(peer, 1),
     cpThenCmp: { what: 'cp, then cmp of source and copy (a copy verified by reading it back, by hand)', mibPerS: summary(cpCmp, 1), oursOverIt: summary(ratios, 3) },
   }
-  notes.push(`copy: ${ROUNDS} rounds alternating, min/median/max: ${line}; cp then cmp ${fmt(range(cpCmp))} MiB/s (ours over it ${fmt(range(ratios, 2))})`)
+  const jobCpu = rounds.map((r) => round((r as { storaged: { storagedCpuMs: number } }).storaged.storagedCpuMs / (SIZE / 1024 / MiB), 0))
+  notes.push(`copy: ${ROUNDS} rounds alternating, min/median/max: ${line}; cp then cmp ${fmt(range(cpCmp))} MiB/s (ours over it ${fmt(range(ratios, 2))}); storaged CPU ${fmt(range(jobCpu, 0))} ms per GiB (two SHA-256 passes: the copy's and the read-back's)`)
 }
 
 /** Single-core hashing speed of this node (SHA-256 over 1 MiB buffers): the floor under any verified transfer here. */
