@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-soak  routerd under mixed load for 10 minutes (SOAK_SECONDS=n shortens it)"
 	@echo "make bench-metadata  metadata and password servers against Apache and a Python server as CloudStack runs them"
 	@echo "make bench-lb    load balancers: kernel l4 and managed HAProxy against HAProxy as CloudStack runs and reloads it"
+	@echo "make bench-storage  storaged: 1 GiB download against curl, copy against cp, resume waste, memory"
 	@echo "make golden      rewrite golden files after reviewing a renderer change"
 	@echo "make record-fake-kernel  re-record the real tools' answers the kernel fake must match (root)"
 
@@ -94,7 +95,7 @@ demo: build
 demo-down: build
 	node dist/lab/demo.js down
 
-bench: bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb
+bench: bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage
 
 # Every program a suite spawns (itself, through the lab, or through routerd), by package; each
 # target installs its own list, so a fresh machine needs nothing else. The lab: ip (iproute2),
@@ -114,6 +115,10 @@ BENCH_METADATA_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl apache2 python3 dns
 # lb: wrk (the load), curl (answer checks), haproxy (the peer, and routerd's mode http), gcc (the
 # backends' server, bench/peers/http-backend.c), ss (iproute2).
 BENCH_LB_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl haproxy gcc
+# storage: the storage lab and the suite's tmpfs mounts: ip (iproute2), mount/umount (mount);
+# the peers and checks: curl, cp/cmp/sha256sum (coreutils, diffutils); git, iptables (the
+# machine line). storaged spawns nothing for path stores and raw images.
+BENCH_STORAGE_PACKAGES := iproute2 mount git iptables curl coreutils diffutils
 
 bench-core: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_CORE_PACKAGES)"
@@ -139,6 +144,11 @@ bench-lb: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_LB_PACKAGES)"
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/lb.js
+
+bench-storage: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_STORAGE_PACKAGES)"
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/storage.js
 
 clean:
 	rm -rf dist build native/udp-batch/build
