@@ -24,7 +24,7 @@ export interface FileSinkOptions {
 }
 
 /** Bytes gathered before one write(2); two such buffers per download. */
-const WRITE_BUFFER = 4 * 1024 * 1024
+const WRITE_BUFFER = 1024 * 1024
 
 /** Opens `path` as a sink (creating it); resolves once its length is known. */
 export async function openFileSink(path: string, options: FileSinkOptions = {}): Promise<FileSink> {
