@@ -18,10 +18,10 @@ export interface RequestBody { data: string | Buffer; contentType: string }
 
 /**
  * Sends `plan` with the bearer `token` and an optional `body`. Resolves with any HTTP answer
- * (error statuses included); rejects with ERR_CLI_CONNECT when routerd cannot be reached or does
+ * (error statuses included); rejects with ERR_CLI_CONNECT when the daemon cannot be reached or does
  * not answer within `timeoutMs` (an apply of a large config can take a while).
  */
-export async function sendRequest(endpoint: Endpoint, plan: RequestPlan, token: string, body?: RequestBody, timeoutMs = 300_000): Promise<ApiResponse> {
+export async function sendRequest(endpoint: Endpoint, plan: RequestPlan, token: string, body?: RequestBody, timeoutMs = 300_000, daemon = 'routerd'): Promise<ApiResponse> {
   const headers = { ...plan.headers, accept: 'application/json' }
   try {
     const answer = await sendApiRequest(endpoint, { method: plan.method, path: plan.path, headers, token, body: body?.data, contentType: body?.contentType, timeoutMs })
@@ -30,7 +30,7 @@ export async function sendRequest(endpoint: Endpoint, plan: RequestPlan, token: 
     const detail = err instanceof Error && err.cause instanceof Error ? err.cause.message : String(err)
     const message = errorCode(err) === 'ERR_HTTP_ANSWER'
       ? `answer from ${describeEndpoint(endpoint)} broke off: ${detail}`
-      : `cannot reach routerd at ${describeEndpoint(endpoint)}: ${detail}`
+      : `cannot reach ${daemon} at ${describeEndpoint(endpoint)}: ${detail}`
     throw new ApplianceError('ERR_CLI_CONNECT', message, { cause: err })
   }
 }

@@ -7,7 +7,7 @@ import { parseInvocation, planRequest, USAGE, type BodySource } from './command.
 import { formatLocalError, renderResponse, type Outcome } from './format.ts'
 
 /**
- * svmctl: the routerd control CLI. Parses the command line, reads the token and the body, makes one
+ * svmctl: the control CLI of routerd and (`svmctl storage …`) storaged. Parses the command line, reads the token and the body, makes one
  * request and prints the answer as plain text. Exit status: 0 ok; 1 failure, or differences for
  * `diff`; 2 bad usage or a request routerd refused (4xx). See `svmctl help`.
  */
@@ -61,7 +61,8 @@ async function svmctl(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<
     const token = readToken(invocation.tokenFile)
     const body = plan.body === undefined ? undefined : await readBody(plan.body)
     const path = plan.appendBodySha256 === true ? plan.path + createHash('sha256').update(body?.data ?? '').digest('hex') : plan.path
-    const response = await sendRequest(invocation.endpoint, { ...plan, path }, token, body)
+    const daemon = invocation.command.kind === 'storage' ? 'storaged' : 'routerd'
+    const response = await sendRequest(invocation.endpoint, { ...plan, path }, token, body, undefined, daemon)
     return renderResponse(invocation.command, invocation.json, response.status, response.body)
   } catch (err) {
     return formatLocalError(err)
