@@ -10,6 +10,8 @@ import { describe, expect, it } from 'vitest'
  * - nothing in src imports the lab, the benchmarks or the tests (src/lab is the lab);
  * - the functional core (model, render, plan, the protocol code of each service) imports
  *   nothing with side effects and never reads `process`;
+ * - src/boot (the boot line translator) reads only the daemons' schemas and models, is pure but
+ *   for read.ts, and no daemon imports it;
  * - only src/core/exec.ts spawns processes.
  */
 const src = new URL('../../src/', import.meta.url).pathname
@@ -50,6 +52,15 @@ describe('layering', () => {
     expect(breaking('storage', (t) => t.startsWith('core/') || t.startsWith('storage/'))).toEqual([])
   })
 
+  it('boot imports only core, itself and the daemons\' schemas and models, and nothing imports boot', () => {
+    const allowed = (t: string) => t.startsWith('core/') || t.startsWith('boot/') || t.startsWith('router/model/') || t.startsWith('storage/model/')
+      || t === 'router/daemon-config.ts' || t === 'storage/daemon-config.ts'
+    expect(breaking('boot', allowed)).toEqual([])
+    const intoBoot = files(src).filter((f) => !relative(src, f).startsWith('boot/'))
+      .flatMap((f) => imports(f).filter((t) => t.startsWith('boot/')).map((t) => `${relative(src, f)} → ${t}`))
+    expect(intoBoot).toEqual([])
+  })
+
   it('the cli talks to the daemons only through their API contracts', () => {
     expect(breaking('cli', (t) => t.startsWith('core/') || t.startsWith('cli/') || /^(router|storage)\/api\/contract\.ts$/.test(t))).toEqual([])
   })
@@ -67,6 +78,8 @@ describe('layering', () => {
       ...['router/model', 'router/render', 'router/plan'].flatMap((d) => files(join(src, d))),
       ...files(join(src, 'router/services')).filter((f) => !SERVICE_SHELL.test(f)),
       ...['core/ipv4.ts', 'core/bytes.ts', 'core/memo.ts'].map((f) => join(src, f)),
+      // The boot line translator; read.ts is its one file that reads.
+      ...files(join(src, 'boot')).filter((f) => !f.endsWith('/boot/read.ts')),
     ]
     const offenders = pure.filter((f) => {
       const text = readFileSync(f, 'utf8')
