@@ -10,7 +10,7 @@ import { RouterdConfig } from '../../../src/router/daemon-config.ts'
 import { validateConfig } from '../../../src/router/model/parse.ts'
 import { StoragedConfig } from '../../../src/storage/daemon-config.ts'
 
-const root = new URL('../../golden/boot/', import.meta.url)
+const root = new URL('../../golden-boot/', import.meta.url)
 const line = (scenario: string) => readFileSync(new URL(`${scenario}/cmdline`, root), 'utf8')
 const good = readdirSync(root).filter((s) => translateBootLine(parseBootLine(line(s))).problems.length === 0)
 

@@ -8,8 +8,7 @@ import { checkRestoreConsistency } from './consistency.ts'
 const root = new URL('../../golden/', import.meta.url)
 
 describe('golden renderings (byte for byte; UPDATE_GOLDEN=1 rewrites after review)', () => {
-  // golden/boot holds the boot line translator's cases (test/unit/boot/golden.test.ts).
-  for (const scenario of readdirSync(root).filter((s) => s !== 'boot')) {
+  for (const scenario of readdirSync(root)) {
     test(`golden/${scenario}`, () => {
       const at = (p: string) => new URL(`${scenario}/${p}`, root)
       const config = JSON.parse(readFileSync(at('config.json'), 'utf8'))
