@@ -193,12 +193,25 @@ class Bench {
   async useRouterd(mode: 'l4' | 'http', weights: Weights): Promise<void> {
     await this.peer.stop()
     await this.putConfig(lbConfig(mode, weights), mode)
+    await this.forgetConnections()
   }
 
   async usePeer(mode: HaproxyPeerMode, weights: Weights): Promise<void> {
     await this.peer.stop()
     if (this.state !== 'peer') await this.putConfig(peerConfig(), 'peer')
+    await this.forgetConnections()
     await this.peer.start(peerRule(mode, weights))
+  }
+
+  /**
+   * Each side starts without the connection-tracking entries the side before left on the VIP.
+   * A side that served the VIP itself (HAProxy) leaves entries without NAT, in CLOSE after its
+   * resets (10 s) or TIME_WAIT (120 s); a client SYN that reuses such an entry's ports takes the
+   * entry over (CLOSE → SYN_SENT keeps the entry and its absence of NAT), so the kernel side would
+   * answer it from the router's own stack, a reset (seen as 8-15 failed writes in some runs).
+   */
+  private async forgetConnections(): Promise<void> {
+    await this.lab.exec(this.lab.ns.rtr, 'conntrack', ['-D', '-d', VIP], { okCodes: [0, 1] })
   }
 
   get haproxyPeer(): HaproxyPeer {
