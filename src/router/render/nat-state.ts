@@ -17,6 +17,14 @@ export function natKeyOf(r: NPortForward): string | undefined {
   return r.protocol === 'udp' ? udpNatKey(r.privateIp, r.publicStart, r.publicEnd, `pf ${r.privateStart} ${r.sourceCidrs.join(',')}`) : undefined
 }
 
+/**
+ * Pure. The key of public ports a local HAProxy serves (a load balancer in mode http or tls):
+ * its connections' entries carry no NAT, and they must not outlive the mode (plan/conntrack.ts).
+ */
+export function localTcpKey(publicStart: number, publicEnd: number): string {
+  return `local tcp ${publicStart}-${publicEnd}`
+}
+
 /** Pure. What NAT state exists, as comparable keys per public IP: IPs in order, each one's keys sorted. */
 export function natKeys(cfg: NormalizedConfig): Map<string, string[]> {
   const keys = new Map<string, string[]>()
@@ -30,6 +38,7 @@ export function natKeys(cfg: NormalizedConfig): Map<string, string[]> {
     if (key !== undefined) add(r.publicIp, key)
   }
   for (const r of cfg.loadBalancers) {
+    if (r.mode !== 'l4') add(r.publicIp, localTcpKey(r.publicStart, r.publicEnd))
     if (r.mode !== 'l4' || r.protocol !== 'udp') continue
     for (const b of r.backends) add(r.publicIp, udpNatKey(b.ip, r.publicStart, r.publicEnd, `lb ${r.id} ${b.port}`))
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { planConntrack } from '../../../src/router/plan/conntrack.ts'
-import { udpNatKey } from '../../../src/router/render/nat-state.ts'
+import { localTcpKey, udpNatKey } from '../../../src/router/render/nat-state.ts'
 
 describe('planConntrack', () => {
   it('clears the UDP entries of exactly the forward that went, all entries of a removed static NAT, nothing for unchanged IPs', () => {
@@ -34,5 +34,16 @@ describe('planConntrack', () => {
     const after = new Map([['203.0.113.12', keys.slice(1)]])
     expect(planConntrack(before, after)).toEqual([['-D', '-p', 'udp', '--orig-dst', '203.0.113.12', '--reply-src', '10.1.1.10', '--orig-port-dst', '10000']])
     expect(planConntrack(after, new Map(after))).toEqual([])
+  })
+
+  it('ports a local HAProxy stops serving (mode http → l4, or the rule gone) lose their TCP entries; a change between http and tls keeps them', () => {
+    const ip = '203.0.113.10'
+    const http = new Map([[ip, [localTcpKey(80, 80)]]])
+    expect(planConntrack(http, new Map())).toEqual([['-D', '-p', 'tcp', '--orig-dst', ip, '--orig-port-dst', '80']])
+    expect(planConntrack(http, new Map([[ip, [localTcpKey(80, 80)]]]))).toEqual([])
+    expect(planConntrack(new Map([[ip, [localTcpKey(8000, 8001)]]]), new Map())).toEqual([
+      ['-D', '-p', 'tcp', '--orig-dst', ip, '--orig-port-dst', '8000'], ['-D', '-p', 'tcp', '--orig-dst', ip, '--orig-port-dst', '8001'],
+    ])
+    expect(planConntrack(new Map([[ip, [localTcpKey(1000, 2000)]]]), new Map())).toEqual([['-D', '-p', 'tcp', '--orig-dst', ip]])
   })
 })
