@@ -3,11 +3,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { binary, run, type StartedProcess } from '../src/core/exec.ts'
+import type { StartedProcess } from '../src/core/exec.ts'
 import { Lab, labRouterConfig } from '../src/lab/lab.ts'
 import { cleanupOnSignals, onCleanup } from './lib/cleanup.ts'
 import { waitTcpListen } from './lib/listen.ts'
-import { cpuMs } from './lib/proc.ts'
+import { cpuSince, namespaceCpu } from './lib/proc.ts'
 import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
 import { median, percentile, round, sleep, summary } from './lib/stats.ts'
@@ -257,24 +257,6 @@ interface Sample {
   machineCpuUsPerRequest: number
   /** Share of the 2 cores busy during the run, whole machine. */
   machineBusy: number
-}
-
-/** CPU ms so far of every process in the namespaces, by pid. */
-async function namespaceCpu(namespaces: readonly string[]): Promise<Map<number, number>> {
-  const out = new Map<number, number>()
-  for (const ns of namespaces) {
-    const pids = (await run(binary('ip'), ['netns', 'pids', ns]).catch(() => ({ stdout: '' }))).stdout.split('\n').filter((p) => /^\d+$/.test(p)).map(Number)
-    for (const pid of pids) {
-      try { out.set(pid, cpuMs(pid)) } catch { /* gone */ }
-    }
-  }
-  return out
-}
-
-function cpuSince(before: Map<number, number>, after: Map<number, number>): number {
-  let sum = 0
-  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0)
-  return sum
 }
 
 async function measure(b: Bench, kind: Kind): Promise<Sample> {

@@ -3,12 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { binary, run, type StartedProcess } from '../src/core/exec.ts'
+import type { StartedProcess } from '../src/core/exec.ts'
 import type { Lab } from '../src/lab/lab.ts'
 import { onCleanup } from './lib/cleanup.ts'
 import { NET, openGuestLab } from './lib/guest-load.ts'
 import { waitTcpListen } from './lib/listen.ts'
-import { cpuMs, type Memory } from './lib/proc.ts'
+import { cpuSince, namespaceCpu, type Memory } from './lib/proc.ts'
 import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
 import { daemonCommand, Routerd } from './lib/routerd.ts'
 import { median, round, sleep } from './lib/stats.ts'
@@ -135,22 +135,6 @@ async function waitServing(lab: Lab, client: BenchVm): Promise<void> {
   throw new Error(`vm3 is not served its metadata and password: ${JSON.stringify(last)}`)
 }
 
-/** CPU ms so far of every process in namespace `ns`, by pid. */
-async function namespaceCpu(ns: string): Promise<Map<number, number>> {
-  const pids = (await run(binary('ip'), ['netns', 'pids', ns])).stdout.split('\n').filter((p) => /^\d+$/.test(p)).map(Number)
-  const out = new Map<number, number>()
-  for (const pid of pids) {
-    try { out.set(pid, cpuMs(pid)) } catch { /* gone */ }
-  }
-  return out
-}
-
-function cpuSince(before: Map<number, number>, after: Map<number, number>): number {
-  let sum = 0
-  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0)
-  return sum
-}
-
 interface Sample { requestsPerS: number; requests: number; non2xx: number; socketErrors: WrkReport['socketErrors']; latencyMs: WrkReport['latencyMs']; cpuUsPerRequest: number }
 
 /** The router namespace's metadata and password servers: routerd, or the peers while routerd is stopped. */
@@ -219,9 +203,9 @@ class Servers {
   async measure(kind: Kind): Promise<Sample> {
     const o = WRK[kind]
     await runWrk(this.lab, this.lab.ns.vm3, URLS[kind], { ...o, seconds: WARMUP_SECONDS })
-    const cpu0 = await namespaceCpu(this.lab.ns.rtr)
+    const cpu0 = await namespaceCpu([this.lab.ns.rtr])
     const r = await runWrk(this.lab, this.lab.ns.vm3, URLS[kind], o)
-    const cpu = cpuSince(cpu0, await namespaceCpu(this.lab.ns.rtr))
+    const cpu = cpuSince(cpu0, await namespaceCpu([this.lab.ns.rtr]))
     if (r.non2xx > 0) throw new Error(`${kind}: ${r.non2xx} of ${r.requests} answers were not 2xx/3xx`)
     return { requestsPerS: round(r.requestsPerS, 0), requests: r.requests, non2xx: r.non2xx, socketErrors: r.socketErrors, latencyMs: r.latencyMs, cpuUsPerRequest: round((cpu * 1000) / r.requests, 1) }
   }

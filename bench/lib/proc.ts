@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { binary, run } from '../../src/core/exec.ts'
 
 /**
  * What /proc says about a process the suite started (routerd, a peer server): CPU time and
@@ -24,4 +25,23 @@ export function memory(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const mb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) / 1024
   return { rssMb: mb('VmRSS'), hwmMb: mb('VmHWM'), anonMb: mb('RssAnon'), fileMb: mb('RssFile') }
+}
+
+/** CPU ms so far of every process in the namespaces, by pid (a namespace gone counts as empty). */
+export async function namespaceCpu(namespaces: readonly string[]): Promise<Map<number, number>> {
+  const out = new Map<number, number>()
+  for (const ns of namespaces) {
+    const pids = (await run(binary('ip'), ['netns', 'pids', ns]).catch(() => ({ stdout: '' }))).stdout.split('\n').filter((p) => /^\d+$/.test(p)).map(Number)
+    for (const pid of pids) {
+      try { out.set(pid, cpuMs(pid)) } catch { /* gone */ }
+    }
+  }
+  return out
+}
+
+/** CPU ms spent between two namespaceCpu() readings (processes started since count from 0). */
+export function cpuSince(before: Map<number, number>, after: Map<number, number>): number {
+  let sum = 0
+  for (const [pid, ms] of after) sum += ms - (before.get(pid) ?? 0)
+  return sum
 }

@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises'
 import { connect } from 'node:net'
+import { withDeadline } from './deadline.ts'
 
 /**
  * The checks CloudStack's ssvm-check.sh makes besides the stores: that names resolve, and that
@@ -17,12 +18,6 @@ export interface SystemChecks { dns: CheckOutcome | null; management: CheckOutco
 
 const CHECK_TIMEOUT_MS = 5000
 
-function deadline<T>(p: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  return Promise.race([p, new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS) })])
-    .finally(() => clearTimeout(timer))
-}
-
 async function outcome(run: () => Promise<string>): Promise<CheckOutcome> {
   const checkedAt = new Date().toISOString()
   try {
@@ -35,6 +30,8 @@ async function outcome(run: () => Promise<string>): Promise<CheckOutcome> {
 function tcpConnect(host: string, port: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect({ host, port })
+    // The deadline answers the check; this closes the socket a black-holed address leaves pending.
+    socket.setTimeout(CHECK_TIMEOUT_MS, () => { socket.destroy(); reject(new Error(`no answer from ${host}:${port}`)) })
     socket.once('connect', () => { socket.destroy(); resolve(`connected to ${host}:${port}`) })
     socket.once('error', (err) => { socket.destroy(); reject(err) })
   })
@@ -44,10 +41,10 @@ export async function runSystemChecks(config: SystemChecksConfig): Promise<Syste
   const { dnsName, managementAddress: m } = config
   const [dns, management] = await Promise.all([
     dnsName === undefined ? null : outcome(async () => {
-      const addresses = await deadline(lookup(dnsName, { all: true }), `resolving ${dnsName}`)
+      const addresses = await withDeadline(lookup(dnsName, { all: true }), CHECK_TIMEOUT_MS, `resolving ${dnsName}`)
       return `${dnsName} is ${addresses.map((a) => a.address).join(', ')}`
     }),
-    m === undefined ? null : outcome(() => deadline(tcpConnect(m.host, m.port), `connecting to ${m.host}:${m.port}`)),
+    m === undefined ? null : outcome(() => withDeadline(tcpConnect(m.host, m.port), CHECK_TIMEOUT_MS, `connecting to ${m.host}:${m.port}`)),
   ])
   return { dns, management }
 }

@@ -4,6 +4,7 @@ import { ApplianceError, errorCode } from '../../core/errors.ts'
 import type { Logger } from '../../core/log.ts'
 import type { Store } from '../model/config.ts'
 import { storeLocation } from '../model/store-url.ts'
+import { withDeadline } from '../health/deadline.ts'
 import type { StoreDriver } from './drivers/driver.ts'
 
 /**
@@ -33,12 +34,6 @@ export interface StoreHealth {
 interface Attached { store: Store; driver: StoreDriver; mountPoint: string; health: StoreHealth }
 
 const PROBE_TIMEOUT_MS = 10_000
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new ApplianceError('ERR_STORE_TIMEOUT', `${what} took longer than ${ms} ms`)), ms) })
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
-}
 
 export class StoreSet {
   private attached = new Map<string, Attached>()
@@ -180,14 +175,14 @@ export class StoreSet {
 
   private async probe(a: Attached): Promise<void> {
     const h = a.health
-    await withTimeout(stat(a.mountPoint), PROBE_TIMEOUT_MS, `stat ${a.mountPoint}`)
+    await withDeadline(stat(a.mountPoint), PROBE_TIMEOUT_MS, `stat ${a.mountPoint}`)
     h.mounted = true
-    const fs = await withTimeout(statfs(a.mountPoint), PROBE_TIMEOUT_MS, `statfs ${a.mountPoint}`)
+    const fs = await withDeadline(statfs(a.mountPoint), PROBE_TIMEOUT_MS, `statfs ${a.mountPoint}`)
     h.totalBytes = fs.blocks * fs.bsize
     h.freeBytes = fs.bavail * fs.bsize
     h.usedBytes = (fs.blocks - fs.bfree) * fs.bsize
     const probe = join(a.mountPoint, `.storaged-probe-${process.pid}`)
-    await withTimeout((async () => {
+    await withDeadline((async () => {
       const f = await open(probe, 'w', 0o600)
       try {
         await f.writeFile('probe\n')
