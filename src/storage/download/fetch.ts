@@ -1,4 +1,4 @@
-import { request, type ClientRequest, type IncomingMessage } from 'node:http'
+import { request, type ClientRequest } from 'node:http'
 import { connect as netConnect, isIP, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import type { ApplianceError } from '../../core/errors.ts'
@@ -6,12 +6,13 @@ import {
   DownloadCancelledError, DownloadNetworkError, DownloadResumeError, DownloadTimeoutError, DownloadTlsError,
   DownloadTooLargeError, isRetryable, type TimeoutPhase,
 } from './errors.ts'
+import { Http1Error, ResponseDecoder, type ResponseEvent, type ResponseHead } from './http1.ts'
 import { planResponse } from './response.ts'
 import { authority, parseDownloadUrl, parseProxyUrl, planRedirect, redactUrl, urlPort, type DownloadTarget, type ProxyTarget } from './url.ts'
 
 /**
  * The HTTP(S) fetcher of storaged's download jobs: one URL into a caller's sink, from the
- * sink's offset on, over node:http on sockets it opens itself (direct, through an HTTP proxy
+ * sink's offset on, over HTTP/1.1 (http1.ts) on sockets it opens itself (direct, through an HTTP proxy
  * with the absolute URL, or through a CONNECT tunnel for https). No agent and no keep-alive: a
  * download is one long request per connection, and a fresh socket per attempt leaves nothing
  * half-read behind a retry.
@@ -25,9 +26,10 @@ import { authority, parseDownloadUrl, parseProxyUrl, planRedirect, redactUrl, ur
  *        If-Range (a strong ETag, else Last-Modified); `retries` failures in a row without a
  *        byte of progress → ERR_DOWNLOAD_RESUME
  *
- * Memory is bounded whatever the server does: one chunk is in the sink at a time, the next is
- * not read until write() resolves, so TCP holds the rest (the idle timer does not run during a
- * write: a slow disk is not a silent server).
+ * Memory is bounded whatever the server does: one read buffer per connection, one chunk in the
+ * sink at a time, the socket paused while a write() is pending, so TCP holds the rest (the idle
+ * timer does not run during a write: a slow disk is not a silent server). Responses are decoded
+ * by http1.ts, not node:http (see there why).
  *
  * Limits of HTTP/1.1 itself: a response with neither Content-Length nor chunked encoding ends
  * when the connection closes, so a drop there looks like the end (the job's checksum is what
@@ -43,8 +45,12 @@ export interface DownloadSink {
   readonly offset: number
   /** Drops everything held: the server is sending the resource from its first byte again. */
   truncate(): Promise<void>
-  /** Appends a chunk; the next one is not read from the network until this resolves. */
-  write(chunk: Buffer): Promise<void>
+  /**
+   * Appends a chunk: a view of the reader's buffer, used (or copied) before this returns, or
+   * before the promise it returns settles. A promise means: wait; the next chunk is not read
+   * from the network until it resolves.
+   */
+  write(chunk: Buffer): void | Promise<void>
 }
 
 /** What identifies the version of the resource the sink holds bytes of (for If-Range). */
@@ -219,11 +225,11 @@ export async function fetchToSink(url: string, sink: DownloadSink, options: Fetc
       const ranged = position > 0 && !rangeBroken
       const res = await conn.open(target, requestHeaders(target, settings, ranged ? position : 0, ranged ? validator : {}))
       const plan = planResponse({
-        status: res.statusCode ?? 0,
+        status: res.status,
         statusMessage: res.statusMessage,
-        contentLength: header(res, 'content-length'),
-        contentRange: header(res, 'content-range'),
-        location: header(res, 'location'),
+        contentLength: res.headers['content-length'],
+        contentRange: res.headers['content-range'],
+        location: res.headers['location'],
       }, { position: ranged ? position : 0, maxBytes: settings.maxBytes, where: where() })
 
       if (plan.kind === 'redirect') {
@@ -246,25 +252,25 @@ export async function fetchToSink(url: string, sink: DownloadSink, options: Fetc
       else if (position > 0 && !ranged) await restart('the server\'s ranges cannot be used')
       else if (ranged) resumes += 1
       total = plan.total
-      contentType = header(res, 'content-type')
-      const etag = header(res, 'etag')
+      contentType = res.headers['content-type']
+      const etag = res.headers['etag']
+      const lastModified = res.headers['last-modified']
       const strongEtag = etag !== undefined && !etag.startsWith('W/') ? etag : undefined
-      if (plan.start === 0 || strongEtag !== undefined || header(res, 'last-modified') !== undefined) {
-        setValidator({ etag: strongEtag, lastModified: header(res, 'last-modified') })
+      if (plan.start === 0 || strongEtag !== undefined || lastModified !== undefined) {
+        setValidator({ etag: strongEtag, lastModified })
       }
 
-      for (;;) {
-        const chunk = await conn.nextChunk(res)
-        if (chunk === undefined) break
+      await conn.receiveBody((chunk) => {
         if (position + chunk.length > settings.maxBytes) {
           throw new DownloadTooLargeError(settings.maxBytes, `${where()}: more than the maximum of ${settings.maxBytes} bytes`)
         }
-        await sink.write(chunk)
+        const written = sink.write(chunk)
         position += chunk.length
         received += chunk.length
         progressed = true
         report(false)
-      }
+        return written
+      })
       if (total !== undefined && position < total) {
         throw new DownloadNetworkError(`${where()}: the response ended at byte ${position} of ${total}`)
       }
@@ -291,11 +297,6 @@ export async function fetchToSink(url: string, sink: DownloadSink, options: Fetc
 /** Not inlined: TypeScript would narrow `signal.aborted` to false after the first check. */
 function aborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true
-}
-
-function header(res: IncomingMessage, name: string): string | undefined {
-  const value = res.headers[name]
-  return Array.isArray(value) ? value[0] : value
 }
 
 function requestHeaders(target: DownloadTarget, settings: Settings, from: number, validator: Validator): Record<string, string> {
@@ -338,58 +339,86 @@ function describeSocketError(err: Error & { code?: string }): string {
   return err.code !== undefined && !err.message.includes(err.code) ? `${err.message} (${err.code})` : err.message
 }
 
+/** Bytes one plain socket reads into, reused for every read (net's `onread`); 256 KiB measured best. */
+const READ_BUFFER = 256 * 1024
+
+/** What the body's consumer answers: a promise when it must finish before the next chunk. */
+type ChunkConsumer = (chunk: Buffer) => void | Promise<void>
+
 /**
- * One attempt's sockets, request and response, and the one timer that watches them. Whatever
- * goes wrong first (a timeout, the caller's abort, a socket error) is kept in `failure` and tears
- * everything down, so the awaiting code sees that reason and not the echoes of the teardown.
+ * One attempt's sockets, the response decoded off the last one, and the one timer that watches
+ * them. Whatever goes wrong first (a timeout, the caller's abort, a socket error, a malformed
+ * response) is kept in `failure` and tears everything down, so the awaiting code sees that reason
+ * and not the echoes of the teardown.
+ *
+ * Plain HTTP is read with `onread` into one buffer per connection, decoded in place by
+ * http1.ts and handed to the consumer as views of it: the socket is paused whenever a chunk is
+ * not consumed at once (no consumer yet, or the sink writing), so a view is never overwritten
+ * before it is used. TLS sockets deliver their own buffers through 'data', on the same path.
  */
 class Connection {
   failure: (ApplianceError & { retryable?: boolean }) | undefined
   private timer: NodeJS.Timeout | undefined
   private readonly sockets: Socket[] = []
   private req: ClientRequest | undefined
-  private res: IncomingMessage | undefined
-  private iterator: AsyncIterator<Buffer> | undefined
+  private socket: Socket | undefined
+  private readonly decoder = new ResponseDecoder()
+  /** Decoded events not handled yet: their body views are valid while the socket is paused. */
+  private queue: ResponseEvent[] = []
+  /** The peer closed its side (FIN). */
+  private ended = false
+  /** The body's last byte was handed on. */
+  private bodyEnded = false
+  /** A consumer's write is in progress. */
+  private busy = false
+  private consumer: ChunkConsumer | undefined
+  private onHead: ((head: ResponseHead) => void) | undefined
+  private onEnd: (() => void) | undefined
+  private onFailure: ((err: Error) => void) | undefined
   private readonly onAbort = () => this.fail(new DownloadCancelledError(this.where))
 
   constructor(private readonly where: string, private readonly settings: Settings) {
     settings.signal?.addEventListener('abort', this.onAbort, { once: true })
   }
 
-  /** Connects, sends the request and resolves with the response headers. */
-  async open(target: DownloadTarget, headers: Record<string, string>): Promise<IncomingMessage> {
+  /** Connects, sends the request and resolves with the response head. */
+  async open(target: DownloadTarget, headers: Record<string, string>): Promise<ResponseHead> {
     const { proxy } = this.settings
     const https = target.url.protocol === 'https:'
     const hostname = target.url.hostname.replace(/^\[(.*)\]$/, '$1')
     const first = proxy === undefined ? { host: hostname, port: urlPort(target.url) } : { host: proxy.host, port: proxy.port }
-    let socket = await this.connect(first.host, first.port)
+    let socket = await this.connect(first.host, first.port, !https)
     this.arm('headers', this.settings.idleTimeoutMs)
     if (proxy !== undefined && https) socket = await this.tunnel(socket, proxy, target.url)
-    if (https) socket = await this.startTls(socket, hostname)
+    if (https) {
+      socket = await this.startTls(socket, hostname)
+      socket.on('data', (bytes: Buffer) => {
+        if (!this.take(bytes)) socket.pause()
+      })
+    }
     const path = proxy !== undefined && !https ? target.url.href : `${target.url.pathname}${target.url.search}`
-    const res = await this.send(socket, path, headers)
-    this.disarm()
-    return res
+    return this.send(socket, path, headers)
   }
 
-  /** The next body chunk, or undefined at the end; the idle timer runs only while waiting here. */
-  async nextChunk(res: IncomingMessage): Promise<Buffer | undefined> {
-    this.iterator ??= res[Symbol.asyncIterator]() as AsyncIterator<Buffer>
-    this.arm('body', this.settings.idleTimeoutMs)
-    try {
-      const next = await this.iterator.next()
-      return next.done === true ? undefined : next.value
-    } catch (err) {
-      throw this.failure ?? new DownloadNetworkError(`${this.where}: the connection broke off: ${describeSocketError(err as Error)}`, { cause: err })
-    } finally {
-      this.disarm()
-    }
+  /**
+   * Hands the body to `consume` chunk by chunk (views, valid until the promise it returns settles,
+   * or until it returns) and resolves at the body's end; the idle timer runs only while waiting
+   * for the network.
+   */
+  receiveBody(consume: ChunkConsumer): Promise<void> {
+    return this.until((resolve, reject) => {
+      this.onFailure = reject
+      if (this.bodyEnded) return resolve()
+      this.consumer = consume
+      this.onEnd = resolve
+      this.arm('body', this.settings.idleTimeoutMs)
+      if (this.pump()) this.socket?.resume()
+    })
   }
 
   close(): void {
     this.disarm()
     this.settings.signal?.removeEventListener('abort', this.onAbort)
-    this.res?.destroy()
     this.req?.destroy()
     for (const s of this.sockets) s.destroy()
   }
@@ -397,9 +426,9 @@ class Connection {
   private fail(err: ApplianceError): void {
     this.failure ??= err
     this.disarm()
-    this.res?.destroy(this.failure)
     this.req?.destroy(this.failure)
     for (const s of this.sockets) s.destroy(this.failure)
+    this.onFailure?.(this.failure)
   }
 
   private arm(phase: TimeoutPhase, ms: number): void {
@@ -420,10 +449,92 @@ class Connection {
     return new Promise<T>((resolve, reject) => wait(resolve, (err) => reject(this.failure ?? err)))
   }
 
-  private connect(host: string, port: number): Promise<Socket> {
+  /** Bytes off the socket; false when it must pause until the queue is handled. */
+  private take(bytes: Buffer): boolean {
+    if (this.failure !== undefined) return false
+    // Silence is timed between reads of the body: every read starts the same timer again.
+    if (this.consumer !== undefined) this.timer?.refresh()
+    try {
+      this.queue.push(...this.decoder.feed(bytes))
+    } catch (err) {
+      this.fail(this.malformed(err))
+      return false
+    }
+    return this.pump()
+  }
+
+  /**
+   * Handles the queued events in order while each can be handled at once: true when the socket
+   * may read on, false while something waits (no consumer yet, the sink writing, the body over).
+   */
+  private pump(): boolean {
+    for (;;) {
+      if (this.busy || this.bodyEnded || this.failure !== undefined) return false
+      const event = this.queue[0]
+      if (event === undefined) {
+        if (!this.ended) return true
+        // The connection ended: that ends a close-delimited body and cuts any other short.
+        try {
+          this.queue = this.decoder.finishAtClose()
+        } catch (err) {
+          this.fail(this.malformed(err))
+          return false
+        }
+        continue
+      }
+      if (event.kind === 'head') {
+        this.queue.shift()
+        this.disarm()
+        const onHead = this.onHead
+        this.onHead = undefined
+        onHead?.(event.head)
+        continue
+      }
+      if (event.kind === 'end') {
+        this.queue.shift()
+        this.bodyEnded = true
+        this.disarm()
+        this.onEnd?.()
+        return false
+      }
+      // Body bytes read with the head wait for the consumer (their buffer is the next read's).
+      if (this.consumer === undefined) return false
+      this.queue.shift()
+      let written: void | Promise<void>
+      try {
+        written = this.consumer(event.data)
+      } catch (err) {
+        this.fail(err as ApplianceError)
+        return false
+      }
+      if (written !== undefined) {
+        // A slow disk is not a silent server: no idle timer while the sink writes.
+        this.busy = true
+        this.disarm()
+        written.then(() => {
+          this.busy = false
+          if (this.failure !== undefined || this.bodyEnded) return
+          this.arm('body', this.settings.idleTimeoutMs)
+          if (this.pump()) this.socket?.resume()
+        }, (err: unknown) => this.fail(err as ApplianceError))
+        return false
+      }
+    }
+  }
+
+  private malformed(err: unknown): ApplianceError {
+    const message = err instanceof Http1Error ? err.message : String(err)
+    return new DownloadNetworkError(`${this.where}: a malformed response: ${message}`, { cause: err })
+  }
+
+  /** A TCP connection; `decode` reads it into a reused buffer straight into the decoder. */
+  private connect(host: string, port: number, decode: boolean): Promise<Socket> {
     this.arm('connect', this.settings.connectTimeoutMs)
     return this.until((resolve, reject) => {
-      const socket = netConnect({ host, port })
+      const socket = netConnect({
+        host, port,
+        ...(decode ? { onread: { buffer: Buffer.allocUnsafe(READ_BUFFER), callback: (n: number, buf: Buffer) => this.take(buf.subarray(0, n)) } } : {}),
+      })
       this.sockets.push(socket)
       socket.once('connect', () => {
         this.disarm()
@@ -469,20 +580,38 @@ class Connection {
     })
   }
 
-  private send(socket: Socket, path: string, headers: Record<string, string>): Promise<IncomingMessage> {
+  /** Writes the request and resolves with the response head; the socket's end and errors are watched from here on. */
+  private send(socket: Socket, path: string, headers: Record<string, string>): Promise<ResponseHead> {
     return this.until((resolve, reject) => {
-      const req = request({ method: 'GET', path, headers, setHost: false, createConnection: () => socket })
-      this.req = req
-      req.once('response', (res) => {
-        this.res = res
-        // Errors of the body reach nextChunk's iterator; this keeps one during a teardown between reads.
-        res.on('error', () => {})
-        resolve(res)
+      this.socket = socket
+      this.onHead = resolve
+      this.onFailure = reject
+      socket.removeAllListeners('close')
+      socket.removeAllListeners('error')
+      const broke = (err?: Error) => this.fail(this.decoder.done
+        ? new DownloadNetworkError(`${this.where}: the connection closed`)
+        : new DownloadNetworkError(`${this.where}: the connection broke off${err === undefined ? '' : `: ${describeSocketError(err)}`}`, { cause: err }))
+      socket.on('error', (err) => broke(err))
+      socket.once('end', () => {
+        this.ended = true
+        if (this.pump()) socket.resume()
       })
-      req.on('error', (err) => reject(new DownloadNetworkError(`${this.where}: ${describeSocketError(err)}`, { cause: err })))
-      req.end()
+      socket.once('close', () => {
+        if (!this.ended && !this.decoder.done) broke()
+      })
+      socket.write(requestText(path, headers))
     })
   }
+}
+
+/** The request's bytes; a value with a line break (an ETag sent back in If-Range) is refused. */
+function requestText(path: string, headers: Record<string, string>): string {
+  const lines = [`GET ${path} HTTP/1.1`]
+  for (const [name, value] of Object.entries(headers)) {
+    if (/[\r\n\0]/.test(value)) throw new DownloadNetworkError(`header ${name} has a line break or NUL in its value`)
+    lines.push(`${name}: ${value}`)
+  }
+  return `${lines.join('\r\n')}\r\n\r\n`
 }
 
 function planTunnelError(status: number, proxy: ProxyTarget, where: string): ApplianceError {

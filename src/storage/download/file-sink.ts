@@ -65,6 +65,17 @@ export async function openFileSink(path: string, options: FileSinkOptions = {}):
     fill = 0
     inflight = writeAll(buf, length).then(() => { spare = buf }, (err: unknown) => { failed = err }).finally(() => { inflight = null })
   }
+  const writeFilling = async (chunk: Buffer) => {
+    for (let at = 0; at < chunk.length;) {
+      const n = Math.min(WRITE_BUFFER - fill, chunk.length - at)
+      chunk.copy(current, fill, at, at + n)
+      fill += n
+      at += n
+      if (fill === WRITE_BUFFER) await flush()
+    }
+    size += chunk.length
+    options.onChunk?.(chunk)
+  }
   return {
     path,
     offset,
@@ -76,17 +87,17 @@ export async function openFileSink(path: string, options: FileSinkOptions = {}):
       size = 0
       options.onTruncate?.()
     },
-    async write(chunk) {
+    write(chunk) {
       if (failed !== null) throw failed
-      for (let at = 0; at < chunk.length;) {
-        const n = Math.min(WRITE_BUFFER - fill, chunk.length - at)
-        chunk.copy(current, fill, at, at + n)
-        fill += n
-        at += n
-        if (fill === WRITE_BUFFER) await flush()
+      // The common case, synchronous: the chunk fits in the buffer being filled.
+      if (chunk.length < WRITE_BUFFER - fill) {
+        chunk.copy(current, fill)
+        fill += chunk.length
+        size += chunk.length
+        options.onChunk?.(chunk)
+        return undefined
       }
-      size += chunk.length
-      options.onChunk?.(chunk)
+      return writeFilling(chunk)
     },
     async sync() {
       await flush()

@@ -36,7 +36,7 @@ export const snapshotToTemplateKind: JobKindHandler<SnapshotToTemplateRequest> =
     const sniffer = createSniffer()
     const copied = await copyVerified(root, source, dir, ctx.signal, {
       temp: (temp) => ctx.keep({ temp }), bytes: (n) => ctx.progress(n, total), chunk: (c) => sniffer.update(c),
-    })
+    }, { hash: true })
     let sniffed
     try {
       sniffed = sniffer.result()
@@ -53,7 +53,7 @@ export const snapshotToTemplateKind: JobKindHandler<SnapshotToTemplateRequest> =
       size: copied.size, virtualSize: sniffed.virtualSize, format: sniffed.format, uniqueName: r.name,
     })
     ctx.log.info({ store: r.store, snapshot: r.snapshot, template: `${relDir}/${filename}`, bytes: copied.size }, 'snapshot made a template')
-    return { installPath: `${relDir}/${filename}`, format: sniffed.format, size: copied.size, virtualSize: sniffed.virtualSize, checksum: `{SHA-256}${copied.sha256}` }
+    return { installPath: `${relDir}/${filename}`, format: sniffed.format, size: copied.size, virtualSize: sniffed.virtualSize, ...(copied.sha256 === undefined ? {} : { checksum: `{SHA-256}${copied.sha256}` }) }
   },
   cleanup: (ctx) => removeKeptTemp(ctx, ctx.request.store),
 }

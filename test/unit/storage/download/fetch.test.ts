@@ -308,6 +308,60 @@ describe('storage/download fetchToSink over loopback HTTP', () => {
     expect(err.message).toMatch(/ECONNREFUSED/)
   })
 
+  /** A raw TCP server answering every connection with `answer` (then closing), counting connections. */
+  async function rawServer(answer: (n: number) => Buffer): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
+    let n = 0
+    const s: Server = createServer((socket) => {
+      n += 1
+      socket.once('data', () => socket.end(answer(n)))
+      socket.on('error', () => {})
+    })
+    await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
+    const { port } = s.address() as { port: number }
+    return { url: `http://127.0.0.1:${port}/x.img`, connections: () => n, close: () => new Promise((resolve) => s.close(() => resolve())) }
+  }
+
+  it('an HTTP/1.0 body without a length ends with the connection, and is whole', async () => {
+    const raw = await rawServer(() => Buffer.concat([Buffer.from('HTTP/1.0 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n'), image]))
+    try {
+      const sink = memorySink()
+      const result = await fetchToSink(raw.url, sink, QUICK)
+      expect(result).toMatchObject({ bytes: SIZE, total: SIZE, requests: 1, contentType: 'application/octet-stream' })
+      expect(sha256(sink.bytes())).toBe(sha256(image))
+    } finally {
+      await raw.close()
+    }
+  })
+
+  it('a malformed response is a network failure, retried, then ERR_DOWNLOAD_RESUME naming it; nothing written', async () => {
+    const raw = await rawServer(() => Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello'))
+    try {
+      const sink = memorySink()
+      const err = await failure(fetchToSink(raw.url, sink, { ...QUICK, retries: 2 }))
+      expect(errorCode(err)).toBe('ERR_DOWNLOAD_RESUME')
+      expect(err.message).toMatch(/malformed response: the response has two different Content-Length headers/)
+      expect(raw.connections()).toBe(3)
+      expect(sink.writes).toBe(0)
+    } finally {
+      await raw.close()
+    }
+  })
+
+  it('a body cut short of its Content-Length by the close is resumed with Range', async () => {
+    const half = image.subarray(0, 1_000_000)
+    const raw = await rawServer((n) => n === 1
+      ? Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\nETag: "v1"\r\n\r\n`), half])
+      : Buffer.concat([Buffer.from(`HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 1000000-${SIZE - 1}/${SIZE}\r\nContent-Length: ${SIZE - 1_000_000}\r\nETag: "v1"\r\n\r\n`), image.subarray(1_000_000)]))
+    try {
+      const sink = memorySink()
+      const result = await fetchToSink(raw.url, sink, QUICK)
+      expect(result).toMatchObject({ bytes: SIZE, resumes: 1, requests: 2, wastedBytes: 0 })
+      expect(sha256(sink.bytes())).toBe(sha256(image))
+    } finally {
+      await raw.close()
+    }
+  })
+
   it('Content-Length over the maximum fails before any byte is written', async () => {
     const sink = memorySink()
     const err = await failure(fetchToSink(server.url('/image.img'), sink, { maxBytes: SIZE - 1 }))
