@@ -5,6 +5,9 @@
 //   peer.mjs serve udp 5000[-5010] [ADDR]  datagram reply (bind ADDR on a multi-homed host: the reply must
 //                                    come from the address the client asked) "<client ip> <local port>"
 //   peer.mjs ask udp HOST PORT [FROM [SPORT]] prints the reply; exit 1 after 2 s without one
+//   peer.mjs ask tcp HOST PORT FROM SPORT  one HTTP GET from FROM:SPORT; prints the body, or "error <code>"
+//                                    (exit 1); the connection ends with a reset, so the same source port can
+//                                    be used again at once (no TIME_WAIT on this side)
 //   peer.mjs sink udp PORT           prints "from <source ip>" for every datagram received, answers nothing
 //   peer.mjs send udp HOST PORT FROM sends one datagram from FROM and exits (no answer expected)
 //   peer.mjs named tcp|udp PORT NAME  a backend that says who it is: "<NAME> <client ip>" (HTTP body,
@@ -20,7 +23,7 @@
 //                                    prints each answer; exit 1 when an answer is missing for 1 s
 import { request, createServer, Agent } from 'node:http'
 import { createSocket } from 'node:dgram'
-import { createServer as createTcpServer } from 'node:net'
+import { connect, createServer as createTcpServer } from 'node:net'
 
 const [mode, proto, a, b, from, sport] = process.argv.slice(2)
 if (mode === 'serve') {
@@ -35,6 +38,25 @@ if (mode === 'serve') {
     }
   }
   process.stdout.write('ready\n')
+} else if (mode === 'ask' && proto === 'tcp') {
+  const fail = (code) => {
+    process.stdout.write(`error ${code}\n`)
+    process.exit(1)
+  }
+  const timer = setTimeout(() => fail('timeout'), 3000)
+  const socket = connect({ host: a, port: Number(b), localAddress: from, localPort: Number(sport) })
+  let got = ''
+  socket.on('connect', () => socket.write(`GET / HTTP/1.1\r\nHost: ${a}\r\n\r\n`))
+  socket.on('data', (bytes) => {
+    got += bytes.toString('latin1')
+    const end = got.indexOf('\r\n\r\n')
+    const length = /^content-length: *(\d+)/im.exec(got)
+    if (end < 0 || length === null || got.length < end + 4 + Number(length[1])) return
+    clearTimeout(timer)
+    process.stdout.write(got.slice(end + 4, end + 4 + Number(length[1])))
+    socket.resetAndDestroy()
+  })
+  socket.on('error', (err) => fail(err.code))
 } else if (mode === 'ask' && proto === 'udp') {
   const s = createSocket('udp4')
   const timer = setTimeout(() => process.exit(1), 2000)

@@ -181,4 +181,22 @@ describe.skipIf(!root)('load balancers in HAProxy (modes http and tls)', () => {
     expect(haproxy).toMatchObject({ generation: want, lastError: null })
     expect(await workerPid()).not.toBe(before)
   }, 30_000)
+
+  it('a public port HAProxy stops serving (mode http → l4) loses its conntrack entries; a client reusing its port reaches a backend', async () => {
+    await put([web(BACKENDS)])
+    const port = String(41000 + (process.pid % 1000))
+    const ask = async () => (await r.lab.exec(r.lab.ns.inet, process.execPath, [PEER, 'ask', 'tcp', VIP, '8000', HOST, port], { okCodes: [0, 1] })).stdout
+    const entries = async () => (await r.lab.exec(r.lab.ns.rtr, 'conntrack', ['-L', '-p', 'tcp', '--orig-dst', VIP, '--orig-port-dst', '8000', '--orig-port-src', port], { okCodes: [0, 1] })).stdout
+    // One request, ended by the client with a reset: the entry (no NAT: the router's own socket
+    // answered) stays in CLOSE for 10 s.
+    expect(await ask()).toMatch(/^h[123] /)
+    expect(await entries()).toMatch(new RegExp(`CLOSE src=${HOST} dst=${VIP} sport=${port} dport=8000 src=${VIP} dst=${HOST} sport=8000 dport=${port} `))
+    await r.put({ ...labRouterConfig(), loadBalancers: [web(BACKENDS, { mode: 'l4' })] })
+    expect(await entries()).not.toContain(`dport=${port}`)
+    // The same 4-tuple at once reaches a backend. (Here the kernel would also reopen the entry
+    // by itself, as the client's reset closed it; entries closed otherwise, as in bench-lb's
+    // runs after HAProxy, are not reopened: bench/README.md.)
+    expect(await ask()).toMatch(/^h[123] /)
+    expect(await entries()).toMatch(/src=10\.1\.1\.3[123] dst=/)
+  }, 30_000)
 })
