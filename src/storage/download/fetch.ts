@@ -586,8 +586,6 @@ class Connection {
       this.socket = socket
       this.onHead = resolve
       this.onFailure = reject
-      socket.removeAllListeners('close')
-      socket.removeAllListeners('error')
       const broke = (err?: Error) => this.fail(this.decoder.done
         ? new DownloadNetworkError(`${this.where}: the connection closed`)
         : new DownloadNetworkError(`${this.where}: the connection broke off${err === undefined ? '' : `: ${describeSocketError(err)}`}`, { cause: err }))

@@ -57,17 +57,9 @@ export class ResponseDecoder {
   /** Bytes of an unfinished head or line, kept across reads (bounded by the limits above). */
   private pending: Buffer = Buffer.alloc(0)
 
-  /** @param head: the request was HEAD (a response has no body whatever its headers say). */
-  constructor(private readonly options: { head?: boolean } = {}) {}
-
   /** Whether the body has ended; bytes fed after that are ignored. */
   get done(): boolean {
     return this.state.at === 'done'
-  }
-
-  /** Whether the connection's end now ends the body (a close-delimited body, or no head yet). */
-  get endsAtClose(): boolean {
-    return this.state.at === 'close'
   }
 
   /** Decodes `bytes`; the body events are views of `bytes` and valid as long as it is. */
@@ -84,26 +76,21 @@ export class ResponseDecoder {
           this.startBody(end.head, events)
           break
         }
-        case 'length': {
+        case 'length':
+        case 'chunk-data': {
           const n = Math.min(state.left, bytes.length - at)
           events.push({ kind: 'body', data: bytes.subarray(at, at + n) })
           at += n
           state.left -= n
-          if (state.left === 0) this.finish(events)
+          if (state.left > 0) break
+          if (state.at === 'length') this.finish(events)
+          else this.state = { at: 'chunk-end' }
           break
         }
         case 'close':
           events.push({ kind: 'body', data: bytes.subarray(at) })
           at = bytes.length
           break
-        case 'chunk-data': {
-          const n = Math.min(state.left, bytes.length - at)
-          events.push({ kind: 'body', data: bytes.subarray(at, at + n) })
-          at += n
-          state.left -= n
-          if (state.left === 0) this.state = { at: 'chunk-end' }
-          break
-        }
         case 'chunk-size':
         case 'chunk-end':
         case 'trailer': {
@@ -199,20 +186,16 @@ export class ResponseDecoder {
     this.pending = Buffer.alloc(0)
     if (head.status >= 100 && head.status < 200) {
       if (head.status === 101) throw new Http1Error('the server switched protocols (101) on a download')
-      return this.takeHeadAfterInterim(bytes, next)
+      return next >= bytes.length ? undefined : this.takeHead(bytes, next)
     }
     return { head, next }
-  }
-
-  private takeHeadAfterInterim(bytes: Buffer, at: number): { head: ResponseHead; next: number } | undefined {
-    return at >= bytes.length ? undefined : this.takeHead(bytes, at)
   }
 
   private startBody(head: ResponseHead, events: ResponseEvent[]): void {
     events.push({ kind: 'head', head })
     const te = head.headers['transfer-encoding']
     const cl = head.headers['content-length']
-    if (this.options.head === true || head.status === 204 || head.status === 304) return this.finish(events)
+    if (head.status === 204 || head.status === 304) return this.finish(events)
     if (te !== undefined) {
       // RFC 9112 §6.3: chunked as the last coding frames the body; any other coding runs to the close.
       const codings = te.toLowerCase().split(',').map((c) => c.trim())
