@@ -3,10 +3,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils
+APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils qemu-system-x86 openssh-client debootstrap e2fsprogs
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage image image-qcow2 clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -20,6 +20,8 @@ help:
 	@echo "make bench-metadata  metadata and password servers against Apache and a Python server as CloudStack runs them"
 	@echo "make bench-lb    load balancers: kernel l4 and managed HAProxy against HAProxy as CloudStack runs and reloads it"
 	@echo "make bench-storage  storaged: 1 GiB download against curl, copy against cp, resume waste, memory"
+	@echo "make image       the bootable system VM: build/image/{rootfs.ext4,vmlinuz,initrd.img} (rootfs stage cached)"
+	@echo "make image-qcow2 the same, plus the compressed template build/image/systemvm.qcow2"
 	@echo "make golden      rewrite golden files after reviewing a renderer change"
 	@echo "make record-fake-kernel  re-record the real tools' answers the kernel fake must match (root)"
 
@@ -63,6 +65,8 @@ build: deps $(UDP_BATCH)
 	  --external:sockopt --outfile=dist/routerd.mjs $(ESBUILD_FLAGS)
 	npx esbuild src/storage/main.ts --bundle --platform=node --format=esm --target=node20 \
 	  --outfile=dist/storaged.mjs $(ESBUILD_FLAGS)
+	npx esbuild src/boot/shell/main.ts --bundle --platform=node --format=esm --target=node20 \
+	  --outfile=dist/systemvm-boot.mjs $(ESBUILD_FLAGS)
 
 typecheck: deps
 	npx tsc -p tsconfig.json --noEmit
@@ -70,7 +74,7 @@ typecheck: deps
 check: typecheck
 	npx vitest run test/unit
 
-test: build typecheck
+test: build image typecheck
 	@mkdir -p build
 	npx vitest run --reporter=default --reporter=json --outputFile=build/vitest.json; status=$$?; \
 	  node scripts/test-summary.mjs build/vitest.json; exit $$status
@@ -88,6 +92,18 @@ golden: deps
 # (src/router/kernel/fake) must answer the same (test/unit/kernel/fake/replay.test.ts).
 record-fake-kernel: apt-deps
 	node scripts/record-fake-kernel.mjs test/unit/kernel/fake/recorded-transcript.json
+
+# The image (systemvm-image/build.sh): Debian 12 by debootstrap, cached per machine, then the
+# built tree on a copy of it.
+IMAGE_PACKAGES := debootstrap e2fsprogs qemu-utils
+
+image: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(IMAGE_PACKAGES)"
+	systemvm-image/build.sh build/image
+
+image-qcow2: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(IMAGE_PACKAGES)"
+	QCOW2=1 systemvm-image/build.sh build/image
 
 demo: build
 	node dist/lab/demo.js up

@@ -11,6 +11,11 @@ export const RouterdConfig = daemonConfigSchema({
   netns: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
   /** Extra TCP ports opened on the control interface besides the API's own (e.g. 3922 for SSH). */
   controlPorts: Type.Optional(Type.Array(Type.Integer({ minimum: 1, maximum: 65535 }))),
+  /**
+   * A config document (JSON) taken as the first generation when the store holds none: the one
+   * systemvm-boot translates from the boot line. Ignored once a config is stored.
+   */
+  initialConfigFile: Type.Optional(Type.String({ minLength: 1 })),
 })
 export type RouterdConfig = Static<typeof RouterdConfig>
 

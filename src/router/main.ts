@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
+import type { Logger } from 'pino'
 import { buildApp } from './api/app.ts'
 import { RouterdConfig } from './daemon-config.ts'
 import { createRunner } from '../core/exec.ts'
@@ -26,6 +27,7 @@ async function main(): Promise<void> {
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
     onConfig: (config, facts, generation, edited) => services.onConfig(config, facts, generation, edited), memory, role,
     editFacts: (): EditFacts => services.editFacts(),
+    ...(daemon.initialConfigFile === undefined ? {} : { initialConfig: readInitialConfig(daemon.initialConfigFile, log) }),
   })
   await engine.start()
   const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }
@@ -43,6 +45,16 @@ async function main(): Promise<void> {
   }
   process.once('SIGTERM', () => shutdown('SIGTERM'))
   process.once('SIGINT', () => shutdown('SIGINT'))
+}
+
+/** The initial document, or undefined (logged) when it cannot be read as JSON: routerd starts empty then. */
+function readInitialConfig(path: string, log: Logger): unknown {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as unknown
+  } catch (err) {
+    log.error({ err, path }, 'initial config unreadable')
+    return undefined
+  }
 }
 
 runDaemon('routerd', main)

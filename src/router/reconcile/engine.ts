@@ -14,7 +14,7 @@ import { validateConfig, validateItem } from '../model/parse.ts'
 import { roleAllows, type RoleName } from '../model/roles.ts'
 import { NO_RUNTIME_FACTS, type RuntimeFacts } from '../model/runtime.ts'
 import { renderRouter } from '../render/index.ts'
-import type { ConfigStore, StoreProblem } from '../store/config-store.ts'
+import type { ConfigStore, StoredState, StoreProblem } from '../store/config-store.ts'
 import type { EngineStatus, SubsystemStatus } from '../api/contract.ts'
 import { ROLES } from '../roles.ts'
 import { chooseStartState } from '../store/recover.ts'
@@ -66,6 +66,12 @@ export interface EngineOptions {
   role?: RoleName
   /** What edits are checked against besides the kernel's facts (the stored user data blobs); not the stored config at start. */
   editFacts?: () => EditFacts
+  /**
+   * A document taken as generation 1 when the store holds none: the boot line's (systemvm-boot
+   * writes it). Checked as a PUT is; refused, it is logged and the router starts empty. A store
+   * that holds a config keeps it: after the first boot the orchestrator's config wins.
+   */
+  initialConfig?: unknown
 }
 
 export interface EditResult { generation: number; warnings: Diagnostic[]; report: ApplyReport }
@@ -110,7 +116,9 @@ export class Engine {
       if (problem.code === 'ERR_STORE_TORN_TAIL') this.log.warn({ problem }, 'stored config problem')
       else this.log.error({ problem }, 'stored config problem')
     }
-    const stored = chosen.state
+    const stored = chosen.state.generation === 0 && this.opts.initialConfig !== undefined
+      ? this.takeInitial(this.opts.initialConfig) ?? chosen.state
+      : chosen.state
     this.generation = stored.generation
     this.config = stored.config
     await applySysctls(this.opts.runner, ROLES[this.role].sysctls)
@@ -120,6 +128,19 @@ export class Engine {
     this.facts ??= await readFacts(this.opts.runner, this.opts.controlPorts)
     this.notify()
     if (this.opts.driftCheckMs > 0) this.scheduleCheck(this.opts.driftCheckMs)
+  }
+
+  /** The initial document as generation 1, stored; undefined (and logged) when it does not validate. */
+  private takeInitial(document: unknown): StoredState | undefined {
+    const valid = validateConfig(document, this.facts, this.role)
+    if (!valid.ok) {
+      this.log.error({ problems: valid.diagnostics.filter((d) => d.severity === 'error') }, 'initial config refused')
+      return undefined
+    }
+    const state = { generation: 1, config: valid.config }
+    this.opts.store.replace(state)
+    this.log.info({ generation: 1 }, 'initial config taken')
+    return state
   }
 
   stop(): void {

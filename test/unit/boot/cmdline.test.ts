@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { parseBootLine } from '../../../src/boot/cmdline.ts'
-import { readBootLine } from '../../../src/boot/read.ts'
+import { readBootLine } from '../../../src/boot/shell/read.ts'
 
 describe('parseBootLine', () => {
   const cases: { name: string; line: string; expected: [string, string][] }[] = [

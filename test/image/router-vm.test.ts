@@ -1,0 +1,116 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { binary, run, startProcess } from '../../src/core/exec.ts'
+import { peerScript } from '../../src/lab/checkout.ts'
+import { ImageVm, imageBuilt } from '../helpers/image-vm.ts'
+
+/**
+ * The built image as a router VM under QEMU (TCG, 256 MB), its role and addresses from the boot
+ * line, its three NICs taps on bridges of the test's namespace: a guest namespace on the guest
+ * link, the lab's internet host on the public link, the test itself (the orchestrator) on the
+ * control link. Everything is asked of the VM the way the management server and guests would:
+ * the API over the control link, SSH on 3922 with the boot line's key, DHCP, DNS and NAT with
+ * real clients.
+ */
+
+const root = process.getuid?.() === 0
+const CONTROL = '169.254.3.14'
+const API = `http://${CONTROL}:8443`
+const GUEST_MAC = '02:00:0a:01:01:14'
+const GUEST_IP = '10.1.1.20'
+const INET = '203.0.113.1'
+const PUBLIC = '203.0.113.10'
+const BOOT_MS = 300_000
+
+describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
+  let vm: ImageVm
+  let dir: string
+  let guest: string
+  let token = ''
+  const id = `iv${process.pid % 10000}`
+
+  const hv = (file: string, args: readonly string[], okCodes = [0]) => vm.exec(vm.hv, file, args, { okCodes, timeoutMs: 60_000 })
+  const ssh = async (command: string) => (await hv('ssh', [
+    '-i', join(dir, 'key'), '-p', '3922', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
+    '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `root@${CONTROL}`, command,
+  ])).stdout
+  const api = async (method: string, path: string, body?: unknown) => {
+    const r = await hv('curl', ['-s', '-X', method, '-H', `authorization: Bearer ${token}`, '-H', 'content-type: application/json',
+      ...(body === undefined ? [] : ['--data-binary', JSON.stringify(body)]), '-w', '\n%{http_code}', `${API}${path}`])
+    const lines = r.stdout.trimEnd().split('\n')
+    return { status: Number(lines.pop()), body: lines.join('\n') }
+  }
+  const ready = async () => (await hv('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', `${API}/readyz`], [0, 7, 28])).stdout === '200' || undefined
+
+  beforeAll(async () => {
+    if (!imageBuilt()) throw new Error('build/image is missing: make image (make test builds it)')
+    dir = mkdtempSync(join(tmpdir(), 'router-vm-'))
+    await run(binary('ssh-keygen'), ['-q', '-t', 'ed25519', '-N', '', '-C', 'orchestrator', '-f', join(dir, 'key')])
+    const authorizedKey = Buffer.from(readFileSync(join(dir, 'key.pub'))).toString('base64')
+    vm = await ImageVm.create(id, [
+      { index: 0, mac: '1e:00:0a:01:01:01' },
+      { index: 1, mac: '0e:00:a9:fe:03:0e', hvAddress: '169.254.0.1/16' },
+      { index: 2, mac: '1e:00:cb:00:71:0a' },
+    ])
+    guest = await vm.attach('g1', 0, GUEST_MAC)
+    const inet = await vm.attach('in', 2, '02:00:cb:00:71:01', `${INET}/24`)
+    const server = startProcess(process.execPath, [peerScript(), 'serve', 'tcp', '80'], { netns: inet })
+    for (let i = 0; i < 100 && !server.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 20))
+    vm.boot([
+      'template=domP type=router name=r-7-VM', 'eth0ip=10.1.1.1 eth0mask=255.255.255.0',
+      `eth1ip=${CONTROL} eth1mask=255.255.0.0`, `eth2ip=${PUBLIC} eth2mask=255.255.255.0 gateway=${INET}`,
+      'domain=vmtest.internal cidrsize=24 dhcprange=10.1.1.1', `dns1=${INET}`, `authorized_key=${authorizedKey}`,
+    ].join(' '))
+  }, 120_000)
+  afterAll(async () => {
+    await vm?.close()
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('boots to a ready control API on the control link, the boot line translated by systemvm-boot', async () => {
+    await vm.until('routerd ready on the control link', BOOT_MS, ready)
+    expect(vm.console()).toContain('systemvm-boot: type=router from /proc/cmdline: r-7-VM, routerd (router)')
+  }, BOOT_MS + 10_000)
+
+  it('sshd answers on 3922 on the control link only, with the boot line\'s key; the API token is read over it', async () => {
+    // sshd starts after routerd is ready (it binds the control address routerd sets).
+    token = await vm.until('sshd on the control link', 90_000, async () => (await ssh('cat /etc/systemvm/routerd.token')).trim())
+    expect(token).toMatch(/^[0-9a-f]{64}$/)
+    expect(await ssh('hostname')).toBe('r-7-VM\n')
+    expect(await ssh('cat /etc/cloudstack-release')).toMatch(/^Cloudstack Release \S+ /)
+    const listening = await ssh('ss -Htln')
+    expect(listening).toContain(`${CONTROL}:3922`)
+    expect(listening).not.toMatch(/(0\.0\.0\.0|\*|\[::\]):3922/)
+    expect((await api('GET', '/v1/status')).status).toBe(200)
+  }, 120_000)
+
+  it('a guest gets its lease and its name from the VM (DHCP, DNS), and reaches the internet host through source NAT', async () => {
+    const host = { id: 'g1', network: 'guest', mac: GUEST_MAC, ip: GUEST_IP, hostname: 'guest-one' }
+    const put = await api('PUT', '/v1/config/dhcpHosts/g1', host)
+    expect(put.status, put.body).toBe(200)
+    const script = join(dir, 'udhcpc.sh')
+    writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] || exit 0\nip addr add "$ip/24" dev "$interface"\nip route replace default via "$router"\necho "bound $ip router $router dns $dns domain $domain"\n')
+    chmodSync(script, 0o755)
+    const lease = await vm.exec(guest, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '2', '-s', script], { timeoutMs: 60_000 })
+    expect(lease.stdout).toContain(`bound ${GUEST_IP} router 10.1.1.1 dns 10.1.1.1 domain vmtest.internal`)
+    const answer = await vm.exec(guest, 'dig', ['+short', '+time=3', '+tries=2', '@10.1.1.1', 'guest-one.vmtest.internal'])
+    expect(answer.stdout.trim()).toBe(GUEST_IP)
+    const web = await vm.exec(guest, 'curl', ['-s', '--max-time', '10', `http://${INET}/`])
+    expect(web.stdout).toBe(`${PUBLIC} 80\n`)
+  }, 120_000)
+
+  it('routerd killed inside the VM is restarted by systemd with its state', async () => {
+    const before = JSON.parse((await api('GET', '/v1/status')).body) as { appliedGeneration: number }
+    const pid = (await ssh('systemctl show -p MainPID --value routerd')).trim()
+    await ssh('systemctl kill -s KILL routerd')
+    await vm.until('routerd back', 120_000, async () => {
+      const now = (await ssh('systemctl show -p MainPID --value routerd')).trim()
+      return now !== pid && now !== '0' && (await ready()) === true ? true : undefined
+    })
+    const after = JSON.parse((await api('GET', '/v1/status')).body) as { appliedGeneration: number }
+    expect(after.appliedGeneration).toBe(before.appliedGeneration)
+    expect((await api('GET', '/v1/config/dhcpHosts/g1')).body).toContain(GUEST_MAC)
+  }, 150_000)
+})

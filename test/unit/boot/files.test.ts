@@ -1,0 +1,53 @@
+import { readFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { parseBootLine } from '../../../src/boot/cmdline.ts'
+import { bootFiles, hostNetworkBatch } from '../../../src/boot/files.ts'
+import { translateBootLine } from '../../../src/boot/translate.ts'
+import { RouterdConfig } from '../../../src/router/daemon-config.ts'
+import { schemaDiagnostics } from '../../../src/core/schema.ts'
+
+const plan = (scenario: string) => translateBootLine(parseBootLine(readFileSync(new URL(`../../golden-boot/${scenario}/cmdline`, import.meta.url), 'utf8')))
+const PATHS = { etc: '/x/etc', run: '/x/run', root: '/x/root' }
+const byPath = (scenario: string) => new Map(bootFiles(plan(scenario), PATHS).map((f) => [f.path, f]))
+
+describe('bootFiles (what systemvm-boot writes)', () => {
+  it('router: host files, sshd on the control address only, routerd\'s config pointing at its first document, the marker', () => {
+    const files = byPath('router')
+    expect([...files.keys()].sort()).toEqual([
+      '/x/etc/hostname', '/x/etc/hosts', '/x/etc/resolv.conf', '/x/etc/ssh/sshd_config.d/systemvm.conf',
+      '/x/etc/systemvm/routerd-initial.json', '/x/etc/systemvm/routerd.json', '/x/root/.ssh/authorized_keys',
+      '/x/run/systemvm/ip6tables.rules', '/x/run/systemvm/routerd.enabled',
+    ])
+    expect(files.get('/x/etc/hostname')?.content).toBe('r-4-VM\n')
+    expect(files.get('/x/etc/resolv.conf')?.content).toBe('nameserver 192.0.2.53\nnameserver 192.0.2.54\n')
+    expect(files.get('/x/etc/ssh/sshd_config.d/systemvm.conf')?.content).toMatch(/^Port 3922\nListenAddress 169\.254\.3\.14\n/)
+    expect(files.get('/x/root/.ssh/authorized_keys')).toMatchObject({ content: 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 root@ms\n', mode: 0o600 })
+    const daemon = JSON.parse(files.get('/x/etc/systemvm/routerd.json')?.content ?? '') as Record<string, unknown>
+    expect(daemon).toMatchObject({ role: 'router', initialConfigFile: '/x/etc/systemvm/routerd-initial.json', listen: { host: '169.254.3.14', port: 8443 } })
+    expect(schemaDiagnostics(RouterdConfig, daemon)).toEqual([])
+    expect(JSON.parse(files.get('/x/etc/systemvm/routerd-initial.json')?.content ?? '')).toEqual(plan('router').routerd?.initialDocument)
+    expect(files.get('/x/run/systemvm/ip6tables.rules')?.content).toBe(
+      '*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -i eth1 -j ACCEPT\nCOMMIT\n')
+    expect(hostNetworkBatch(plan('router'))).toBe('')
+  })
+
+  it('secstorage: storaged\'s config and marker, no routerd (its network-only role does not exist yet): the links and routes go by ip -batch', () => {
+    const files = byPath('secstorage')
+    expect(files.has('/x/etc/systemvm/storaged.json')).toBe(true)
+    expect(files.has('/x/run/systemvm/storaged.enabled')).toBe(true)
+    expect(files.has('/x/etc/systemvm/routerd.json')).toBe(false)
+    expect(files.has('/x/run/systemvm/routerd.enabled')).toBe(false)
+    expect(hostNetworkBatch(plan('secstorage'))).toBe([
+      'link set dev eth0 up', 'address replace 169.254.2.9/16 dev eth0',
+      'link set dev eth1 up', 'address replace 10.0.0.45/24 dev eth1',
+      'link set dev eth2 up', 'address replace 203.0.113.20/24 dev eth2',
+      'link set dev eth3 up', 'address replace 10.9.0.45/24 dev eth3',
+      'route replace 10.0.0.0/24 via 10.0.0.1 dev eth1', '',
+    ].join('\n'))
+  })
+
+  it('a line with problems writes nothing', () => {
+    expect(bootFiles(plan('router-bad-keys'), PATHS)).toEqual([])
+    expect(hostNetworkBatch(plan('router-bad-keys'))).toBe('')
+  })
+})
