@@ -87,7 +87,7 @@ chroot "$STAGE" systemctl enable systemvm-boot.service routerd.service storaged.
 # No networking of Debian's own: the links are routerd's (or systemvm-boot's on the storage VM).
 chroot "$STAGE" systemctl mask systemd-networkd.service networking.service >/dev/null 2>&1 || true
 # routerd runs its own HAProxy (master-worker, its config); the console is the serial line only.
-chroot "$STAGE" systemctl mask haproxy.service getty@.service >/dev/null
+chroot "$STAGE" systemctl mask haproxy.service getty@.service getty-static.service >/dev/null
 
 VERSION=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)
 BUILT=$(git -C "$ROOT" log -1 --format=%cd --date=format:'%a %b %d %H:%M:%S UTC %Y' 2>/dev/null || date -u)

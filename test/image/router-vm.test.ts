@@ -23,6 +23,15 @@ const GUEST_IP = '10.1.1.20'
 const INET = '203.0.113.1'
 const PUBLIC = '203.0.113.10'
 const BOOT_MS = 300_000
+/** The VM's NICs: eth0 guest, eth1 control, eth2 public. */
+const VM_MACS = ['1e:00:0a:01:01:01', '0e:00:a9:fe:03:0e', '1e:00:cb:00:71:0a'] as const
+
+/** The EUI-64 link-local address of a MAC (the kernel's default on a new link). */
+function linkLocal(mac: string): string {
+  const b = mac.split(':').map((h) => Number.parseInt(h, 16))
+  const words = [((b[0]! ^ 0x02) << 8) | b[1]!, (b[2]! << 8) | 0xff, (0xfe << 8) | b[3]!, (b[4]! << 8) | b[5]!]
+  return `fe80::${words.map((w) => w.toString(16)).join(':')}`
+}
 
 describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
   let vm: ImageVm
@@ -50,9 +59,9 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
     await run(binary('ssh-keygen'), ['-q', '-t', 'ed25519', '-N', '', '-C', 'orchestrator', '-f', join(dir, 'key')])
     const authorizedKey = Buffer.from(readFileSync(join(dir, 'key.pub'))).toString('base64')
     vm = await ImageVm.create(id, [
-      { index: 0, mac: '1e:00:0a:01:01:01' },
-      { index: 1, mac: '0e:00:a9:fe:03:0e', hvAddress: '169.254.0.1/16' },
-      { index: 2, mac: '1e:00:cb:00:71:0a' },
+      { index: 0, mac: VM_MACS[0] },
+      { index: 1, mac: VM_MACS[1], hvAddress: '169.254.0.1/16' },
+      { index: 2, mac: VM_MACS[2] },
     ])
     guest = await vm.attach('g1', 0, GUEST_MAC)
     const inet = await vm.attach('in', 2, '02:00:cb:00:71:01', `${INET}/24`)
@@ -100,6 +109,36 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
     const web = await vm.exec(guest, 'curl', ['-s', '--max-time', '10', `http://${INET}/`])
     expect(web.stdout).toBe(`${PUBLIC} 80\n`)
   }, 120_000)
+
+  it('a port forward from the public side reaches the guest', async () => {
+    const server = startProcess(process.execPath, [peerScript(), 'serve', 'tcp', '8080'], { netns: guest })
+    for (let i = 0; i < 100 && !server.output().includes('ready'); i++) await new Promise((r) => setTimeout(r, 20))
+    const forward = { id: 'pf1', publicIp: PUBLIC, protocol: 'tcp', publicPorts: { start: 2222 }, privateIp: GUEST_IP, privatePorts: { start: 8080 } }
+    const put = await api('PUT', '/v1/config/portForwards/pf1', forward)
+    expect(put.status, put.body).toBe(200)
+    const answer = await vm.exec(`${id}-in`, 'curl', ['-s', '--max-time', '10', `http://${PUBLIC}:2222/`])
+    expect(answer.stdout).toBe(`${INET} 8080\n`)
+  }, 60_000)
+
+  it('IPv6 reaches the VM on the control link only: not from the guest or the public side', async () => {
+    const vmGuestLink = linkLocal(VM_MACS[0])
+    const vmControlLink = linkLocal(VM_MACS[1])
+    const ping = (ns: string, address: string, dev: string) => vm.exec(ns, 'ping', ['-6', '-c', '2', '-W', '2', `${address}%${dev}`], { okCodes: [0, 1, 2] })
+    const fromControl = await ping(vm.hv, vmControlLink, 'br1')
+    expect(fromControl.exitCode, fromControl.stdout + fromControl.stderr).toBe(0)
+    expect((await ping(guest, vmGuestLink, 'eth0')).exitCode).not.toBe(0)
+    expect((await ping(`${id}-in`, linkLocal(VM_MACS[2]), 'eth0')).exitCode).not.toBe(0)
+    // Whatever listens on every IPv6 address in the VM (rpcbind's port 111, from nfs-common) is
+    // reachable over the control link and from nowhere else.
+    const wildcard = (await ssh('ss -Hltn')).split('\n').map((l) => /\[::\]:(\d+)|\*:(\d+)/.exec(l)).find((m) => m !== null)
+    expect(wildcard, 'a TCP port bound to [::] in the VM').toBeDefined()
+    const port = wildcard?.[1] ?? wildcard?.[2] ?? ''
+    const connect = (ns: string, address: string, dev: string) => vm.exec(ns, 'nc', ['-6', '-z', '-w', '3', `${address}%${dev}`, port], { okCodes: [0, 1] })
+    expect((await connect(vm.hv, vmControlLink, 'br1')).exitCode).toBe(0)
+    expect((await connect(guest, vmGuestLink, 'eth0')).exitCode).toBe(1)
+    // Over IPv4 routerd's own firewall keeps it from the guest too.
+    expect((await vm.exec(guest, 'nc', ['-z', '-w', '3', '10.1.1.1', port], { okCodes: [0, 1] })).exitCode).toBe(1)
+  }, 60_000)
 
   it('routerd killed inside the VM is restarted by systemd with its state', async () => {
     const before = JSON.parse((await api('GET', '/v1/status')).body) as { appliedGeneration: number }
