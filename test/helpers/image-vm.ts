@@ -75,7 +75,7 @@ export class ImageVm {
   /** Boots the VM with `bootLine` after the kernel's own options. */
   boot(bootLine: string): void {
     const args = [
-      '-m', '256', '-smp', '1', '-display', 'none', '-monitor', 'none', '-no-reboot',
+      '-m', '256', '-smp', '1', '-display', 'none', '-monitor', 'none',
       '-serial', `file:${this.consolePath}`,
       '-kernel', join(IMAGE_DIR, 'vmlinuz'), '-initrd', join(IMAGE_DIR, 'initrd.img'),
       '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0 ${bootLine}`,

@@ -152,4 +152,17 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
     expect(after.appliedGeneration).toBe(before.appliedGeneration)
     expect((await api('GET', '/v1/config/dhcpHosts/g1')).body).toContain(GUEST_MAC)
   }, 150_000)
+
+  it('a reboot comes back with the same kernel state: the stored config, applied again', async () => {
+    const natBefore = await ssh('iptables-save -t nat | grep -v "^[#:]" | sort')
+    const status = JSON.parse((await api('GET', '/v1/status')).body) as { appliedGeneration: number }
+    await ssh('systemctl reboot').catch(() => '')
+    await vm.until('the second boot', BOOT_MS, async () => (vm.console().split('systemvm-boot: type=router').length > 2 ? true : undefined))
+    await vm.until('routerd ready again', BOOT_MS, ready)
+    const after = JSON.parse((await api('GET', '/v1/status')).body) as { appliedGeneration: number }
+    expect(after.appliedGeneration).toBe(status.appliedGeneration)
+    expect(await ssh('iptables-save -t nat | grep -v "^[#:]" | sort')).toBe(natBefore)
+    const answer = await vm.exec(`${id}-in`, 'curl', ['-s', '--max-time', '10', `http://${PUBLIC}:2222/`])
+    expect(answer.stdout).toBe(`${INET} 8080\n`)
+  }, BOOT_MS * 2)
 })
