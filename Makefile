@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils qemu-system-x86 openssh-client debootstrap e2fsprogs iputils-ping
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage image image-qcow2 clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage image image-qcow2 image-test clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench-storage  storaged: 1 GiB download against curl, copy against cp, resume waste, memory"
 	@echo "make image       the bootable system VM: build/image/{rootfs.ext4,vmlinuz,initrd.img} (rootfs stage cached)"
 	@echo "make image-qcow2 the same, plus the compressed template build/image/systemvm.qcow2"
+	@echo "make image-test  the image booted under QEMU as a router, a DHCP server, and with a bad boot line"
 	@echo "make golden      rewrite golden files after reviewing a renderer change"
 	@echo "make record-fake-kernel  re-record the real tools' answers the kernel fake must match (root)"
 
@@ -100,6 +101,10 @@ IMAGE_PACKAGES := debootstrap e2fsprogs qemu-utils
 image: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(IMAGE_PACKAGES)"
 	systemvm-image/build.sh build/image
+
+# The image booted under QEMU (part of make test too).
+image-test: image
+	npx vitest run test/image
 
 image-qcow2: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(IMAGE_PACKAGES)"

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { binary, run, startProcess, type RunResult, type StartedProcess } from '../../src/core/exec.ts'
@@ -142,4 +142,64 @@ export class ImageVm {
   private async ip(...args: string[]): Promise<void> {
     await run(binary('ip'), ['-n', this.hv, ...args])
   }
+}
+
+/**
+ * The orchestrator's side of a VM's control link, from the hypervisor namespace: SSH on 3922
+ * with the boot line's key (as CloudStack reaches its system VMs), routerd's API with the token
+ * read over it.
+ */
+export class ControlLink {
+  token = ''
+
+  constructor(private readonly vm: ImageVm, private readonly address: string, private readonly keyFile: string, private readonly port = 8443) {}
+
+  private run(file: string, args: readonly string[], okCodes = [0]): Promise<RunResult> {
+    return this.vm.exec(this.vm.hv, file, args, { okCodes, timeoutMs: 60_000 })
+  }
+
+  async ssh(command: string): Promise<string> {
+    return (await this.run('ssh', [
+      '-i', this.keyFile, '-p', '3922', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
+      '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `root@${this.address}`, command,
+    ])).stdout
+  }
+
+  /** Reads the daemon's token over SSH once sshd answers (it starts after the daemon is ready). */
+  async readToken(path = '/etc/systemvm/routerd.token'): Promise<string> {
+    this.token = await this.vm.until('sshd on the control link', 90_000, async () => (await this.ssh(`cat ${path}`)).trim())
+    return this.token
+  }
+
+  async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
+    const r = await this.run('curl', ['-s', '-X', method, '-H', `authorization: Bearer ${this.token}`, '-H', 'content-type: application/json',
+      ...(body === undefined ? [] : ['--data-binary', JSON.stringify(body)]), '-w', '\n%{http_code}', `http://${this.address}:${this.port}${path}`])
+    const lines = r.stdout.trimEnd().split('\n')
+    return { status: Number(lines.pop()), body: lines.join('\n') }
+  }
+
+  /** true once GET /readyz answers 200; undefined before (for ImageVm.until). */
+  async ready(): Promise<true | undefined> {
+    const r = await this.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', `http://${this.address}:${this.port}/readyz`], [0, 7, 28])
+    return r.stdout === '200' || undefined
+  }
+}
+
+/** A fresh SSH key pair in `dir` (key, key.pub); returns the public key as the boot line's authorized_key (base64). */
+export async function orchestratorKey(dir: string): Promise<{ keyFile: string; authorizedKey: string }> {
+  const keyFile = join(dir, 'key')
+  await run(binary('ssh-keygen'), ['-q', '-t', 'ed25519', '-N', '', '-C', 'orchestrator', '-f', keyFile])
+  return { keyFile, authorizedKey: readFileSync(`${keyFile}.pub`).toString('base64') }
+}
+
+/**
+ * Runs busybox udhcpc once in `ns` (eth0) with a script that applies the lease; resolves with
+ * the script's line `bound <ip> router <r> dns <d> domain <domain>`, or the client's output.
+ */
+export async function leaseIn(vm: ImageVm, ns: string, dir: string): Promise<string> {
+  const script = join(dir, `udhcpc-${ns}.sh`)
+  writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] || exit 0\nip addr add "$ip/$mask" dev "$interface"\n[ -n "$router" ] && ip route replace default via "$router"\necho "bound $ip router $router dns $dns domain $domain"\n')
+  chmodSync(script, 0o755)
+  const r = await vm.exec(ns, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '2', '-s', script], { timeoutMs: 60_000, okCodes: [0, 1] })
+  return r.stdout + r.stderr
 }

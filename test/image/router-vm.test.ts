@@ -1,10 +1,10 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { binary, run, startProcess } from '../../src/core/exec.ts'
+import { startProcess } from '../../src/core/exec.ts'
 import { peerScript } from '../../src/lab/checkout.ts'
-import { ImageVm, imageBuilt } from '../helpers/image-vm.ts'
+import { ControlLink, ImageVm, imageBuilt, leaseIn, orchestratorKey } from '../helpers/image-vm.ts'
 
 /**
  * The built image as a router VM under QEMU (TCG, 256 MB), its role and addresses from the boot
@@ -17,7 +17,6 @@ import { ImageVm, imageBuilt } from '../helpers/image-vm.ts'
 
 const root = process.getuid?.() === 0
 const CONTROL = '169.254.3.14'
-const API = `http://${CONTROL}:8443`
 const GUEST_MAC = '02:00:0a:01:01:14'
 const GUEST_IP = '10.1.1.20'
 const INET = '203.0.113.1'
@@ -37,32 +36,23 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
   let vm: ImageVm
   let dir: string
   let guest: string
-  let token = ''
   const id = `iv${process.pid % 10000}`
 
-  const hv = (file: string, args: readonly string[], okCodes = [0]) => vm.exec(vm.hv, file, args, { okCodes, timeoutMs: 60_000 })
-  const ssh = async (command: string) => (await hv('ssh', [
-    '-i', join(dir, 'key'), '-p', '3922', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
-    '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `root@${CONTROL}`, command,
-  ])).stdout
-  const api = async (method: string, path: string, body?: unknown) => {
-    const r = await hv('curl', ['-s', '-X', method, '-H', `authorization: Bearer ${token}`, '-H', 'content-type: application/json',
-      ...(body === undefined ? [] : ['--data-binary', JSON.stringify(body)]), '-w', '\n%{http_code}', `${API}${path}`])
-    const lines = r.stdout.trimEnd().split('\n')
-    return { status: Number(lines.pop()), body: lines.join('\n') }
-  }
-  const ready = async () => (await hv('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', `${API}/readyz`], [0, 7, 28])).stdout === '200' || undefined
+  let control: ControlLink
+  const ssh = (command: string) => control.ssh(command)
+  const api = (method: string, path: string, body?: unknown) => control.api(method, path, body)
+  const ready = () => control.ready()
 
   beforeAll(async () => {
     if (!imageBuilt()) throw new Error('build/image is missing: make image (make test builds it)')
     dir = mkdtempSync(join(tmpdir(), 'router-vm-'))
-    await run(binary('ssh-keygen'), ['-q', '-t', 'ed25519', '-N', '', '-C', 'orchestrator', '-f', join(dir, 'key')])
-    const authorizedKey = Buffer.from(readFileSync(join(dir, 'key.pub'))).toString('base64')
+    const { keyFile, authorizedKey } = await orchestratorKey(dir)
     vm = await ImageVm.create(id, [
       { index: 0, mac: VM_MACS[0] },
       { index: 1, mac: VM_MACS[1], hvAddress: '169.254.0.1/16' },
       { index: 2, mac: VM_MACS[2] },
     ])
+    control = new ControlLink(vm, CONTROL, keyFile)
     guest = await vm.attach('g1', 0, GUEST_MAC)
     const inet = await vm.attach('in', 2, '02:00:cb:00:71:01', `${INET}/24`)
     const server = startProcess(process.execPath, [peerScript(), 'serve', 'tcp', '80'], { netns: inet })
@@ -85,8 +75,7 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
 
   it('sshd answers on 3922 on the control link only, with the boot line\'s key; the API token is read over it', async () => {
     // sshd starts after routerd is ready (it binds the control address routerd sets).
-    token = await vm.until('sshd on the control link', 90_000, async () => (await ssh('cat /etc/systemvm/routerd.token')).trim())
-    expect(token).toMatch(/^[0-9a-f]{64}$/)
+    expect(await control.readToken()).toMatch(/^[0-9a-f]{64}$/)
     expect(await ssh('hostname')).toBe('r-7-VM\n')
     expect(await ssh('cat /etc/cloudstack-release')).toMatch(/^Cloudstack Release \S+ /)
     const listening = await ssh('ss -Htln')
@@ -99,11 +88,7 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
     const host = { id: 'g1', network: 'guest', mac: GUEST_MAC, ip: GUEST_IP, hostname: 'guest-one' }
     const put = await api('PUT', '/v1/config/dhcpHosts/g1', host)
     expect(put.status, put.body).toBe(200)
-    const script = join(dir, 'udhcpc.sh')
-    writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] || exit 0\nip addr add "$ip/24" dev "$interface"\nip route replace default via "$router"\necho "bound $ip router $router dns $dns domain $domain"\n')
-    chmodSync(script, 0o755)
-    const lease = await vm.exec(guest, 'busybox', ['udhcpc', '-i', 'eth0', '-f', '-q', '-n', '-t', '10', '-T', '2', '-s', script], { timeoutMs: 60_000 })
-    expect(lease.stdout).toContain(`bound ${GUEST_IP} router 10.1.1.1 dns 10.1.1.1 domain vmtest.internal`)
+    expect(await leaseIn(vm, guest, dir)).toContain(`bound ${GUEST_IP} router 10.1.1.1 dns 10.1.1.1 domain vmtest.internal`)
     const answer = await vm.exec(guest, 'dig', ['+short', '+time=3', '+tries=2', '@10.1.1.1', 'guest-one.vmtest.internal'])
     expect(answer.stdout.trim()).toBe(GUEST_IP)
     const web = await vm.exec(guest, 'curl', ['-s', '--max-time', '10', `http://${INET}/`])
