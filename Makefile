@@ -6,7 +6,7 @@ SHELL := /bin/bash
 APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils qemu-system-x86 openssh-client debootstrap e2fsprogs iputils-ping
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage image image-qcow2 image-test clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage bench-image image image-qcow2 image-test clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-metadata  metadata and password servers against Apache and a Python server as CloudStack runs them"
 	@echo "make bench-lb    load balancers: kernel l4 and managed HAProxy against HAProxy as CloudStack runs and reloads it"
 	@echo "make bench-storage  storaged: 1 GiB download against curl, copy against cp, resume waste, memory"
+	@echo "make bench-image the image: compressed size, boot to a ready API under QEMU, memory left with 10k forwards"
 	@echo "make image       the bootable system VM: build/image/{rootfs.ext4,vmlinuz,initrd.img} (rootfs stage cached)"
 	@echo "make image-qcow2 the same, plus the compressed template build/image/systemvm.qcow2"
 	@echo "make image-test  the image booted under QEMU as a router, a DHCP server, and with a bad boot line"
@@ -102,6 +103,11 @@ image: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(IMAGE_PACKAGES)"
 	systemvm-image/build.sh build/image
 
+bench-image: image-qcow2
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="qemu-system-x86 openssh-client curl"
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/image.js
+
 # The image booted under QEMU (part of make test too).
 image-test: image
 	npx vitest run test/image
@@ -116,7 +122,7 @@ demo: build
 demo-down: build
 	node dist/lab/demo.js down
 
-bench: bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage
+bench: bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage bench-image
 
 # Every program a suite spawns (itself, through the lab, or through routerd), by package; each
 # target installs its own list, so a fresh machine needs nothing else. The lab: ip (iproute2),

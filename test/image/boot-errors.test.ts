@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ImageVm, imageBuilt } from '../helpers/image-vm.ts'
+import { ImageVm, imageBuilt } from '../../src/lab/image-vm.ts'
 
 /**
  * A boot line the image cannot use fails the boot loudly: systemvm-boot names every bad key on

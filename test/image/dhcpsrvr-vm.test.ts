@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ControlLink, ImageVm, imageBuilt, leaseIn, orchestratorKey } from '../helpers/image-vm.ts'
+import { ControlLink, ImageVm, imageBuilt, leaseIn, orchestratorKey } from '../../src/lab/image-vm.ts'
 
 /**
  * The built image as a basic zone's DHCP server (type=dhcpsrvr) under QEMU: two NICs, the

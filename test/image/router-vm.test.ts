@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startProcess } from '../../src/core/exec.ts'
 import { peerScript } from '../../src/lab/checkout.ts'
-import { ControlLink, ImageVm, imageBuilt, leaseIn, orchestratorKey } from '../helpers/image-vm.ts'
+import { ControlLink, ImageVm, imageBuilt, leaseIn, orchestratorKey } from '../../src/lab/image-vm.ts'
 
 /**
  * The built image as a router VM under QEMU (TCG, 256 MB), its role and addresses from the boot
@@ -123,6 +123,16 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
     expect((await connect(guest, vmGuestLink, 'eth0')).exitCode).toBe(1)
     // Over IPv4 routerd's own firewall keeps it from the guest too.
     expect((await vm.exec(guest, 'nc', ['-z', '-w', '3', '10.1.1.1', port], { okCodes: [0, 1] })).exitCode).toBe(1)
+  }, 60_000)
+
+  it('routerd runs sandboxed: only the network capabilities, the file system read-only but its state', async () => {
+    const pid = (await ssh('systemctl show -p MainPID --value routerd')).trim()
+    // CAP_NET_BIND_SERVICE (10), CAP_NET_ADMIN (12), CAP_NET_RAW (13).
+    expect(await ssh(`grep CapBnd /proc/${pid}/status`)).toBe('CapBnd:\t0000000000003400\n')
+    const probe = (path: string) => ssh(`nsenter -t ${pid} -m sh -c 'touch ${path} && rm ${path} && echo writable || echo read-only' 2>/dev/null`)
+    expect(await probe('/etc/routerd-probe')).toBe('read-only\n')
+    expect(await probe('/opt/systemvm/routerd-probe')).toBe('read-only\n')
+    expect(await probe('/var/lib/routerd/probe')).toBe('writable\n')
   }, 60_000)
 
   it('routerd killed inside the VM is restarted by systemd with its state', async () => {

@@ -1,8 +1,8 @@
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { binary, run, startProcess, type RunResult, type StartedProcess } from '../../src/core/exec.ts'
-import { checkoutRoot } from '../../src/lab/checkout.ts'
+import { binary, run, startProcess, type RunResult, type StartedProcess } from '../core/exec.ts'
+import { checkoutRoot } from './checkout.ts'
 
 /**
  * The built image (`make image`: build/image/{rootfs.ext4,vmlinuz,initrd.img}) booted under QEMU
@@ -172,8 +172,17 @@ export class ControlLink {
   }
 
   async api(method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {
-    const r = await this.run('curl', ['-s', '-X', method, '-H', `authorization: Bearer ${this.token}`, '-H', 'content-type: application/json',
-      ...(body === undefined ? [] : ['--data-binary', JSON.stringify(body)]), '-w', '\n%{http_code}', `http://${this.address}:${this.port}${path}`])
+    return this.request(method, path, body === undefined ? [] : ['--data-binary', JSON.stringify(body)], 60_000)
+  }
+
+  /** A PUT of a file's bytes (a large document), allowed `timeoutMs` to apply. */
+  putFile(path: string, file: string, timeoutMs = 600_000): Promise<{ status: number; body: string }> {
+    return this.request('PUT', path, ['--data-binary', `@${file}`], timeoutMs)
+  }
+
+  private async request(method: string, path: string, data: readonly string[], timeoutMs: number): Promise<{ status: number; body: string }> {
+    const r = await this.vm.exec(this.vm.hv, 'curl', ['-s', '-X', method, '-H', `authorization: Bearer ${this.token}`, '-H', 'content-type: application/json',
+      ...data, '-w', '\n%{http_code}', `http://${this.address}:${this.port}${path}`], { timeoutMs })
     const lines = r.stdout.trimEnd().split('\n')
     return { status: Number(lines.pop()), body: lines.join('\n') }
   }
