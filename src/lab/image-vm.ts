@@ -14,6 +14,7 @@ import { checkoutRoot } from './checkout.ts'
  *
  *   <id>-hv:  br<i> ── t<i> ══ eth<i> of the VM (QEMU's tap)
  *                └── v<name> ── eth0 of <id>-<name>  (a namespace per attached host)
+ *             lo (127.0.0.1) ══ 10.0.2.2 on the VM's user-mode NIC, if it has one
  */
 
 export const IMAGE_DIR = join(checkoutRoot(), 'build', 'image')
@@ -28,6 +29,11 @@ export interface VmLink {
   mac: string
   /** An address the hypervisor namespace takes on this bridge (to reach the VM there), if any. */
   hvAddress?: string
+  /**
+   * QEMU's user-mode network instead of a tap (10.0.2.0/24): the VM reaches 10.0.2.2, which is
+   * the hypervisor namespace's own loopback (servers the test runs there, such as an NFS server).
+   */
+  user?: boolean
 }
 
 export class ImageVm {
@@ -47,6 +53,7 @@ export class ImageVm {
     try {
       await vm.addNamespace(vm.hv)
       for (const link of links) {
+        if (link.user === true) continue
         await vm.ip('link', 'add', `br${link.index}`, 'type', 'bridge')
         await vm.ip('tuntap', 'add', 'dev', `t${link.index}`, 'mode', 'tap')
         await vm.ip('link', 'set', `t${link.index}`, 'master', `br${link.index}`, 'up')
@@ -80,7 +87,10 @@ export class ImageVm {
       '-kernel', join(IMAGE_DIR, 'vmlinuz'), '-initrd', join(IMAGE_DIR, 'initrd.img'),
       '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0 ${bootLine}`,
       '-drive', `file=${join(IMAGE_DIR, 'rootfs.ext4')},format=raw,if=virtio,snapshot=on`,
-      ...this.links.flatMap((l) => ['-netdev', `tap,id=n${l.index},ifname=t${l.index},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=n${l.index},mac=${l.mac}`]),
+      ...this.links.flatMap((l) => [
+        '-netdev', l.user === true ? `user,id=n${l.index},net=10.0.2.0/24` : `tap,id=n${l.index},ifname=t${l.index},script=no,downscript=no`,
+        '-device', `virtio-net-pci,netdev=n${l.index},mac=${l.mac}`,
+      ]),
     ]
     this.qemu = startProcess(binary('qemu-system-x86_64'), args, { netns: this.hv })
   }
