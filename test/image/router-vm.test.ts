@@ -105,6 +105,15 @@ describe.skipIf(!root)('the image as a router VM (QEMU TCG, 256 MB)', () => {
     expect(answer.stdout).toBe(`${INET} 8080\n`)
   }, 60_000)
 
+  it('metadata is served to the guest, at the router and at 169.254.169.254', async () => {
+    const put = await api('PUT', '/v1/config/vmData/g1', { id: 'g1', network: 'guest', ip: GUEST_IP, metadata: { 'instance-id': 'i-2-20-VM', 'vm-id': 'uuid-20' } })
+    expect(put.status, put.body).toBe(200)
+    const get = async (url: string) => (await vm.exec(guest, 'curl', ['-s', '--max-time', '10', url])).stdout
+    expect(await get('http://10.1.1.1/latest/meta-data/instance-id')).toBe('i-2-20-VM')
+    expect(await get('http://10.1.1.1/latest/meta-data/local-hostname')).toBe('guest-one')
+    expect(await get('http://169.254.169.254/latest/meta-data/vm-id')).toBe('uuid-20')
+  }, 60_000)
+
   it('IPv6 reaches the VM on the control link only: not from the guest or the public side', async () => {
     const vmGuestLink = linkLocal(VM_MACS[0])
     const vmControlLink = linkLocal(VM_MACS[1])

@@ -73,6 +73,10 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
     const addresses = await control.ssh('ip -4 -o addr show')
     for (const a of ['169.254.2.9/16', '10.0.0.45/24', '203.0.113.20/24', '10.0.2.15/24']) expect(addresses).toContain(a)
     expect(await control.ssh('ip -4 route show 10.0.0.0/24')).toContain('via 10.0.0.1 dev eth1')
+    // Sandboxed: CAP_CHOWN (0), CAP_DAC_OVERRIDE (1), CAP_DAC_READ_SEARCH (2), CAP_FOWNER (3),
+    // CAP_NET_BIND_SERVICE (10), CAP_SYS_ADMIN (21).
+    const pid = (await control.ssh('systemctl show -p MainPID --value storaged')).trim()
+    expect(await control.ssh(`grep CapBnd /proc/${pid}/status`)).toBe('CapBnd:\t000000000020040f\n')
   }, 320_000)
 
   it('mounts the NFS export with the VM\'s kernel, downloads a template into it, and the export holds the install', async () => {
