@@ -49,10 +49,14 @@ export interface FakeRouterOptions {
   runner?: (kernel: FakeKernel) => Runner
   /** A store prepared by the test (e.g. one whose writes fail); default: a ConfigStore in stateDir. */
   store?: (stateDir: string) => ConfigStore
+  /** The state directory to use (a test that restarts the engine on the same store); default: a new one. */
+  stateDir?: string
+  /** The boot line's first document (EngineOptions.initialConfig). */
+  initialConfig?: unknown
 }
 
 export async function startFakeRouter(opts: FakeRouterOptions = {}): Promise<FakeRouter> {
-  const stateDir = mkdtempSync(join(tmpdir(), 'routerd-fake-'))
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'routerd-fake-'))
   try {
     const kernel = opts.kernel ?? new FakeKernel({ links: LAB_LINKS })
     const store = opts.store?.(stateDir) ?? new ConfigStore(stateDir)
@@ -61,6 +65,7 @@ export async function startFakeRouter(opts: FakeRouterOptions = {}): Promise<Fak
     const engine = new Engine({
       runner: opts.runner?.(kernel) ?? kernel, store, log, metrics, stateDir, controlPorts: [8443], driftCheckMs: 0,
       ...(opts.maxQueuedEdits === undefined ? {} : { maxQueuedEdits: opts.maxQueuedEdits }),
+      ...(opts.initialConfig === undefined ? {} : { initialConfig: opts.initialConfig }),
     })
     await engine.start()
     const app = await buildApp({ engine, metrics, token: TOKEN, log })
