@@ -191,8 +191,10 @@ export class ControlLink {
   }
 
   private async request(method: string, path: string, data: readonly string[], timeoutMs: number): Promise<{ status: number; body: string }> {
-    const r = await this.vm.exec(this.vm.hv, 'curl', ['-s', '-X', method, '-H', `authorization: Bearer ${this.token}`, '-H', 'content-type: application/json',
-      ...data, '-w', '\n%{http_code}', `http://${this.address}:${this.port}${path}`], { timeoutMs })
+    // A content type only with a body: fastify refuses an empty JSON body.
+    const body = data.length === 0 ? [] : ['-H', 'content-type: application/json', ...data]
+    const r = await this.vm.exec(this.vm.hv, 'curl', ['-s', '-X', method, '-H', `authorization: Bearer ${this.token}`,
+      ...body, '-w', '\n%{http_code}', `http://${this.address}:${this.port}${path}`], { timeoutMs })
     const lines = r.stdout.trimEnd().split('\n')
     return { status: Number(lines.pop()), body: lines.join('\n') }
   }

@@ -105,4 +105,26 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
     expect(properties).toContain(`qcow2.filename=${file}`)
     expect(properties).toContain('virtualsize=67108864')
   }, 200_000)
+
+  it('the same export over NFSv3 (statd and lockd in the VM): the store removed unmounts, added again with vers=3 lists the install and takes another', async () => {
+    const removed = await control.api('DELETE', '/v1/config/stores/s1')
+    expect(removed.status, removed.body).toBe(200)
+    expect(await control.ssh('grep -c " /mnt/SecStorage/" /proc/mounts || true')).toBe('0\n')
+    const put = await control.api('PUT', '/v1/config/stores/s1', { id: 's1', url: 'nfs://10.0.2.2/secondary', nfsVersion: '3' })
+    expect(put.status, put.body).toBe(200)
+    expect(await control.ssh('grep " /mnt/SecStorage/" /proc/mounts')).toMatch(/^10\.0\.2\.2:\/secondary \S+ nfs \S*vers=3/m)
+    const listed = JSON.parse((await control.api('GET', '/v1/stores/s1/templates')).body) as { installs: { id: number }[] }
+    expect(listed.installs.map((t) => t.id)).toEqual([201])
+    const job = await control.api('POST', '/v1/jobs', {
+      kind: 'download', store: 's1', resource: 'template', url: 'http://10.0.2.2:8080/centos.qcow2', accountId: 2, id: 202, name: 'centos-2', checksum: `{SHA-256}${sha256}`,
+    })
+    expect(job.status, job.body).toBe(202)
+    const jobId = (JSON.parse(job.body) as { id: string }).id
+    const done = await vm.until('the download job over NFSv3', 120_000, async () => {
+      const view = JSON.parse((await control.api('GET', `/v1/jobs/${jobId}`)).body) as { state: string }
+      return view.state === 'DOWNLOADED' || view.state === 'DOWNLOAD_ERROR' ? view : undefined
+    })
+    expect(done).toMatchObject({ state: 'DOWNLOADED' })
+    expect(readdirSync(join(exported, 'template', 'tmpl', '2', '202'))).toContain('template.properties')
+  }, 200_000)
 })
