@@ -37,3 +37,26 @@ describe.skipIf(!root)('the image with a bad boot line (QEMU TCG, 256 MB)', () =
     expect(rest).not.toMatch(/Started ssh\.service/)
   }, 450_000)
 })
+
+describe.skipIf(!root)('the image with type=vpcrouter (QEMU TCG, 256 MB)', () => {
+  let vm: ImageVm
+  const id = `iw${process.pid % 10000}`
+
+  beforeAll(async () => {
+    if (!imageBuilt()) throw new Error('build/image is missing: make image (make test builds it)')
+    vm = await ImageVm.create(id, [{ index: 0, mac: '1e:00:0a:03:01:01' }, { index: 1, mac: '0e:00:a9:fe:03:10', hvAddress: '169.254.0.1/16' }])
+    vm.boot('template=domP type=vpcrouter name=r-9-VM eth0ip=169.254.3.16 eth0mask=255.255.0.0')
+  }, 60_000)
+  afterAll(async () => {
+    await vm?.close()
+  })
+
+  it('is refused with the role named: VPC is not part of this appliance yet', async () => {
+    const text = () => vm.console().replace(/\x1b\[[0-9;]*m/g, '')
+    const failed = await vm.until('the role refused on the console', 300_000, async () =>
+      (/Failed to start systemvm-boot\.service/.test(text()) ? text() : undefined))
+    expect(failed).toMatch(/systemvm-boot: type: type=vpcrouter is refused: this appliance has no VPC yet[^\n]*\[ERR_BOOT_ROLE\]/)
+    expect(failed).not.toMatch(/Started routerd\.service/)
+  }, 320_000)
+})
+
