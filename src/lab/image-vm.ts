@@ -87,6 +87,9 @@ export class ImageVm {
       '-kernel', join(IMAGE_DIR, 'vmlinuz'), '-initrd', join(IMAGE_DIR, 'initrd.img'),
       '-append', `root=/dev/vda rw console=ttyS0 net.ifnames=0 ${bootLine}`,
       '-drive', `file=${join(IMAGE_DIR, 'rootfs.ext4')},format=raw,if=virtio,snapshot=on`,
+      // Entropy from the host, as clouds give their VMs: under TCG the guest's own can take
+      // minutes to be ready, and the boot's first steps (the SSH host key, the API tokens) wait for it.
+      '-device', 'virtio-rng-pci',
       ...this.links.flatMap((l) => [
         '-netdev', l.user === true ? `user,id=n${l.index},net=10.0.2.0/24` : `tap,id=n${l.index},ifname=t${l.index},script=no,downscript=no`,
         '-device', `virtio-net-pci,netdev=n${l.index},mac=${l.mac}`,
@@ -102,6 +105,17 @@ export class ImageVm {
   /** The serial console so far. */
   console(): string {
     return existsSync(this.consolePath) ? readFileSync(this.consolePath, 'latin1') : ''
+  }
+
+  /** The serial console without its colours (systemd's status lines), for matching. */
+  consoleText(): string {
+    return this.console().replace(/\x1b\[[0-9;]*m/g, '')
+  }
+
+  /** Polls until the console shows systemvm-boot.service failed; resolves with the console's text. */
+  bootFailure(ms = 300_000): Promise<string> {
+    return this.until('systemvm-boot.service failing on the console', ms, async () =>
+      (/Failed to start systemvm-boot\.service/.test(this.consoleText()) ? this.consoleText() : undefined))
   }
 
   /** QEMU's own output (its errors), for failure messages. */

@@ -23,14 +23,11 @@ describe.skipIf(!root)('the image with a bad boot line (QEMU TCG, 256 MB)', () =
   })
 
   it('names each bad key on the console, and starts neither routerd nor sshd', async () => {
-    // The console without its colours.
-    const text = () => vm.console().replace(/\x1b\[[0-9;]*m/g, '')
-    const failed = await vm.until('the boot line refused on the console', 300_000, async () =>
-      (/Failed to start systemvm-boot\.service/.test(text()) ? text() : undefined))
+    const failed = await vm.bootFailure()
     expect(failed).toMatch(/systemvm-boot: the boot line in \/proc\/cmdline cannot be used; nothing is started/)
     expect(failed).toMatch(/systemvm-boot: eth0ip: [^\n]*\[ERR_BOOT_KEY_MISSING\]/)
     expect(failed).toMatch(/systemvm-boot: eth1mask: eth1mask=255\.0\.255\.0 is invalid[^\n]*\[ERR_BOOT_KEY_INVALID\]/)
-    const rest = await vm.until('the boot to reach its login prompt', 120_000, async () => (/ login: /.test(text()) ? text() : undefined))
+    const rest = await vm.until('the boot to reach its login prompt', 120_000, async () => (/ login: /.test(vm.consoleText()) ? vm.consoleText() : undefined))
     expect(rest).toMatch(/Dependency failed for routerd\.service/)
     expect(rest).toMatch(/Dependency failed for ssh\.service/)
     expect(rest).not.toMatch(/Started routerd\.service/)
@@ -52,9 +49,7 @@ describe.skipIf(!root)('the image with type=vpcrouter (QEMU TCG, 256 MB)', () =>
   })
 
   it('is refused with the role named: VPC is not part of this appliance yet', async () => {
-    const text = () => vm.console().replace(/\x1b\[[0-9;]*m/g, '')
-    const failed = await vm.until('the role refused on the console', 300_000, async () =>
-      (/Failed to start systemvm-boot\.service/.test(text()) ? text() : undefined))
+    const failed = await vm.bootFailure()
     expect(failed).toMatch(/systemvm-boot: type: type=vpcrouter is refused: this appliance has no VPC yet[^\n]*\[ERR_BOOT_ROLE\]/)
     expect(failed).not.toMatch(/Started routerd\.service/)
   }, 320_000)
