@@ -30,6 +30,20 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
   let sha256 = ''
   const id = `is${process.pid % 10000}`
 
+  /** Submits a template download of the served qcow2 into store s1 and follows it until it has ended. */
+  async function download(id: number, name: string, extra: Record<string, unknown> = {}): Promise<unknown> {
+    const job = await control.api('POST', '/v1/jobs', {
+      kind: 'download', store: 's1', resource: 'template', url: 'http://10.0.2.2:8080/centos.qcow2', accountId: 2, id, name,
+      checksum: `{SHA-256}${sha256}`, ...extra,
+    })
+    expect(job.status, job.body).toBe(202)
+    const jobId = (JSON.parse(job.body) as { id: string }).id
+    return vm.until(`download job ${id}`, 120_000, async () => {
+      const view = JSON.parse((await control.api('GET', `/v1/jobs/${jobId}`)).body) as { state: string }
+      return view.state === 'DOWNLOADED' || view.state === 'DOWNLOAD_ERROR' ? view : undefined
+    })
+  }
+
   beforeAll(async () => {
     if (!imageBuilt()) throw new Error('build/image is missing: make image (make test builds it)')
     dir = mkdtempSync(join(tmpdir(), 'secstorage-vm-'))
@@ -83,16 +97,7 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
     const put = await control.api('PUT', '/v1/config/stores/s1', { id: 's1', url: 'nfs://10.0.2.2/secondary', nfsVersion: '4' })
     expect(put.status, put.body).toBe(200)
     expect(await control.ssh('grep " nfs4 " /proc/mounts')).toMatch(/^10\.0\.2\.2:\/secondary \/mnt\/SecStorage\/[0-9a-f-]{36} nfs4 .*vers=4/m)
-    const job = await control.api('POST', '/v1/jobs', {
-      kind: 'download', store: 's1', resource: 'template', url: 'http://10.0.2.2:8080/centos.qcow2', accountId: 2, id: 201,
-      name: 'centos', format: 'qcow2', checksum: `{SHA-256}${sha256}`,
-    })
-    expect(job.status, job.body).toBe(202)
-    const jobId = (JSON.parse(job.body) as { id: string }).id
-    const done = await vm.until('the download job', 120_000, async () => {
-      const view = JSON.parse((await control.api('GET', `/v1/jobs/${jobId}`)).body) as { state: string }
-      return view.state === 'DOWNLOADED' || view.state === 'DOWNLOAD_ERROR' ? view : undefined
-    })
+    const done = await download(201, 'centos', { format: 'qcow2' })
     expect(done).toMatchObject({ state: 'DOWNLOADED', result: { format: 'qcow2', virtualSize: 64 * 1024 * 1024 } })
     // What the hypervisors see: the export's own directory, written over NFS by the VM.
     const install = join(exported, 'template', 'tmpl', '2', '201')
@@ -115,15 +120,7 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
     expect(await control.ssh('grep " /mnt/SecStorage/" /proc/mounts')).toMatch(/^10\.0\.2\.2:\/secondary \S+ nfs \S*vers=3/m)
     const listed = JSON.parse((await control.api('GET', '/v1/stores/s1/templates')).body) as { installs: { id: number }[] }
     expect(listed.installs.map((t) => t.id)).toEqual([201])
-    const job = await control.api('POST', '/v1/jobs', {
-      kind: 'download', store: 's1', resource: 'template', url: 'http://10.0.2.2:8080/centos.qcow2', accountId: 2, id: 202, name: 'centos-2', checksum: `{SHA-256}${sha256}`,
-    })
-    expect(job.status, job.body).toBe(202)
-    const jobId = (JSON.parse(job.body) as { id: string }).id
-    const done = await vm.until('the download job over NFSv3', 120_000, async () => {
-      const view = JSON.parse((await control.api('GET', `/v1/jobs/${jobId}`)).body) as { state: string }
-      return view.state === 'DOWNLOADED' || view.state === 'DOWNLOAD_ERROR' ? view : undefined
-    })
+    const done = await download(202, 'centos-2')
     expect(done).toMatchObject({ state: 'DOWNLOADED' })
     expect(readdirSync(join(exported, 'template', 'tmpl', '2', '202'))).toContain('template.properties')
   }, 200_000)

@@ -25,15 +25,16 @@ async function main(): Promise<void> {
     return
   }
   for (const file of bootFiles(plan)) writeAtomically(file)
-  for (const tokenFile of [plan.routerd?.daemonConfig.tokenFile, plan.storaged?.daemonConfig.tokenFile]) {
+  // routerd's network-only role does not exist yet: that VM runs no routerd (files.ts).
+  const routerd = plan.routerd?.daemonConfig.role === NETWORK_ONLY_ROLE ? undefined : plan.routerd
+  for (const tokenFile of [routerd?.daemonConfig.tokenFile, plan.storaged?.daemonConfig.tokenFile]) {
     if (tokenFile !== undefined) ensureToken(tokenFile)
   }
   await run(binary('hostname'), [plan.host.hostname])
   await run(binary('ip6tables-restore'), [`${BOOT_PATHS.run}/${IP6TABLES_RULES}`])
   const batch = hostNetworkBatch(plan)
   if (batch !== '') await run(binary('ip'), ['-batch', '-'], { stdin: batch })
-  const role = plan.routerd?.daemonConfig.role
-  const daemons = [role !== undefined && role !== NETWORK_ONLY_ROLE ? `routerd (${role})` : '', plan.storaged === undefined ? '' : 'storaged'].filter((d) => d !== '')
+  const daemons = [routerd === undefined ? '' : `routerd (${routerd.daemonConfig.role})`, plan.storaged === undefined ? '' : 'storaged'].filter((d) => d !== '')
   process.stdout.write(`systemvm-boot: type=${plan.type ?? ''} from ${source.path}: ${plan.host.hostname}, ${daemons.join(' and ')}\n`)
 }
 
