@@ -1,11 +1,17 @@
 import { Compile } from 'typebox/compile'
 import type { TSchema } from 'typebox'
+import { Settings } from 'typebox/system'
 import type { Diagnostic } from './errors.ts'
 
 /**
  * Schema validation turned into diagnostics: one per JSON path, unknown fields named as such.
  * Compiled validators are cached per schema object.
  */
+
+// TypeBox stops collecting at 8 errors; a rejected document lists every problem, up to a bound
+// that keeps a hostile body's answer small.
+export const MAX_SCHEMA_ERRORS = 1000
+Settings.Set({ maxErrors: MAX_SCHEMA_ERRORS })
 
 interface SchemaError { keyword: string; instancePath: string; message: string; params: Record<string, unknown> }
 

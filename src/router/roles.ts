@@ -32,4 +32,9 @@ export const ROLES: Readonly<Record<RoleName, RoleRuntime>> = {
     sysctls: { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.all.promote_secondaries': '1', 'net.ipv4.conf.default.promote_secondaries': '1' },
     services: [dhcpService, dnsService, metadataService],
   },
+  // The appliance's own links only: it forwards nothing, and its service is another daemon's.
+  hostnet: {
+    sysctls: { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.all.promote_secondaries': '1', 'net.ipv4.conf.default.promote_secondaries': '1' },
+    services: [],
+  },
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type RouterConfig } from '../../src/router/model/config.ts'
+import { COLLECTION_NAMES, completeConfig, type CollectionItem, type CollectionName, type RouterConfig } from '../../src/router/model/config.ts'
 import type { HostFacts } from '../../src/router/model/facts.ts'
 import { withItem } from '../../src/router/model/items.ts'
 import { validateItem } from '../../src/router/model/parse.ts'
@@ -32,14 +32,18 @@ const near = <T>(random: Random, siblings: readonly T[], pool: readonly T[]): T 
 /** The golden "full" scenario: a document with every collection and no diagnostics. */
 export function fullFixture(): { config: RouterConfig; facts: HostFacts } {
   const at = (file: string) => JSON.parse(readFileSync(new URL(`../golden/full/${file}`, import.meta.url), 'utf8'))
-  return { config: at('config.json'), facts: at('facts.json') }
+  // A collection newer than the fixture is empty, as the API and the store take it.
+  return { config: completeConfig(at('config.json')), facts: at('facts.json') }
 }
 
 /** The full fixture with a second guest network, DHCP hosts on both, relays, routes and static NATs: still no diagnostics. */
 export function richFixture(): { config: RouterConfig; facts: HostFacts } {
   const { config, facts } = fullFixture()
-  facts.links.push({ name: 'eth4', mac: '02:5e:00:00:00:05' })
+  facts.links.push({ name: 'eth4', mac: '02:5e:00:00:00:05' }, { name: 'eth5', mac: '02:5e:00:00:00:06' })
   config.interfaces.push({ id: 'guest2', role: 'guest', name: 'eth4', addresses: ['10.2.0.250/24'] })
+  // (The management link and its sites belong to another role: the checks take any document.)
+  config.interfaces.push({ id: 'mgmt', role: 'management', name: 'eth5', addresses: ['100.77.0.5/24'], gateway: '100.77.0.1' })
+  config.internalSites.push({ id: 'site1', cidr: '100.78.8.0/24' }, { id: 'site2', cidr: '100.77.0.20/32' })
   config.guestNetworks.push({
     id: 'net2', interface: 'guest2', cidr: '10.2.0.0/24', routerIp: '10.2.0.1',
     dhcp: { range: { start: '10.2.0.100', end: '10.2.0.199' }, relays: ['10.2.0.5'], gateway: '10.2.0.1' },
@@ -117,7 +121,7 @@ type Mutator<C extends CollectionName> = (item: CollectionItem<C>, p: Pools, ran
 
 const MUTATORS: { [C in CollectionName]: Mutator<C>[] } = {
   interfaces: [
-    (i, _, r) => ({ ...i, role: pick(r, ['control', 'public', 'guest'] as const) }),
+    (i, _, r) => ({ ...i, role: pick(r, ['control', 'public', 'guest', 'management', 'storage'] as const) }),
     (i, p, r) => { const { name: _n, ...rest } = i; return { ...rest, mac: pick(r, p.macs) } },
     (i, _, r) => { const { mac: _m, ...rest } = i; return { ...rest, name: pick(r, ['eth0', 'eth1', 'eth2', 'eth3', 'eth4', 'eth9']) } },
     (i, p, r) => ({ ...i, addresses: [pick(r, p.hostCidrs), ...(r() < 0.3 ? [pick(r, p.hostCidrs)] : [])] }),
@@ -189,6 +193,9 @@ const MUTATORS: { [C in CollectionName]: Mutator<C>[] } = {
     (l, _, r) => ({ ...l, sourceNat: r() < 0.5 }),
     (l, _, r) => ({ ...l, healthCheck: { type: pick(r, ['tcp', 'http'] as const), ...(r() < 0.5 ? { port: 8080 } : {}) } }),
   ],
+  internalSites: [
+    (x, p, r) => ({ ...x, cidr: pick(r, p.cidrs) }),
+  ],
 }
 
 /** A fresh item for a collection that has none to copy. */
@@ -204,6 +211,7 @@ const SEEDS: { [C in CollectionName]: CollectionItem<C> } = {
   dhcpHosts: { id: 'x', network: 'net1', mac: '02:00:00:00:10:09', ip: '10.1.1.99' },
   vmData: { id: 'x', network: 'net1', ip: '10.1.1.10', metadata: { 'instance-id': 'i-x', 'availability-zone': 'z' } },
   loadBalancers: { id: 'x', publicIp: '203.0.113.10', protocol: 'tcp', publicPorts: { start: 8080 }, privatePorts: { start: 80 }, backends: [{ ip: '10.1.1.10' }, { ip: '10.1.1.11', weight: 2 }] },
+  internalSites: { id: 'x', cidr: '10.3.0.0/24' },
 }
 
 export interface RandomEdit {

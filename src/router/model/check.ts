@@ -11,6 +11,7 @@ import { guestNetworks } from './check/guest-networks.ts'
 import { ids } from './check/ids.ts'
 import { ConfigIndex } from './check/index.ts'
 import { interfaces } from './check/interfaces.ts'
+import { internalSites } from './check/internal-sites.ts'
 import { networkDhcp } from './check/network-dhcp.ts'
 import { ownAddresses } from './check/own-addresses.ts'
 import { portForwardOverlap } from './check/port-forward-overlap.ts'
@@ -32,7 +33,7 @@ export type { CheckScope } from './check/scope.ts'
  */
 const DOMAINS: readonly DomainCheck[] = [
   ids, interfaces, publicIps, guestNetworks, ownAddresses, staticNats, portForwards, portForwardOverlap,
-  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts, vmData, loadBalancers,
+  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts, vmData, loadBalancers, internalSites,
 ]
 
 /**

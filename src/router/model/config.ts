@@ -10,7 +10,12 @@ import { Cidr, cidrList, DomainName, HostCidr, Id, ID_PATTERN, Ipv4, Mac, PortRa
 
 const strict = { additionalProperties: false } as const
 
-export const InterfaceRole = Type.Union([Type.Literal('control'), Type.Literal('public'), Type.Literal('guest')])
+// control: the orchestrator's link (the control API and SSH); public and guest: a router's
+// sides; management and storage: a host-network appliance's links to the cloud's management
+// and storage networks (role hostnet).
+export const InterfaceRole = Type.Union([
+  Type.Literal('control'), Type.Literal('public'), Type.Literal('guest'), Type.Literal('management'), Type.Literal('storage'),
+])
 
 export const InterfaceSpec = Type.Object(
   {
@@ -20,7 +25,7 @@ export const InterfaceSpec = Type.Object(
     name: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$', description: 'Kernel link name' })),
     mtu: Type.Optional(Type.Integer({ minimum: 576, maximum: 9216 })),
     addresses: Type.Optional(Type.Array(HostCidr, { maxItems: 64, description: 'Extra addresses (e.g. the control address)' })),
-    gateway: Type.Optional(Type.String({ format: 'ipv4', description: 'Upstream gateway of a public interface' })),
+    gateway: Type.Optional(Type.String({ format: 'ipv4', description: "Upstream gateway of a public interface; of a management interface, the gateway internalSites are routed through (CloudStack's localgw)" })),
   },
   { ...strict, description: 'A network interface, matched on the host by MAC (preferred) or by name' },
 )
@@ -151,6 +156,15 @@ export const EgressRule = Type.Object(
 export const StaticRoute = Type.Object(
   { id: Id, cidr: Cidr, via: Ipv4 },
   { ...strict, description: 'A route to a network through a next hop on a connected network' },
+)
+
+export const InternalSite = Type.Object(
+  { id: Id, cidr: Cidr },
+  {
+    ...strict,
+    description: "A site on the management network the appliance's own HTTP(S) clients may reach (CloudStack's allowedInternalSites): "
+      + 'new tcp/80 and tcp/443 connections out of a management interface are refused unless to one of these, and each is routed through the management gateway when not on the link',
+  },
 )
 
 export const DhcpRoute = Type.Object(
@@ -286,6 +300,7 @@ const DOCUMENT_FIELDS = {
     dhcpHosts: Type.Array(DhcpHost, { maxItems: 16384 }),
     vmData: Type.Array(VmData, { maxItems: 16384 }),
     loadBalancers: Type.Array(LoadBalancer, { maxItems: 4096 }),
+    internalSites: Type.Array(InternalSite, { maxItems: 256 }),
     defaultInterface: Type.Optional(Type.String({
       pattern: ID_PATTERN,
       description: 'Public interface holding the default route (default: the first public interface by id with a gateway)',
@@ -314,6 +329,7 @@ export type PortForward = Static<typeof PortForward>
 export type FirewallRule = Static<typeof FirewallRule>
 export type EgressRule = Static<typeof EgressRule>
 export type StaticRoute = Static<typeof StaticRoute>
+export type InternalSite = Static<typeof InternalSite>
 export type RouterConfig = Static<typeof RouterConfig>
 export type DhcpHost = Static<typeof DhcpHost>
 export type VmData = Static<typeof VmData>
@@ -338,6 +354,7 @@ export const COLLECTIONS = {
   dhcpHosts: DhcpHost,
   vmData: VmData,
   loadBalancers: LoadBalancer,
+  internalSites: InternalSite,
 } as const
 
 export type CollectionName = keyof typeof COLLECTIONS
@@ -354,6 +371,6 @@ export function completeConfig(input: Static<typeof RouterConfigInput>): RouterC
 export function emptyConfig(): RouterConfig {
   return {
     interfaces: [], publicIps: [], guestNetworks: [], staticNats: [],
-    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [], loadBalancers: [],
+    portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [], loadBalancers: [], internalSites: [],
   }
 }

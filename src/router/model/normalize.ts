@@ -1,4 +1,4 @@
-import { parseIpv4 } from '../../core/ipv4.ts'
+import { formatNetwork, parseCidr, parseIpv4 } from '../../core/ipv4.ts'
 import { memoize } from '../../core/memo.ts'
 import type {
   DhcpHost, EgressRule, FirewallRule, GuestNetwork, InterfaceSpec, LoadBalancer, PortForward, PortRange, PublicIp, RouterConfig,
@@ -48,6 +48,8 @@ export interface NMatch {
 export interface NFirewallRule extends NMatch { id: string; publicIp: string; sourceCidrs: readonly string[] }
 export interface NEgressRule extends NMatch { id: string; network: string; sourceCidrs: string[]; destinationCidrs: string[] }
 export type NStaticRoute = StaticRoute
+/** An internal site with its network in canonical form (host bits cleared). */
+export interface NInternalSite { id: string; cidr: string }
 export interface NLbBackend {
   ip: string
   /** Its first private port. */
@@ -86,6 +88,7 @@ export interface NormalizedConfig {
   /** By network id, then by address (numerically). */
   dhcpHosts: NDhcpHost[]
   loadBalancers: NLoadBalancer[]
+  internalSites: NInternalSite[]
   defaultInterface?: string
 }
 
@@ -182,6 +185,10 @@ export function normalizeConfig(config: RouterConfig): NormalizedConfig {
     staticRoutes: byId(config.staticRoutes),
     dhcpHosts: byNetworkAndAddress(config.dhcpHosts),
     loadBalancers: byId(config.loadBalancers ?? []).map((r) => normalizeLoadBalancer(r)),
+    internalSites: byId(config.internalSites ?? []).map((x) => {
+      const cidr = parseCidr(x.cidr)
+      return { id: x.id, cidr: cidr === undefined ? x.cidr : formatNetwork(cidr) }
+    }),
   }
   if (config.defaultInterface !== undefined) out.defaultInterface = config.defaultInterface
   return out

@@ -11,7 +11,7 @@ import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type Router
 import type { EditFacts, HostFacts } from '../model/facts.ts'
 import { findItem, withItem } from '../model/items.ts'
 import { validateConfig, validateItem } from '../model/parse.ts'
-import { roleAllows, type RoleName } from '../model/roles.ts'
+import { roleAllows, roleDiagnostics, type RoleName } from '../model/roles.ts'
 import { NO_RUNTIME_FACTS, type RuntimeFacts } from '../model/runtime.ts'
 import { renderRouter } from '../render/index.ts'
 import type { ConfigStore, StoredState, StoreProblem } from '../store/config-store.ts'
@@ -233,6 +233,9 @@ export class Engine {
         if (problems.length > 0) throw new InvalidConfigError(problems)
       }
       const next = withItem(this.config, collection, id, item as CollectionItem<C> | null)
+      // An interface's role is the one thing an item edit can bring outside the daemon's role.
+      const outsideRole = collection === 'interfaces' ? roleDiagnostics(next, this.role) : []
+      if (outsideRole.length > 0) throw new InvalidConfigError(outsideRole)
       if (collection === 'interfaces') this.facts = await readFacts(this.opts.runner, this.opts.controlPorts)
       // Only the edited item and what it conflicts with or what refers to it (the old version's referrers too) are checked.
       const diagnostics = checkConfig(next, this.editFacts(), { collection, index, previous: existing, removed: deleting })

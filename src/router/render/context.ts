@@ -21,6 +21,13 @@ export interface PublicInterface {
   ips: NPublicIp[]
 }
 
+/** A link to the cloud's management network (hostnet), with the gateway its internal sites are routed through. */
+export interface ManagementInterface {
+  id: string
+  dev: string
+  gateway?: string
+}
+
 export interface GuestNet {
   net: NGuestNetwork
   dev: string
@@ -37,6 +44,7 @@ export interface RenderContext {
   publicInterfaceOfIp: Map<string, PublicInterface>
   guestNets: GuestNet[]
   controlDevs: string[]
+  managementInterfaces: ManagementInterface[]
   defaultInterface?: PublicInterface
   forwardsByIp: Map<string, NPortForward[]>
   firewallByIp: Map<string, NFirewallRule[]>
@@ -71,8 +79,13 @@ export function buildContext(cfg: NormalizedConfig, facts: HostFacts, runtime: R
     if (dev !== undefined && cidr !== undefined) guestNets.push({ net, dev, prefix: cidr.prefix })
   }
   const controlDevs = cfg.interfaces.filter((i) => i.role === 'control').flatMap((i) => devOf.get(i.id) ?? [])
+  const managementInterfaces = cfg.interfaces.filter((i) => i.role === 'management').flatMap((i) => {
+    const dev = devOf.get(i.id)
+    if (dev === undefined) return []
+    return [i.gateway === undefined ? { id: i.id, dev } : { id: i.id, dev, gateway: i.gateway }]
+  })
   const ctx: RenderContext = {
-    cfg, facts, runtime, devOf, publicInterfaces, publicInterfaceOfIp, guestNets, controlDevs,
+    cfg, facts, runtime, devOf, publicInterfaces, publicInterfaceOfIp, guestNets, controlDevs, managementInterfaces,
     forwardsByIp: groupBy(cfg.portForwards, (r) => r.publicIp),
     firewallByIp: groupBy(cfg.firewallRules, (r) => r.publicIp),
     loadBalancersByIp: groupBy(cfg.loadBalancers, (r) => r.publicIp),

@@ -7,7 +7,7 @@ import { normalizeConfig } from '../model/normalize.ts'
 import { natKeys } from './nat-state.ts'
 import { buildContext, type RenderContext } from './context.ts'
 import { rememberRendering, renderEdit } from './edit.ts'
-import { renderFilter } from './iptables/filter.ts'
+import { DHCPSRVR_FILTER, HOSTNET_FILTER, renderFilter, ROUTER_FILTER } from './iptables/filter.ts'
 import { loadBalancerWarnings } from './iptables/load-balancer.ts'
 import { renderMangle, type IngressBlock } from './iptables/mangle.ts'
 import { renderMetadataNat, renderNat, type DnatBlock } from './iptables/nat.ts'
@@ -27,8 +27,9 @@ type Section = (ctx: RenderContext, sets: IpSetSpec[], blocks: Blocks) => Render
 /** The iptables tables each role renders, and so owns (a table not listed is never touched). */
 const ROLE_SECTIONS: Readonly<Record<RoleName, readonly Section[]>> = {
   router: [renderRaw, (ctx, sets, b) => renderMangle(ctx, sets, b.ingress), (ctx, sets, b) => renderNat(ctx, sets, b.dnat),
-    (ctx, sets) => renderFilter(ctx, sets, { forward: true })],
-  dhcpsrvr: [renderMetadataNat, (ctx, sets) => renderFilter(ctx, sets, { forward: false })],
+    (ctx, sets) => renderFilter(ctx, sets, ROUTER_FILTER)],
+  dhcpsrvr: [renderMetadataNat, (ctx, sets) => renderFilter(ctx, sets, DHCPSRVR_FILTER)],
+  hostnet: [(ctx, sets) => renderFilter(ctx, sets, HOSTNET_FILTER)],
 }
 
 /**

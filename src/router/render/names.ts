@@ -71,6 +71,7 @@ export const CHAIN = {
   natPostrouting: `${CHAIN_PREFIX}POSTROUTING`,
   filterInput: `${CHAIN_PREFIX}INPUT`,
   filterForward: `${CHAIN_PREFIX}FORWARD`,
+  filterOutput: `${CHAIN_PREFIX}OUTPUT`,
   /** Present in every owned table with one rule: its absence means someone flushed or deleted our rules. */
   canary: `${CHAIN_PREFIX}CANARY`,
 } as const

@@ -1,4 +1,4 @@
-import { formatNetwork, parseCidr } from '../../core/ipv4.ts'
+import { cidrContains, cidrsOverlap, formatNetwork, parseCidr, type Cidr } from '../../core/ipv4.ts'
 import type { RenderContext } from './context.ts'
 import { MARK_MASK } from './names.ts'
 
@@ -55,6 +55,19 @@ export function renderNet(ctx: RenderContext): DesiredNet {
     const cidr = parseCidr(r.cidr)
     routes.push({ table: 'main', dst: cidr ? formatNetwork(cidr) : r.cidr, via: r.via })
   }
+  // An internal site off the management link goes through that link's gateway (localgw), as
+  // CloudStack routes its allowedInternalSites; one on the link, or inside a static route's
+  // network (the operator's own route wins), gets none.
+  const routed = ctx.cfg.staticRoutes.flatMap((r) => parseCidr(r.cidr) ?? [])
+  for (const m of ctx.managementInterfaces) {
+    if (m.gateway === undefined) continue
+    const connected = ctx.cfg.interfaces.find((i) => i.id === m.id)?.addresses.flatMap((a) => parseCidr(a) ?? []) ?? []
+    for (const site of ctx.cfg.internalSites) {
+      const cidr = parseCidr(site.cidr)
+      if (cidr === undefined || connected.some((c) => cidrsOverlap(c, cidr)) || routed.some((r) => cidrContainsNetwork(r, cidr))) continue
+      routes.push({ table: 'main', dst: site.cidr, via: m.gateway, dev: m.dev })
+    }
+  }
   if (ctx.publicInterfaces.length > 0) {
     rules.push({ priority: RULE_PRIORITY.suppressMain, selector: [], table: 'main', suppressPrefixLength: 0 })
   }
@@ -65,4 +78,9 @@ export function renderNet(ctx: RenderContext): DesiredNet {
     for (const ip of pub.ips) rules.push({ priority: RULE_PRIORITY.fromIp + k, selector: ['from', ip.ip], table: pub.mark })
   })
   return { links, addresses, routes, rules, managedDevs: links.map((l) => l.dev) }
+}
+
+/** Whether network `outer` holds all of `inner`. */
+function cidrContainsNetwork(outer: Cidr, inner: Cidr): boolean {
+  return outer.prefix <= inner.prefix && cidrContains(outer, inner.address)
 }

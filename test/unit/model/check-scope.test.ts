@@ -198,6 +198,7 @@ const UNRELATED: Record<CollectionName, CollectionName[]> = {
   dhcpHosts: ['publicIps', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'loadBalancers'],
   vmData: ['publicIps', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
   loadBalancers: ['firewallRules', 'egressRules', 'staticRoutes', 'dhcpHosts', 'vmData'],
+  internalSites: ['publicIps', 'guestNetworks', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts', 'vmData', 'loadBalancers'],
 }
 
 function grown(config: RouterConfig, collections: readonly CollectionName[], n: number): RouterConfig {

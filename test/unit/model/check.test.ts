@@ -175,6 +175,16 @@ const cases: { name: string; edit: (c: RouterConfig) => void; expect: [path: str
     ],
   },
   {
+    name: 'a static route around a connected network shadows nothing, unless a guest is its next hop (it could then send from the connected network)',
+    edit: (c) => {
+      c.staticRoutes = [
+        { id: 'wide-pub', cidr: '203.0.0.0/16', via: '203.0.113.254' },
+        { id: 'wide-guest', cidr: '10.0.0.0/8', via: '10.1.1.254' },
+      ]
+    },
+    expect: [['/staticRoutes/1/cidr', 'ERR_ROUTE_SHADOWS_CONNECTED']],
+  },
+  {
     name: 'VM data: for a DHCP host of a known network, once per VM, a list only under public-keys',
     edit: (c) => {
       c.dhcpHosts = [{ id: 'h', network: 'n1', mac: '02:00:00:00:00:0a', ip: '10.1.1.10' }]
@@ -244,6 +254,14 @@ describe('checkConfig', () => {
       ['/publicIps/1/ip', 'ERR_SCHEMA'],
       ['/publicIps/1/prefixLength', 'ERR_SCHEMA'],
     ])
+  })
+
+  it('every schema problem is listed, however many (TypeBox alone stops at 8)', () => {
+    const config = base() as unknown as Record<string, unknown[]>
+    config['publicIps'] = Array.from({ length: 30 }, (_, i) => ({ id: `ip${i}`, ip: `203.0.113.${300 + i}`, prefixLength: 24, interface: 'p' }))
+    const result = validateConfig(config)
+    expect(result.ok).toBe(false)
+    if (!result.ok) expect(result.diagnostics.map((d) => d.path)).toEqual(Array.from({ length: 30 }, (_, i) => `/publicIps/${i}/ip`))
   })
 
   it('an empty source or destination list is refused (it would mean everyone); omitting it or 0.0.0.0/0 says everyone', () => {

@@ -79,6 +79,14 @@ function ctstateCheck(values: Values): Values | { error: string } {
   return [CT_STATES.filter((s) => states.includes(s)).join(',')]
 }
 
+const REJECT_WITH = ['icmp-net-unreachable', 'icmp-host-unreachable', 'icmp-port-unreachable', 'icmp-proto-unreachable',
+  'icmp-net-prohibited', 'icmp-host-prohibited', 'icmp-admin-prohibited', 'tcp-reset']
+
+function rejectWithCheck(values: Values): Values | { error: string } {
+  const kind = values[0] as string
+  return REJECT_WITH.includes(kind) ? values : { error: `unknown reject type "${kind}"` }
+}
+
 function icmpTypeCheck(values: Values): Values | { error: string } {
   const text = values[0] as string
   if (!/^\d{1,3}(\/\d{1,3})?$/.test(text) || text.split('/').some((n) => Number(n) > 255)) return { error: `Invalid ICMP type \`${text}'` }
@@ -212,7 +220,7 @@ const TARGETS: Readonly<Record<string, TargetSpec>> = {
     ],
   },
   MARK: { options: [{ names: ['--set-xmark'], arity: 1, check: markCheck }] },
-  REJECT: { options: [] },
+  REJECT: { options: [{ names: ['--reject-with'], arity: 1, check: rejectWithCheck }] },
   SET: {
     options: [
       { names: ['--add-set'], arity: 2, check: setFlagsCheck },

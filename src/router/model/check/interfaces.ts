@@ -6,7 +6,7 @@ import type { ConfigIndex } from './index.ts'
 
 /**
  * Interfaces: how each is matched on the host (one of mac or name, a link that exists and no
- * other interface matched), its addresses, and a gateway only on a public interface.
+ * other interface matched), its addresses, and a gateway only on a public or management interface.
  */
 
 export const interfaces: DomainCheck = {
@@ -17,8 +17,8 @@ export const interfaces: DomainCheck = {
         push(path, 'ERR_INTERFACE_MATCH', 'give exactly one of mac or name to match the interface')
       }
       iface.addresses?.forEach((a, j) => checkHostCidr(a, `${path}/addresses/${j}`, push))
-      if (iface.gateway !== undefined && iface.role !== 'public') {
-        push(`${path}/gateway`, 'ERR_GATEWAY_NOT_PUBLIC', `only a public interface has a gateway (role is ${iface.role})`)
+      if (iface.gateway !== undefined && iface.role !== 'public' && iface.role !== 'management') {
+        push(`${path}/gateway`, 'ERR_GATEWAY_NOT_PUBLIC', `only a public or management interface has a gateway (role is ${iface.role})`)
       }
       const gateway = iface.gateway === undefined ? undefined : parseIpv4(iface.gateway)
       const gatewayReserved = gateway === undefined ? undefined : reservedKind(gateway)

@@ -5,8 +5,8 @@ import type { ConfigIndex, Key } from './index.ts'
 import { editedInterfaceAddresses } from './own-addresses.ts'
 
 /**
- * Static routes: to a network that is not the default route, reserved space, a connected
- * network or already routed; through a next hop on a connected network that is not the
+ * Static routes: to a network that is not the default route, reserved space, inside a connected
+ * network (or around one, through a guest) or already routed; through a next hop on a connected network that is not the
  * router's own address.
  */
 
@@ -31,11 +31,17 @@ export const staticRoutes: DomainCheck = {
       const { connected } = ix
       const path = `/staticRoutes/${i}`
       const parsed = ix.routeCidrs[i]
+      const via = parseIpv4(r.via)
       if (parsed !== undefined && 'problem' in parsed) push(`${path}/cidr`, 'ERR_BAD_CIDR', parsed.problem)
       if (parsed !== undefined && 'cidr' in parsed) {
         const { cidr } = parsed
         const key = formatNetwork(cidr)
-        const shadowed = connected.find((c) => cidrsOverlap(c, cidr))
+        // A route inside (or equal to) a connected network would take part of it away. A wider
+        // one shadows nothing (the connected network's longer prefix wins), unless it goes
+        // through a guest: raw's anti-spoofing lets that guest send from the route's network,
+        // which would then include the connected one.
+        const viaGuest = via !== undefined && ix.guestNetworks.valid.some((n) => cidrContains(n.cidr, via))
+        const shadowed = connected.find((c) => cidrsOverlap(c, cidr) && (viaGuest || cidr.prefix >= c.prefix))
         const reserved = reservedOverlap(cidr)
         if (cidr.prefix === 0) push(`${path}/cidr`, 'ERR_ROUTE_SHADOWS_DEFAULT', 'the default route is the public gateway\'s (interfaces[].gateway, defaultInterface)')
         else if (reserved !== undefined) push(`${path}/cidr`, 'ERR_ADDRESS_RESERVED', `${key} overlaps ${reserved}`)
@@ -46,7 +52,6 @@ export const staticRoutes: DomainCheck = {
           if (first !== i) push(`${path}/cidr`, 'ERR_DUPLICATE_ROUTE', `${key} is already routed by /staticRoutes/${first}`)
         }
       }
-      const via = parseIpv4(r.via)
       if (via !== undefined && owners.has(via)) {
         push(`${path}/via`, 'ERR_ROUTE_VIA_SELF', `${r.via} is ${owners.get(via)}`)
       } else if (via !== undefined && !connected.some((c) => cidrContains(c, via))) {

@@ -5,6 +5,8 @@ import type { IpSetSpec } from '../ipset.ts'
 import { cidrListArgs, protocolArgs } from './match.ts'
 import { groupBy } from '../group.ts'
 import { METADATA_PORTS, metadataChain, writeMetadataClients } from './metadata-clients.ts'
+import { firewallParts } from './item-parts.ts'
+import { renderManagementOutput } from './management-output.ts'
 import { TableBuilder, type RenderedTable } from './table.ts'
 
 /**
@@ -16,17 +18,34 @@ import { TableBuilder, type RenderedTable } from './table.ts'
  *      control dev: control ports ACCEPT,
  *      guest dev → SVM-GIN-<net>: DHCP; DNS from the guest network to its router IP;
  *                  metadata/password (80, 443, 8080) → SVM-MD-<net>: only the address + MAC pairs of its DHCP hosts,
- *      -d <public ip> ACCEPT   (mangle SVM-FWI already dropped whatever no rule opened)
+ *      -d <public ip> ACCEPT   (router: mangle SVM-FWI already dropped whatever no rule opened)
+ *      -d <public ip> → SVM-FWI-<ip>: its firewall rules, ACCEPT   (hostnet: nothing is forwarded, so INPUT is the one filter)
  *   FORWARD → SVM-FORWARD
  *      established ACCEPT, invalid DROP, DNAT ACCEPT (port forwards / static NAT, filtered in mangle),
  *      guest dev → SVM-EGR-<net>: egress rules (the opposite action of the default), then the default
+ *   OUTPUT → SVM-OUTPUT (hostnet): see management-output.ts
  */
 
-/**
- * `forward`: whether routerd forwards for its guests (role router) and so owns FORWARD too; a
- * dhcpsrvr owns INPUT alone.
- */
-export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], { forward: forwards }: { forward: boolean }): RenderedTable {
+/** Which parts of filter a role owns. */
+export interface FilterScope {
+  /** routerd forwards for its guests (role router), and so owns FORWARD too. */
+  forward: boolean
+  /**
+   * How a public IP's own ports open: `mangle` when mangle's SVM-FWI already dropped what no
+   * firewall rule opened (router), `rules` when the firewall rules are matched here (hostnet).
+   */
+  publicInput: 'mangle' | 'rules'
+  /** The appliance's own connections out of its management links are filtered (hostnet). */
+  output: boolean
+}
+
+export const ROUTER_FILTER: FilterScope = { forward: true, publicInput: 'mangle', output: false }
+export const DHCPSRVR_FILTER: FilterScope = { forward: false, publicInput: 'mangle', output: false }
+export const HOSTNET_FILTER: FilterScope = { forward: false, publicInput: 'rules', output: true }
+
+/** Pure. The filter table of a role (`scope`). */
+export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], scope: FilterScope): RenderedTable {
+  const forwards = scope.forward
   const tb = new TableBuilder('filter')
   tb.policy('INPUT', 'DROP')
   if (forwards) tb.policy('FORWARD', 'DROP')
@@ -62,7 +81,23 @@ export function renderFilter(ctx: RenderContext, sets: IpSetSpec[], { forward: f
       writeMetadataClients(tb, g.net.id, hostsByNetwork.get(g.net.id) ?? [])
     }
   }
-  for (const ip of ctx.cfg.publicIps) tb.add(input, '-d', `${ip.ip}/32`, '-j', 'ACCEPT')
+  for (const ip of ctx.cfg.publicIps) {
+    if (scope.publicInput === 'mangle') {
+      tb.add(input, '-d', `${ip.ip}/32`, '-j', 'ACCEPT')
+      continue
+    }
+    const rules = ctx.firewallByIp.get(ip.ip) ?? []
+    if (rules.length === 0) continue
+    const chain = ownedChain('FWI', ip.ip)
+    tb.add(input, '-d', `${ip.ip}/32`, '-j', chain)
+    const lines = tb.chain(chain, `ports open on ${ip.ip}`)
+    for (const r of rules) {
+      const parts = firewallParts(r)
+      for (const set of parts.sets) sets.push(set)
+      lines.push(parts.line)
+    }
+  }
+  if (scope.output) renderManagementOutput(tb, ctx)
   if (!forwards) return tb.table
 
   const forward = CHAIN.filterForward
