@@ -13,9 +13,13 @@ export function readDns(r: KeyReader): string[] {
   return [r.ipv4('dns1', false), r.ipv4('dns2', false)].filter((a): a is string => a !== undefined)
 }
 
-/** The VM's own resolvers, in common.sh's order, each once. */
-export function readResolvers(r: KeyReader, dns: readonly string[]): string[] {
-  const internal = [r.ipv4('internaldns1', false), r.ipv4('internaldns2', false)].filter((a): a is string => a !== undefined)
+/** Reads internaldns1/internaldns2 (the resolvers of the cloud's own names, for the VM itself). */
+export function readInternalDns(r: KeyReader): string[] {
+  return [r.ipv4('internaldns1', false), r.ipv4('internaldns2', false)].filter((a): a is string => a !== undefined)
+}
+
+/** The VM's own resolvers, in common.sh's order (internal ones first), each once. */
+export function resolversOf(internal: readonly string[], dns: readonly string[]): string[] {
   return [...new Set([...internal, ...dns])]
 }
 

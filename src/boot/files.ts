@@ -1,4 +1,4 @@
-import { NETWORK_ONLY_ROLE, type BootPlan, type HostSetup } from './plan.ts'
+import type { BootPlan, HostSetup } from './plan.ts'
 
 /**
  * Pure. What a boot plan writes on the VM before any daemon starts: the host's own files, the
@@ -38,8 +38,7 @@ export function bootFiles(plan: BootPlan, paths: BootPaths = BOOT_PATHS): BootFi
   const etc = (rel: string) => `${paths.etc}/${rel}`
   const files: BootFile[] = [...hostFiles(plan.host, paths)]
   const json = (value: unknown) => `${JSON.stringify(value, null, 2)}\n`
-  // routerd's network-only role does not exist yet: that VM's links come from hostNetworkBatch.
-  if (plan.routerd !== undefined && plan.routerd.daemonConfig.role !== NETWORK_ONLY_ROLE) {
+  if (plan.routerd !== undefined) {
     files.push(
       { path: etc(ROUTERD_CONFIG), content: json({ ...plan.routerd.daemonConfig, initialConfigFile: etc(ROUTERD_INITIAL) }), mode: 0o644 },
       { path: etc(ROUTERD_INITIAL), content: json(plan.routerd.initialDocument), mode: 0o644 },
@@ -104,15 +103,16 @@ function hostFiles(host: HostSetup, paths: BootPaths): BootFile[] {
 }
 
 /**
- * Pure. The `ip -batch` lines that give the links and routes the plan's daemons do not own
- * (the secondary storage VM's: routerd's network-only role does not exist yet).
+ * Pure. The `ip -batch` lines of the routes the image sets itself (HostSetup.routes: a dhcpsrvr's
+ * default route), with the addresses of the links they go through. routerd takes those links
+ * over with the same addresses, and leaves routes it did not make alone.
  */
-export function hostNetworkBatch(plan: BootPlan): string {
-  if (plan.host === undefined || plan.routerd?.daemonConfig.role !== NETWORK_ONLY_ROLE) return ''
+export function hostRoutesBatch(plan: BootPlan): string {
+  if (plan.host === undefined || plan.host.routes.length === 0) return ''
   const lines: string[] = []
   for (const link of plan.host.links) {
     lines.push(`link set dev ${link.name} up`, `address replace ${link.address} dev ${link.name}`)
   }
   for (const route of plan.host.routes) lines.push(`route replace ${route.destination} via ${route.via} dev ${route.link}`)
-  return lines.length === 0 ? '' : `${lines.join('\n')}\n`
+  return `${lines.join('\n')}\n`
 }

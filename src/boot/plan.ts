@@ -7,26 +7,18 @@ import type { BootProblem } from './keys.ts'
 
 /**
  * What the boot line turns into: the daemons' configs and routerd's first document, and what
- * the image itself sets up before they start (host name, sshd, resolvers, links and routes no
- * daemon owns yet).
+ * the image itself sets up before they start (host name, sshd, resolvers, and the routes no
+ * daemon document holds).
  */
 
 /** The roles a boot line may name that this appliance takes. */
 export const BOOT_ROLES = ['router', 'dhcpsrvr', 'secstorage'] as const
 export type BootRole = (typeof BOOT_ROLES)[number]
 
-/**
- * routerd's role on the secondary storage VM: only the VM's own interfaces, routes and firewall.
- * routerd does not have it yet (router/model/roles.ts has router and dhcpsrvr); until it does,
- * this daemon config does not pass RouterdConfig's role field.
- */
-export const NETWORK_ONLY_ROLE = 'hostnet'
-export type RouterdRole = RoleName | typeof NETWORK_ONLY_ROLE
-
 // The schemas build these two unions from mapped arrays, which TypeBox's Static types as never;
 // the values are checked against the schemas themselves (translate.ts), so spell them out here.
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace'
-export type RouterdBootConfig = Omit<RouterdConfig, 'role' | 'logLevel'> & { role: RouterdRole; logLevel: LogLevel }
+export type RouterdBootConfig = Omit<RouterdConfig, 'role' | 'logLevel'> & { role: RoleName; logLevel: LogLevel }
 export type StoragedBootConfig = Omit<StoragedConfig, 'logLevel'> & { logLevel: LogLevel }
 
 /** A link of the VM as the boot line gives it (CloudStack's NIC layout: device N is eth<N>). */
@@ -53,7 +45,10 @@ export interface HostSetup {
   resolvers: string[]
   /** Base64 of root's authorized_keys, as given. */
   authorizedKey?: string
-  /** Every link with an address, and the routes the image sets itself (those no daemon document holds). */
+  /**
+   * The routes the image sets itself, because no daemon document can hold them (a dhcpsrvr's
+   * default route through the shared network's gateway), and the links they go through.
+   */
   links: BootLink[]
   routes: BootRoute[]
 }

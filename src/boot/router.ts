@@ -1,7 +1,7 @@
 import type { Static } from 'typebox'
 import { cidrContains, parseCidr, parseIpv4 } from '../core/ipv4.ts'
 import type { InterfaceSpec, NetworkDhcp, RouterConfigInput } from '../router/model/config.ts'
-import { cidrOf, hostSetup, networkOfNic, readDns, readResolvers, withMac } from './common.ts'
+import { cidrOf, hostSetup, networkOfNic, readDns, readInternalDns, resolversOf, withMac } from './common.ts'
 import { ROUTERD_DEFAULTS, ROUTERD_PORT } from './defaults.ts'
 import type { KeyReader } from './keys.ts'
 import type { BootLink, BootPlan } from './plan.ts'
@@ -24,7 +24,8 @@ export function translateRouter(r: KeyReader, role: 'router' | 'dhcpsrvr'): Omit
   const pub = role === 'router' ? r.nic(2, 'the public NIC (eth2) of a router needs its source-NAT address and netmask') : undefined
   const gateway = r.ipv4('gateway', role === 'router' ? 'the public network\'s gateway holds the default route' : 'the shared network\'s gateway is handed to guests as their router')
   const dns = readDns(r)
-  const resolvers = readResolvers(r, dns)
+  const internalDns = readInternalDns(r)
+  const resolvers = resolversOf(internalDns, dns)
   const domain = r.domain('domain')
   const searchDomains = r.domains('dnssearchorder')
   const externalDns = r.boolean('useextdns', false)
@@ -87,9 +88,10 @@ export function translateRouter(r: KeyReader, role: 'router' | 'dhcpsrvr'): Omit
     ...(pub === undefined ? {} : { defaultInterface: 'public' }),
   }
   return {
-    host: hostSetup(name, { link: 'eth1', address: control.ip }, resolvers, authorizedKey, links,
-      // A dhcpsrvr's document has no public interface to hold its default route.
-      role === 'dhcpsrvr' ? [{ destination: 'default', via: gateway, link: 'eth0' }] : []),
+    // A dhcpsrvr's document has no public interface to hold its default route: the image sets it.
+    host: role === 'dhcpsrvr'
+      ? hostSetup(name, { link: 'eth1', address: control.ip }, resolvers, authorizedKey, [guestLink], [{ destination: 'default', via: gateway, link: 'eth0' }])
+      : hostSetup(name, { link: 'eth1', address: control.ip }, resolvers, authorizedKey, [], []),
     routerd: {
       daemonConfig: { listen: { host: control.ip, port: ROUTERD_PORT }, ...ROUTERD_DEFAULTS, controlPorts: [...ROUTERD_DEFAULTS.controlPorts], role },
       initialDocument: document,

@@ -1,20 +1,21 @@
-import { cidrContains, formatNetwork, parseCidr, parseIpv4 } from '../core/ipv4.ts'
-import type { InterfaceSpec } from '../router/model/config.ts'
-import { cidrOf, hostSetup, networkOfNic, readDns, readResolvers, withMac } from './common.ts'
+import { cidrContains, formatNetwork, parseCidr, parseIpv4, type Cidr } from '../core/ipv4.ts'
+import type { InterfaceSpec, StaticRoute } from '../router/model/config.ts'
+import { cidrOf, hostSetup, networkOfNic, readDns, readInternalDns, resolversOf, withMac } from './common.ts'
 import { ROUTERD_DEFAULTS, ROUTERD_PORT, STORAGED_DEFAULTS, STORAGED_PORT } from './defaults.ts'
 import type { KeyReader } from './keys.ts'
-import { NETWORK_ONLY_ROLE, type BootLink, type BootPlan, type BootRoute, type StoragedBootConfig } from './plan.ts'
+import type { BootLink, BootPlan, StoragedBootConfig } from './plan.ts'
 
 /**
- * `type=secstorage`: storaged, plus routerd in the network-only role for the VM's own links.
+ * `type=secstorage`: storaged, plus routerd in role hostnet for the VM's own links.
  * CloudStack's SSVM NIC layout: eth0 control (link-local on KVM; sshd and both control APIs),
  * eth1 management (the pod's network: `mgmtcidr` is reached via `localgw` there), eth2 public
  * (the default route through `gateway`; downloads and uploads), and eth3 storage when the zone
  * has a storage network (`storageip`, `storagenetmask`, `storagegateway`).
  *
- * routerd's document holds what its model can say today (the control and public interfaces,
- * the public address, the default route); the management and storage links and their routes
- * are in `host` until the network-only role has them.
+ * routerd (role hostnet) owns the links, their addresses and routes, and the VM's firewall: SSH
+ * and both APIs on the control link, 80 and 443 on the public IP, and no new web connection out
+ * of the management link but to the internal sites the management server lists later
+ * (SecStorageVMSetupCommand's allowedInternalSites → PUT /v1/config/internalSites/<id>).
  */
 export function translateSecstorage(r: KeyReader): Omit<BootPlan, 'type' | 'problems'> {
   const name = r.hostname('name', 'the VM needs its host name')
@@ -23,7 +24,8 @@ export function translateSecstorage(r: KeyReader): Omit<BootPlan, 'type' | 'prob
   const pub = r.nic(2, 'the public NIC (eth2) of the SSVM needs its address and netmask')
   const gateway = r.ipv4('gateway', 'the public network\'s gateway holds the default route')
   const dns = readDns(r)
-  const resolvers = readResolvers(r, dns)
+  const internalDns = readInternalDns(r)
+  const resolvers = resolversOf(internalDns, dns)
   const macs = r.macs('nic_macs')
   const authorizedKey = r.base64('authorized_key')
 
@@ -67,14 +69,15 @@ export function translateSecstorage(r: KeyReader): Omit<BootPlan, 'type' | 'prob
     withMac({ name: 'eth2', role: 'public', address: cidrOf(pub) }, macs, 2),
     ...(storage === undefined ? [] : [withMac({ name: 'eth3', role: 'storage', address: cidrOf(storage) }, macs, 3)]),
   ]
-  const routes: BootRoute[] = [
-    ...(mgmtcidr === undefined || localgw === undefined ? [] : [{ destination: mgmtcidr, via: localgw, link: 'eth1' }]),
-  ]
   const match = (l: BootLink) => (l.mac !== undefined ? { mac: l.mac } : { name: l.name })
+  const [controlLink, mgmtLink, pubLink, storageLink] = links as [BootLink, BootLink, BootLink, BootLink | undefined]
   const interfaces: InterfaceSpec[] = [
-    { id: 'control', role: 'control', ...match(links[0]!), addresses: [cidrOf(control)] },
-    { id: 'public', role: 'public', ...match(links[2]!), gateway },
+    { id: 'control', role: 'control', ...match(controlLink), addresses: [cidrOf(control)] },
+    { id: 'management', role: 'management', ...match(mgmtLink), addresses: [cidrOf(mgmt)], ...(localgw === undefined ? {} : { gateway: localgw }) },
+    { id: 'public', role: 'public', ...match(pubLink), gateway },
+    ...(storageLink === undefined || storage === undefined ? [] : [{ id: 'storage', role: 'storage' as const, ...match(storageLink), addresses: [cidrOf(storage)] }]),
   ]
+  const connected = [mgmt, pub, ...(storage === undefined ? [] : [storage])].map((nic) => parseCidr(cidrOf(nic))!)
   const storaged: StoragedBootConfig = {
     listen: { host: control.ip, port: STORAGED_PORT }, ...STORAGED_DEFAULTS,
     checks: {
@@ -85,15 +88,45 @@ export function translateSecstorage(r: KeyReader): Omit<BootPlan, 'type' | 'prob
     },
   }
   return {
-    host: hostSetup(name, { link: 'eth0', address: control.ip }, resolvers, authorizedKey, links, routes),
+    host: hostSetup(name, { link: 'eth0', address: control.ip }, resolvers, authorizedKey, [], []),
     routerd: {
-      daemonConfig: { listen: { host: control.ip, port: ROUTERD_PORT }, ...ROUTERD_DEFAULTS, controlPorts: [...ROUTERD_DEFAULTS.controlPorts], role: NETWORK_ONLY_ROLE },
+      daemonConfig: {
+        listen: { host: control.ip, port: ROUTERD_PORT }, ...ROUTERD_DEFAULTS,
+        // storaged's API is on the control link too.
+        controlPorts: [...ROUTERD_DEFAULTS.controlPorts, STORAGED_PORT], role: 'hostnet',
+      },
       initialDocument: {
         interfaces,
         publicIps: [{ id: 'public', ip: pub.ip, prefixLength: pub.prefix, interface: 'public' }],
+        // Uploads and template copies reach storaged's public listener on 80 and 443 (CloudStack's
+        // SSVM opens both on its public NIC); nothing else reaches the public IP.
+        firewallRules: [
+          { id: 'http', publicIp: pub.ip, protocol: 'tcp', ports: { start: 80 } },
+          { id: 'https', publicIp: pub.ip, protocol: 'tcp', ports: { start: 443 } },
+        ],
+        staticRoutes: managementRoutes(mgmtcidr, localgw, connected, [...(hosts ?? []).flatMap((h) => (h === undefined || h.isName ? [] : [h.host])), ...internalDns]),
         defaultInterface: 'public',
       },
     },
     storaged: { daemonConfig: storaged },
   }
+}
+
+/**
+ * Pure. What goes through the management gateway (localgw), as CloudStack's SSVM routes it: the
+ * management network (mgmtcidr) unless the management NIC is on it, and each management server
+ * and internal resolver that is on no network of the VM nor inside mgmtcidr.
+ */
+function managementRoutes(mgmtcidr: string | undefined, localgw: string | undefined, connected: readonly Cidr[], hosts: readonly string[]): StaticRoute[] {
+  if (localgw === undefined) return []
+  const routes: StaticRoute[] = []
+  const network = mgmtcidr === undefined ? undefined : parseCidr(mgmtcidr)
+  const onLink = network !== undefined && connected.some((c) => c.prefix <= network.prefix && cidrContains(c, network.address))
+  if (network !== undefined && !onLink) routes.push({ id: 'mgmtcidr', cidr: formatNetwork(network), via: localgw })
+  for (const host of [...new Set(hosts)]) {
+    const address = parseIpv4(host)!
+    if (connected.some((c) => cidrContains(c, address)) || (network !== undefined && cidrContains(network, address))) continue
+    routes.push({ id: `host-${host.replaceAll('.', '-')}`, cidr: `${host}/32`, via: localgw })
+  }
+  return routes
 }

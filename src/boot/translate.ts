@@ -4,7 +4,7 @@ import { validateConfig } from '../router/model/parse.ts'
 import { StoragedConfig } from '../storage/daemon-config.ts'
 import type { BootKeys } from './cmdline.ts'
 import { BOOT_PROBLEM_CODES, KeyReader, type BootProblem } from './keys.ts'
-import { NETWORK_ONLY_ROLE, type BootPlan } from './plan.ts'
+import type { BootPlan } from './plan.ts'
 import { translateRouter } from './router.ts'
 import { translateSecstorage } from './secstorage.ts'
 
@@ -52,10 +52,8 @@ function outputProblems(parts: Omit<BootPlan, 'type' | 'problems'>): BootProblem
     out.push({ code: BOOT_PROBLEM_CODES.output, key: 'type', message: `${where}${d.path}: ${d.message} (${d.code})` })
   if (parts.routerd !== undefined) {
     const { daemonConfig, initialDocument } = parts.routerd
-    const { role, ...rest } = daemonConfig
-    // The network-only role is not in routerd's schema yet; everything else of its config is checked.
-    for (const d of schemaDiagnostics(RouterdConfig, role === NETWORK_ONLY_ROLE ? rest : daemonConfig)) push('routerd config', d)
-    const valid = validateConfig(initialDocument, undefined, role === NETWORK_ONLY_ROLE ? 'router' : role)
+    for (const d of schemaDiagnostics(RouterdConfig, daemonConfig)) push('routerd config', d)
+    const valid = validateConfig(initialDocument, undefined, daemonConfig.role)
     if (!valid.ok) for (const d of valid.diagnostics) if (d.severity === 'error') push('routerd document', d)
   }
   if (parts.storaged !== undefined) for (const d of schemaDiagnostics(StoragedConfig, parts.storaged.daemonConfig)) push('storaged config', d)

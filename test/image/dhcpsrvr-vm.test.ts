@@ -49,5 +49,7 @@ describe.skipIf(!root)('the image as a DHCP server VM (QEMU TCG, 256 MB)', () =>
     const answer = await vm.exec(guest, 'dig', ['+short', '+time=3', '+tries=2', '@10.2.0.3', 'basic-one.basic.internal'])
     expect(answer.stdout.trim()).toBe(GUEST_IP)
     expect(await control.ssh('iptables-save -t nat | grep -c -- "-j SNAT\\|MASQUERADE" || true')).toBe('0\n')
+    // Its own way out (upstream resolvers, the management server) is the shared network's gateway.
+    expect(await control.ssh('ip -4 route show default')).toMatch(/^default via 10\.2\.0\.1 dev eth0/)
   }, 400_000)
 })

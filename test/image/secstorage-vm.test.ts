@@ -4,6 +4,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startProcess } from '../../src/core/exec.ts'
+import { peerScript } from '../../src/lab/checkout.ts'
 import { ControlLink, ImageVm, imageBuilt, orchestratorKey } from '../../src/lab/image-vm.ts'
 import { startGanesha, type Ganesha } from '../helpers/ganesha.ts'
 import { startImageServerProcess, type ServerProcess } from '../helpers/image-http-server.ts'
@@ -14,7 +16,9 @@ import { startImageServerProcess, type ServerProcess } from '../helpers/image-ht
  * nfs-ganesha exports a directory and a file server serves a qcow2 template. storaged mounts the
  * export with the VM's own kernel NFS client (this machine's kernel has none), downloads the
  * template through its API, checksum verified, and the test reads the install from the exported
- * directory, as the hypervisors would.
+ * directory, as the hypervisors would. routerd (role hostnet) owns the VM's links, routes and
+ * firewall: a namespace on the management bridge stands for the management server (10.0.0.20,
+ * with a web service), one on the public bridge for the internet side.
  */
 
 const root = process.getuid?.() === 0
@@ -27,6 +31,9 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
   let ganesha: Ganesha
   let web: ServerProcess
   let control: ControlLink
+  let network: ControlLink
+  let mgmtSide = ''
+  let publicSide = ''
   let sha256 = ''
   const id = `is${process.pid % 10000}`
 
@@ -64,12 +71,18 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
       { index: 3, mac: '1e:00:0a:00:02:0f', user: true },
     ])
     control = new ControlLink(vm, CONTROL, keyFile, 8444)
+    network = new ControlLink(vm, CONTROL, keyFile, 8443)
+    mgmtSide = await vm.attach('mg', 1, '1e:00:0a:00:00:14', '10.0.0.20/24')
+    publicSide = await vm.attach('pb', 2, '1e:00:cb:00:71:01', '203.0.113.1/24')
+    // The management server's web service (killed with the namespace by vm.close()).
+    const web80 = startProcess(process.execPath, [peerScript(), 'serve', 'tcp', '80'], { netns: mgmtSide })
+    await vm.until('the management side\'s web server', 10_000, async () => (web80.output().includes('ready') ? true : undefined))
     ganesha = await startGanesha({ netns: vm.hv, exportDir: exported, exportPath: '/secondary', address: '169.254.0.1' })
     web = await startImageServerProcess({ dir: served, host: '127.0.0.1', port: 8080, netns: vm.hv })
     vm.boot([
       'template=domP type=secstorage host=10.0.0.20 port=8250 name=s-1-VM zone=1 pod=1 guid=s-1-VM workers=5',
       'eth2ip=203.0.113.20 eth2mask=255.255.255.0 gateway=203.0.113.1', `eth0ip=${CONTROL} eth0mask=255.255.0.0`,
-      'eth1ip=10.0.0.45 eth1mask=255.255.255.0 mgmtcidr=10.0.0.0/24 localgw=10.0.0.1',
+      'eth1ip=10.0.0.45 eth1mask=255.255.255.0 mgmtcidr=10.0.0.0/16 localgw=10.0.0.1',
       'storageip=10.0.2.15 storagenetmask=255.255.255.0 internaldns1=10.0.0.2 dns1=192.0.2.53', `authorized_key=${authorizedKey}`,
     ].join(' '))
   }, 120_000)
@@ -80,18 +93,52 @@ describe.skipIf(!root)('the image as the secondary storage VM (QEMU TCG, 256 MB,
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true })
   })
 
-  it('boots in role secstorage: storaged\'s API on the control link, the links from the boot line', async () => {
+  it('boots in role secstorage: storaged\'s API on the control link, routerd (hostnet) giving the links and routes from the boot line', async () => {
     await vm.until('storaged ready on the control link', 300_000, () => control.ready())
-    expect(vm.console()).toContain('systemvm-boot: type=secstorage from /proc/cmdline: s-1-VM, storaged')
+    expect(vm.console()).toContain('systemvm-boot: type=secstorage from /proc/cmdline: s-1-VM, routerd (hostnet) and storaged')
     await control.readToken('/etc/systemvm/storaged.token')
+    await network.readToken('/etc/systemvm/routerd.token')
+    await vm.until('routerd ready on the control link', 60_000, () => network.ready())
     const addresses = await control.ssh('ip -4 -o addr show')
     for (const a of ['169.254.2.9/16', '10.0.0.45/24', '203.0.113.20/24', '10.0.2.15/24']) expect(addresses).toContain(a)
-    expect(await control.ssh('ip -4 route show 10.0.0.0/24')).toContain('via 10.0.0.1 dev eth1')
+    // mgmtcidr is wider than the management NIC's network: routed via localgw; the internal
+    // resolver (10.0.0.2) is inside it, so it needs no route of its own.
+    expect(await control.ssh('ip -4 route show 10.0.0.0/16')).toContain('via 10.0.0.1 dev eth1')
+    expect(await control.ssh('ip -4 route show default')).toContain('via 203.0.113.1 dev eth2')
+    // Both daemons in 256 MB, with room to spare.
+    const available = Number(/^MemAvailable:\s+(\d+) kB/m.exec(await control.ssh('cat /proc/meminfo'))?.[1]) / 1024
+    expect(available).toBeGreaterThan(64)
     // Sandboxed: CAP_CHOWN (0), CAP_DAC_OVERRIDE (1), CAP_DAC_READ_SEARCH (2), CAP_FOWNER (3),
     // CAP_NET_BIND_SERVICE (10), CAP_SYS_ADMIN (21).
     const pid = (await control.ssh('systemctl show -p MainPID --value storaged')).trim()
     expect(await control.ssh(`grep CapBnd /proc/${pid}/status`)).toBe('CapBnd:\t000000000020040f\n')
   }, 320_000)
+
+  /** A TCP connect from a namespace: open, refused (reached the VM, nothing there or rejected) or dropped. */
+  async function connect(ns: string, host: string, port: number): Promise<'open' | 'refused' | 'dropped'> {
+    const r = await vm.exec(ns, 'timeout', ['3', 'bash', '-c', `exec 3<>/dev/tcp/${host}/${port}`], { okCodes: [0, 1, 124] })
+    return r.exitCode === 0 ? 'open' : r.exitCode === 1 ? 'refused' : 'dropped'
+  }
+
+  it('INPUT: 80 and 443 reach the public IP, nothing else does (rpcbind listens on every address); the management side reaches nothing', async () => {
+    expect(await control.ssh('ss -Hltn sport = :111')).toMatch(/(0\.0\.0\.0|\*):111/)
+    expect(await connect(publicSide, '203.0.113.20', 80)).toBe('refused')
+    expect(await connect(publicSide, '203.0.113.20', 443)).toBe('refused')
+    expect(await connect(publicSide, '203.0.113.20', 111)).toBe('dropped')
+    expect(await connect(publicSide, '203.0.113.20', 3922)).toBe('dropped')
+    expect(await connect(mgmtSide, '10.0.0.45', 111)).toBe('dropped')
+    expect(await connect(mgmtSide, '10.0.0.45', 80)).toBe('dropped')
+  }, 60_000)
+
+  it('OUTPUT: no new web connection out of the management link, until the management server lists the site (allowedInternalSites)', async () => {
+    const probe = async () => (await control.ssh('timeout 5 bash -c "exec 3<>/dev/tcp/10.0.0.20/80" 2>/dev/null && echo open || echo closed $?')).trim()
+    expect(await probe()).toBe('closed 1')
+    const put = await network.api('PUT', '/v1/config/internalSites/ms', { id: 'ms', cidr: '10.0.0.20/32' })
+    expect(put.status, put.body).toBe(200)
+    expect(await probe()).toBe('open')
+    expect((await network.api('DELETE', '/v1/config/internalSites/ms')).status).toBe(200)
+    expect(await probe()).toBe('closed 1')
+  }, 60_000)
 
   it('mounts the NFS export with the VM\'s kernel, downloads a template into it, and the export holds the install', async () => {
     const put = await control.api('PUT', '/v1/config/stores/s1', { id: 's1', url: 'nfs://10.0.2.2/secondary', nfsVersion: '4' })

@@ -4,8 +4,7 @@ import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { binary, run } from '../../core/exec.ts'
 import { parseBootLine } from '../cmdline.ts'
-import { BOOT_PATHS, bootFiles, hostNetworkBatch, IP6TABLES_RULES, type BootFile } from '../files.ts'
-import { NETWORK_ONLY_ROLE } from '../plan.ts'
+import { BOOT_PATHS, bootFiles, hostRoutesBatch, IP6TABLES_RULES, type BootFile } from '../files.ts'
 import { translateBootLine } from '../translate.ts'
 import { readBootLine } from './read.ts'
 
@@ -25,16 +24,14 @@ async function main(): Promise<void> {
     return
   }
   for (const file of bootFiles(plan)) writeAtomically(file)
-  // routerd's network-only role does not exist yet: that VM runs no routerd (files.ts).
-  const routerd = plan.routerd?.daemonConfig.role === NETWORK_ONLY_ROLE ? undefined : plan.routerd
-  for (const tokenFile of [routerd?.daemonConfig.tokenFile, plan.storaged?.daemonConfig.tokenFile]) {
+  for (const tokenFile of [plan.routerd?.daemonConfig.tokenFile, plan.storaged?.daemonConfig.tokenFile]) {
     if (tokenFile !== undefined) ensureToken(tokenFile)
   }
   await run(binary('hostname'), [plan.host.hostname])
   await run(binary('ip6tables-restore'), [`${BOOT_PATHS.run}/${IP6TABLES_RULES}`])
-  const batch = hostNetworkBatch(plan)
+  const batch = hostRoutesBatch(plan)
   if (batch !== '') await run(binary('ip'), ['-batch', '-'], { stdin: batch })
-  const daemons = [routerd === undefined ? '' : `routerd (${routerd.daemonConfig.role})`, plan.storaged === undefined ? '' : 'storaged'].filter((d) => d !== '')
+  const daemons = [plan.routerd === undefined ? '' : `routerd (${plan.routerd.daemonConfig.role})`, plan.storaged === undefined ? '' : 'storaged'].filter((d) => d !== '')
   process.stdout.write(`systemvm-boot: type=${plan.type ?? ''} from ${source.path}: ${plan.host.hostname}, ${daemons.join(' and ')}\n`)
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { describe, expect, it } from 'vitest'
 import { parseBootLine } from '../../../src/boot/cmdline.ts'
-import { bootFiles, hostNetworkBatch } from '../../../src/boot/files.ts'
+import { bootFiles, hostRoutesBatch } from '../../../src/boot/files.ts'
 import { translateBootLine } from '../../../src/boot/translate.ts'
 import { RouterdConfig } from '../../../src/router/daemon-config.ts'
 import { schemaDiagnostics } from '../../../src/core/schema.ts'
@@ -28,26 +28,26 @@ describe('bootFiles (what systemvm-boot writes)', () => {
     expect(JSON.parse(files.get('/x/etc/systemvm/routerd-initial.json')?.content ?? '')).toEqual(plan('router').routerd?.initialDocument)
     expect(files.get('/x/run/systemvm/ip6tables.rules')?.content).toBe(
       '*filter\n:INPUT DROP [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n-A INPUT -i lo -j ACCEPT\n-A INPUT -i eth1 -j ACCEPT\nCOMMIT\n')
-    expect(hostNetworkBatch(plan('router'))).toBe('')
+    expect(hostRoutesBatch(plan('router'))).toBe('')
   })
 
-  it('secstorage: storaged\'s config and marker, no routerd (its network-only role does not exist yet): the links and routes go by ip -batch', () => {
+  it('secstorage: storaged\'s config and marker, and routerd in role hostnet with storaged\'s port among its control ports; the image sets no link or route', () => {
     const files = byPath('secstorage')
     expect(files.has('/x/etc/systemvm/storaged.json')).toBe(true)
-    expect(files.has('/x/run/systemvm/storaged.enabled')).toBe(true)
-    expect(files.has('/x/etc/systemvm/routerd.json')).toBe(false)
-    expect(files.has('/x/run/systemvm/routerd.enabled')).toBe(false)
-    expect(hostNetworkBatch(plan('secstorage'))).toBe([
-      'link set dev eth0 up', 'address replace 169.254.2.9/16 dev eth0',
-      'link set dev eth1 up', 'address replace 10.0.0.45/24 dev eth1',
-      'link set dev eth2 up', 'address replace 203.0.113.20/24 dev eth2',
-      'link set dev eth3 up', 'address replace 10.9.0.45/24 dev eth3',
-      'route replace 10.0.0.0/24 via 10.0.0.1 dev eth1', '',
-    ].join('\n'))
+    expect(files.get('/x/run/systemvm/storaged.enabled')?.content).toBe('secstorage\n')
+    expect(files.get('/x/run/systemvm/routerd.enabled')?.content).toBe('hostnet\n')
+    const daemon = JSON.parse(files.get('/x/etc/systemvm/routerd.json')?.content ?? '') as Record<string, unknown>
+    expect(daemon).toMatchObject({ role: 'hostnet', controlPorts: [3922, 8444], listen: { host: '169.254.2.9', port: 8443 } })
+    expect(schemaDiagnostics(RouterdConfig, daemon)).toEqual([])
+    expect(hostRoutesBatch(plan('secstorage'))).toBe('')
+  })
+
+  it('dhcpsrvr: its default route through the shared network\'s gateway is the image\'s (no document of its role holds one)', () => {
+    expect(hostRoutesBatch(plan('dhcpsrvr'))).toMatch(/^link set dev eth0 up\naddress replace \S+ dev eth0\nroute replace default via \S+ dev eth0\n$/)
   })
 
   it('a line with problems writes nothing', () => {
     expect(bootFiles(plan('router-bad-keys'), PATHS)).toEqual([])
-    expect(hostNetworkBatch(plan('router-bad-keys'))).toBe('')
+    expect(hostRoutesBatch(plan('router-bad-keys'))).toBe('')
   })
 })

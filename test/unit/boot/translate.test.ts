@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest'
 import { parseBootLine } from '../../../src/boot/cmdline.ts'
 import { ROUTERD_DEFAULTS, STORAGED_DEFAULTS } from '../../../src/boot/defaults.ts'
 import { prefixOfMask } from '../../../src/boot/keys.ts'
-import { NETWORK_ONLY_ROLE } from '../../../src/boot/plan.ts'
 import { translateBootLine } from '../../../src/boot/translate.ts'
 import { schemaDiagnostics } from '../../../src/core/schema.ts'
 import { RouterdConfig } from '../../../src/router/daemon-config.ts'
@@ -16,19 +15,18 @@ const good = readdirSync(root).filter((s) => translateBootLine(parseBootLine(lin
 
 describe('translateBootLine', () => {
   it('has a golden case for each role that translates without problems', () => {
-    expect(good.sort()).toEqual(['dhcpsrvr', 'router', 'secstorage'])
+    expect(good.sort()).toEqual(['dhcpsrvr', 'router', 'secstorage', 'secstorage-routed'])
   })
 
   for (const scenario of good) {
     it(`${scenario}: its configs pass the daemons' own schemas and its document routerd's checks`, () => {
       const plan = translateBootLine(parseBootLine(line(scenario)))
       const routerd = plan.routerd!
-      const { role, ...rest } = routerd.daemonConfig
-      expect(schemaDiagnostics(RouterdConfig, role === NETWORK_ONLY_ROLE ? rest : routerd.daemonConfig)).toEqual([])
-      const valid = validateConfig(routerd.initialDocument, undefined, role === NETWORK_ONLY_ROLE ? 'router' : role)
+      expect(schemaDiagnostics(RouterdConfig, routerd.daemonConfig)).toEqual([])
+      const valid = validateConfig(routerd.initialDocument, undefined, routerd.daemonConfig.role)
       expect(valid.ok, JSON.stringify(valid)).toBe(true)
       if (plan.storaged !== undefined) expect(schemaDiagnostics(StoragedConfig, plan.storaged.daemonConfig)).toEqual([])
-      expect(plan.storaged !== undefined).toBe(scenario === 'secstorage')
+      expect(plan.storaged !== undefined).toBe(scenario.startsWith('secstorage'))
     })
   }
 
