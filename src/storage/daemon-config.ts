@@ -35,6 +35,8 @@ export const StoragedConfig = daemonConfigSchema({
     corsOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 32, description: 'Origins a browser may upload from (default any, as CloudStack)' })),
     maxConcurrentUploads: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
     maxUploadBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+    maxConnections: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536, description: 'Open sockets (default 256)' })),
+    maxConnectionsPerClient: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536, description: 'Open sockets from one client address (default 16)' })),
   }, { additionalProperties: false })),
 })
 export type StoragedConfig = Static<typeof StoragedConfig>

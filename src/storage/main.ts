@@ -94,6 +94,8 @@ async function main(): Promise<void> {
     ...(u.corsOrigins === undefined ? {} : { corsOrigins: u.corsOrigins }),
     ...(u.maxConcurrentUploads === undefined ? {} : { maxConcurrentUploads: u.maxConcurrentUploads }),
     ...(u.maxUploadBytes === undefined ? {} : { maxUploadBytes: u.maxUploadBytes }),
+    ...(u.maxConnections === undefined ? {} : { maxConnections: u.maxConnections }),
+    ...(u.maxConnectionsPerClient === undefined ? {} : { maxConnectionsPerClient: u.maxConnectionsPerClient }),
   })
   const tls = daemon.tls === undefined ? undefined : { cert: readFileSync(daemon.tls.certFile), key: readFileSync(daemon.tls.keyFile) }
   const app = await buildStorageApp({

@@ -38,7 +38,8 @@ import { signatureKey, UsedGrantStore } from './used-grants.ts'
  *   extract, so our writes stall) is closed; an upload averaging below `minBytesPerSecond`
  *   after `slowGraceMs` of waiting for the client is refused (ERR_UPLOAD_TIMEOUT);
  * - at most `maxConcurrentUploads` uploads run (ERR_UPLOAD_BUSY, 503, beyond) and
- *   `maxConnections` sockets are open;
+ *   `maxConnections` sockets are open, `maxConnectionsPerClient` from one address (a client
+ *   holding sockets cannot starve the others);
  * - upload bodies are read one chunk at a time, only after the sink took the previous one;
  *   extracts are streamed from the file with backpressure (pipeline), never buffered.
  *
@@ -66,6 +67,8 @@ export interface UploadListenerOptions {
   maxUploadBytes?: number
   /** Open sockets (default 256); more are closed at accept. */
   maxConnections?: number
+  /** Open sockets from one client address (default 16); more are closed at accept, so one client cannot take every socket. */
+  maxConnectionsPerClient?: number
   /** Time for a request's headers (default 10 s). */
   headersTimeoutMs?: number
   /** A socket with no traffic this long is closed (default 60 s). */
@@ -141,6 +144,9 @@ export class UploadListener {
   private readonly inflight = new Set<string>()
   private readonly handling = new Set<Promise<void>>()
   private readonly timedOut = new WeakSet<Socket>()
+  /** Open sockets per client address (at most maxConnections entries), and in all. */
+  private readonly perClient = new Map<string, number>()
+  private openSockets = 0
   private sweeper: NodeJS.Timeout | undefined
   private readonly decodeGrant: (metadata: string) => UploadGrant
   private readonly o: Required<Omit<UploadListenerOptions, 'tls' | 'log' | 'metrics' | 'sink' | 'now' | 'corsOrigins' | 'grantDecoder'>> & { corsOrigins: '*' | readonly string[] }
@@ -154,7 +160,7 @@ export class UploadListener {
     this.o = {
       stateDir: opts.stateDir, host: opts.host ?? '0.0.0.0', port: opts.port ?? 0, corsOrigins: opts.corsOrigins ?? '*',
       maxConcurrentUploads: opts.maxConcurrentUploads ?? 4, maxUploadBytes: opts.maxUploadBytes ?? 2 ** 40,
-      maxConnections: opts.maxConnections ?? 256, headersTimeoutMs: opts.headersTimeoutMs ?? 10_000,
+      maxConnections: opts.maxConnections ?? 256, maxConnectionsPerClient: opts.maxConnectionsPerClient ?? 16, headersTimeoutMs: opts.headersTimeoutMs ?? 10_000,
       idleTimeoutMs: opts.idleTimeoutMs ?? 60_000, minBytesPerSecond: opts.minBytesPerSecond ?? 1024,
       slowGraceMs: opts.slowGraceMs ?? 30_000, maxUsedGrants: opts.maxUsedGrants ?? 100_000,
       maxGrantLifetimeMs: opts.maxGrantLifetimeMs ?? 7 * 86_400_000, lingerBytes: opts.lingerBytes ?? 4 * 1024 * 1024,
@@ -166,9 +172,13 @@ export class UploadListener {
       ['upload_completed_total', 'Uploads received whole and accepted by the sink'],
       ['upload_bytes_total', 'File bytes handed to the upload sink'],
       ['upload_extract_bytes_total', 'Extract bytes sent'],
+      ['upload_connections_refused_total', 'Connections closed at accept: their client already held maxConnectionsPerClient'],
     ] as const) this.metrics.inc(name, help, {}, 0)
     this.metrics.set('upload_active', 'Uploads in progress', 0)
-    this.metrics.collect(() => this.metrics.set('upload_used_grants', 'Used upload grants remembered (single use)', this.used.size))
+    this.metrics.collect(() => {
+      this.metrics.set('upload_used_grants', 'Used upload grants remembered (single use)', this.used.size)
+      this.metrics.set('upload_connections_open', 'Sockets open on the public listener', this.openSockets)
+    })
   }
 
   /**
@@ -227,6 +237,26 @@ export class UploadListener {
     return `/userdata/${encodeURIComponent(name)}?${signedExtractQuery(this.key, name, expiresAtMs)}`
   }
 
+  /** A new socket: closed at once when its client holds its share already, else counted until it closes. */
+  private admit(socket: Socket): void {
+    socket.on('error', () => socket.destroy())
+    const client = socket.remoteAddress ?? ''
+    const held = this.perClient.get(client) ?? 0
+    if (held >= this.o.maxConnectionsPerClient) {
+      this.metrics.inc('upload_connections_refused_total', '', {}, 1)
+      socket.destroy()
+      return
+    }
+    this.perClient.set(client, held + 1)
+    this.openSockets++
+    socket.once('close', () => {
+      this.openSockets--
+      const left = (this.perClient.get(client) ?? 1) - 1
+      if (left <= 0) this.perClient.delete(client)
+      else this.perClient.set(client, left)
+    })
+  }
+
   /**
    * Loads the persisted state and listens (HTTPS when a certificate is set). Rejects when the
    * address cannot be bound. stop() then start() restarts it (e.g. after setTls said so).
@@ -255,7 +285,7 @@ export class UploadListener {
       socket.destroy()
     })
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.clientError(err, socket))
-    server.on('connection', (socket: Socket) => socket.on('error', () => socket.destroy()))
+    server.on('connection', (socket: Socket) => this.admit(socket))
     if (tls !== undefined) server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy())
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -304,7 +334,10 @@ export class UploadListener {
       socket.destroy()
       return
     }
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    // Closed once written, not when the client closes its side: one that never reads or never
+    // closes must not keep the socket (and its client's share) until the idle timeout.
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+    socket.destroySoon()
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
