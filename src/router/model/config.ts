@@ -280,6 +280,10 @@ export const LoadBalancer = Type.Object(
     }, { ...strict, description: 'mode tls: the certificate and key stored by PUT /v1/certificates/<id> (the key never travels in the config)' })),
     proxyProtocol: Type.Optional(Type.Boolean({ description: 'mode http or tls: send the PROXY protocol (v2) header to backends' })),
     maxConnectionsPerBackend: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000000, description: 'mode http or tls: more connections wait in HAProxy\'s queue' })),
+    maxConnectionsPerClient: Type.Optional(Type.Integer({
+      minimum: 1, maximum: 1000000,
+      description: "mode http or tls: connections one client address may hold at once (default 1024); more are refused at accept, so one client cannot take HAProxy's connections and memory",
+    })),
     sourceCidrs: Type.Optional(cidrList('Who may use the load balancer (default: everyone)')),
     sourceNat: Type.Optional(Type.Boolean({
       description: "l4: backends see the router's guest address instead of the client's, so their replies come back through the router even when this network is not on their default NIC (default false)",

@@ -19,7 +19,7 @@ import { STATIC_NAT_BY_PUBLIC_IP } from './static-nats.ts'
  */
 
 /** Fields only HAProxy (mode http or tls) can honour, and what each needs. */
-const PROXY_ONLY = ['proxyProtocol', 'maxConnectionsPerBackend'] as const
+const PROXY_ONLY = ['proxyProtocol', 'maxConnectionsPerBackend', 'maxConnectionsPerClient'] as const
 
 export function lbMode(r: LoadBalancer): 'l4' | 'http' | 'tls' {
   return r.mode ?? 'l4'

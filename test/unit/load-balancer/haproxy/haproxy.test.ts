@@ -12,7 +12,7 @@ const WEB: LoadBalancer = {
 }
 const SECURE: LoadBalancer = {
   id: 'secure', publicIp: '203.0.113.10', protocol: 'tcp', publicPorts: { start: 8443, end: 8444 }, privatePorts: { start: 9443, end: 9444 }, mode: 'tls', tls: { certificate: 'site' },
-  algorithm: 'leastconn', backends: [{ ip: '10.1.1.21' }, { ip: '10.1.1.24', port: 7000 }], stickiness: { kind: 'appCookie', cookie: 'JSESSIONID' }, proxyProtocol: true, maxConnectionsPerBackend: 100, healthCheck: { type: 'tcp' },
+  algorithm: 'leastconn', backends: [{ ip: '10.1.1.21' }, { ip: '10.1.1.24', port: 7000 }], stickiness: { kind: 'appCookie', cookie: 'JSESSIONID' }, proxyProtocol: true, maxConnectionsPerBackend: 100, maxConnectionsPerClient: 64, healthCheck: { type: 'tcp' },
 }
 const L4: LoadBalancer = { id: 'kernel', publicIp: '203.0.113.10', protocol: 'udp', publicPorts: { start: 53 }, privatePorts: { start: 53 }, backends: [{ ip: '10.1.1.21' }] }
 const OPTS = { runtimeDir: '/var/lib/routerd/haproxy', certificatePath: (id: string) => `/var/lib/routerd/certificates/${id}.pem`, down: new Set(['web 10.1.1.21:8080']) }

@@ -44,6 +44,9 @@ export function backendName(id: string): string {
 /** CloudStack's default (network.loadbalancer.haproxy.max.conn); HAProxy needs about twice as many file descriptors. */
 const MAXCONN = 4096
 const DEFAULT_COOKIE = 'SERVERID'
+/** Connections one client address may hold on a frontend unless the rule says otherwise. */
+export const DEFAULT_CONNECTIONS_PER_CLIENT = 1024
+const CLIENT_TABLE_SIZE = 65536
 const APP_COOKIE_SECONDS = 10800
 
 function ports(r: LoadBalancer): string {
@@ -85,6 +88,10 @@ function frontend(r: LoadBalancer, o: HaproxyRenderOptions): string[] {
   const tls = r.mode === 'tls' && r.tls !== undefined
   const lines = [`frontend ${frontendName(r.id)}`, `    bind ${r.publicIp}:${ports(r)}${tls ? ` ssl crt ${o.certificatePath(r.tls!.certificate)}` : ''}`, '    mode http']
   if (r.sourceCidrs !== undefined) lines.push(`    tcp-request connection reject unless { src ${[...r.sourceCidrs].sort().join(' ')} }`)
+  // One client's share of the connections (and so of the memory their buffers take): an entry
+  // per client address seen in the last minute, at most CLIENT_TABLE_SIZE of them.
+  lines.push(`    stick-table type ip size ${CLIENT_TABLE_SIZE} expire 60s store conn_cur`, '    tcp-request connection track-sc0 src',
+    `    tcp-request connection reject if { sc0_conn_cur gt ${r.maxConnectionsPerClient ?? DEFAULT_CONNECTIONS_PER_CLIENT} }`)
   lines.push('    option forwardfor', `    http-request set-header X-Forwarded-Proto ${tls ? 'https' : 'http'}`, `    default_backend ${backendName(r.id)}`)
   return lines
 }
