@@ -1,0 +1,67 @@
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { describe, expect, it } from 'vitest'
+import { checkSecGroups } from '../../../src/router/secgroup/check.ts'
+import type { SecGroupDocument } from '../../../src/router/secgroup/model.ts'
+import { renderSecGroups } from '../../../src/router/secgroup/render.ts'
+
+const root = new URL('../../golden-secgroup/', import.meta.url)
+
+describe('security-group rendering (byte for byte; UPDATE_GOLDEN=1 rewrites after review)', () => {
+  for (const scenario of readdirSync(root)) {
+    it(`golden-secgroup/${scenario}`, () => {
+      const at = (p: string) => new URL(`${scenario}/${p}`, root)
+      const doc = JSON.parse(readFileSync(at('document.json'), 'utf8')) as SecGroupDocument
+      expect(checkSecGroups(doc)).toEqual([])
+      const r = renderSecGroups(doc)
+      const files: Record<string, string> = { 'ipv4.rules': r.ipv4, 'ipv6.rules': r.ipv6, 'ipset.restore': r.ipsets, 'ebtables.rules': r.ebtables, 'hooks.json': `${JSON.stringify(r.hooks, null, 2)}\n` }
+      if (!existsSync(at('expected/'))) mkdirSync(at('expected/'))
+      for (const [file, text] of Object.entries(files)) {
+        if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(at(`expected/${file}`), text)
+        else expect(text, `${scenario}/${file}`).toBe(readFileSync(at(`expected/${file}`), 'utf8'))
+      }
+    })
+  }
+
+  it('is the same whatever the order of the items', () => {
+    const doc = JSON.parse(readFileSync(new URL('basic/document.json', root), 'utf8')) as SecGroupDocument
+    const reversed = { ports: [...doc.ports].reverse(), securityGroups: [...doc.securityGroups].reverse(), securityGroupRules: [...doc.securityGroupRules].reverse() }
+    expect(renderSecGroups(reversed)).toEqual(renderSecGroups(doc))
+  })
+})
+
+describe('security-group checks', () => {
+  const base = (): SecGroupDocument => ({
+    ports: [{ id: 'p1', device: 'vnet1', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.1'], groups: ['g'] }],
+    securityGroups: [{ id: 'g' }],
+    securityGroupRules: [],
+  })
+
+  it('lists every problem with its path and code', () => {
+    const doc = base()
+    doc.ports.push({ id: 'p1', device: 'vnet1', mac: '52:54:00:00:00:02', ipv4: [], groups: ['nope'] })
+    doc.securityGroupRules = [
+      { id: 'r1', group: 'x', direction: 'ingress', protocol: 'icmp', ports: { start: 80 }, cidrs: ['2001:db8::/32'] },
+      { id: 'r2', group: 'g', direction: 'egress', protocol: 'tcp', icmpCode: 3, remoteGroup: 'g', cidrs: ['10.0.0.1/8'] },
+      { id: 'r3', group: 'g', direction: 'ingress', protocol: 'udp', ports: { start: 90, end: 80 }, remoteGroup: 'gone' },
+    ]
+    expect(checkSecGroups(doc).map((d) => `${d.path} ${d.code}`)).toEqual([
+      '/ports/1/id ERR_DUPLICATE_ID',
+      '/ports/1/device ERR_DEVICE_CLAIMED',
+      '/ports/1/groups/0 ERR_UNKNOWN_GROUP',
+      '/securityGroupRules/0/group ERR_UNKNOWN_GROUP',
+      '/securityGroupRules/0/ports ERR_RULE_MATCH',
+      '/securityGroupRules/0/cidrs ERR_RULE_FAMILY',
+      '/securityGroupRules/1 ERR_RULE_PEER',
+      '/securityGroupRules/1 ERR_RULE_MATCH',
+      '/securityGroupRules/1/icmpCode ERR_RULE_MATCH',
+      '/securityGroupRules/1/cidrs/0 ERR_BAD_CIDR',
+      '/securityGroupRules/2/remoteGroup ERR_UNKNOWN_GROUP',
+      '/securityGroupRules/2/ports/end ERR_BAD_PORT_RANGE',
+    ])
+  })
+
+  it('schema problems come first, with their paths', () => {
+    expect(checkSecGroups({ ports: [{ id: 'p', device: 'a b', mac: 'zz', ipv4: ['x'], groups: [] }], securityGroups: [], securityGroupRules: [] })
+      .map((d) => d.path)).toEqual(['/ports/0/device', '/ports/0/mac', '/ports/0/ipv4/0'])
+  })
+})
