@@ -1,6 +1,7 @@
 import { ownedChain, ownedSet, ruleTag } from '../render/names.ts'
 import { ruleArgs } from '../render/rule-line.ts'
 import { linkLocalOf, parsePeerCidr } from './addresses.ts'
+import { dispatchTree, type DispatchMatch } from './dispatch.ts'
 import type { SecGroupDocument, SecurityGroupRule, SgPort } from './model.ts'
 
 /**
@@ -8,15 +9,20 @@ import type { SecGroupDocument, SecurityGroupRule, SgPort } from './model.ts'
  * bytes. Everything is in chains and sets of our own, for `--noflush` restores: a host is not
  * our VM, and nothing else on it is touched (a declared chain is flushed and refilled).
  *
- *   FORWARD (pos. 1) → SVM-SG-FWD (bridged traffic of our ports, IPv4 and IPv6 alike)
- *      --physdev-out <dev> → SVM-SGI-<port>   to the VM: established, (v6: ND/MLD/RA), rules RETURN, else DROP
- *      --physdev-in  <dev> → SVM-SGO-<port>   from the VM: → SVM-SGS-<port> (its source IP with its MAC, else
- *                                             DROP), DHCP client RETURN, no DHCP/DHCPv6 server, RA or redirect,
- *                                             established, rules RETURN, else DROP (or RETURN: no egress rule)
- *      then ACCEPT what touched our ports (both of a VM-to-VM packet's chains said RETURN)
- *   INPUT (pos. 1) → SVM-SG-IN: --physdev-in <dev> → SVM-SGO-<port> (to the host itself; the host's rules follow)
- *   ebtables FORWARD, INPUT (pos. 1) → SVM-SG-EB: -i <dev> → SVM-SGM-<port>:
+ *   FORWARD (pos. 1) → SVM-SG-FWD (bridged traffic of our ports, IPv4 and IPv6 alike):
+ *      → SVM-SG-FROM (tree on --physdev-in, dispatch.ts) → SVM-SGF-<port>: → SVM-SGO-<port>, goto SVM-SG-TOA
+ *           SVM-SG-TOA (tree on --physdev-out) → SVM-SGT-<port>; else ACCEPT
+ *      → SVM-SG-TO   (tree on --physdev-out)               → SVM-SGT-<port>: → SVM-SGI-<port>, ACCEPT
+ *   SVM-SGI-<port>  to the VM: established, (v6: ND/MLD/RA), DHCP answers, rules RETURN, else DROP
+ *   SVM-SGO-<port>  from the VM: → SVM-SGS-<port> (its source IP with its MAC, else DROP), DHCP client
+ *                   RETURN, no DHCP/DHCPv6 server, RA or redirect, established, rules RETURN, else DROP
+ *                   (or RETURN: the port's groups have no egress rule)
+ *   A VM-to-VM packet passes the destination's ingress chain, then the source's egress chain, then
+ *   is accepted; a packet with one end outside passes its one port's chain.
+ *   INPUT (pos. 1) → SVM-SG-IN (tree on --physdev-in) → SVM-SGO-<port> (to the host itself; the host's rules follow)
+ *   ebtables FORWARD, INPUT (pos. 1) → SVM-SG-EB (tree on -i) → SVM-SGM-<port>:
  *      ARP only for its addresses with its MAC (probes from 0.0.0.0 too), frames only from its MAC
+ * The trees keep the rules a packet evaluates to a few dozen, however many ports the host has.
  *
  * hash:mac and hash:ip,mac sets do not exist on this kernel: MAC and IP are paired in rules.
  * Remote groups are hash:ip sets of their members' addresses (one per family), replaced by swap.
@@ -44,7 +50,7 @@ export interface RenderedSecGroups {
   hooks: SgHook[]
 }
 
-export const SG_CHAIN = { forward: 'SVM-SG-FWD', input: 'SVM-SG-IN', bridge: 'SVM-SG-EB' } as const
+export const SG_CHAIN = { forward: 'SVM-SG-FWD', from: 'SVM-SG-FROM', toAccept: 'SVM-SG-TOA', to: 'SVM-SG-TO', input: 'SVM-SG-IN', bridge: 'SVM-SG-EB' } as const
 
 const byId = <T extends { id: string }>(items: readonly T[]) => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 
@@ -107,14 +113,14 @@ export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
 
 function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string, SecurityGroupRule[]>, family: 4 | 6): string {
   const chains: [string, string[][]][] = []
-  const forward: string[][] = []
-  const input: string[][] = []
-  const bridged = (dir: 'in' | 'out', dev: string) => ['-m', 'physdev', `--physdev-${dir}`, dev, '--physdev-is-bridged']
+  const physdev = (dir: 'in' | 'out', bridged: boolean): DispatchMatch => ({
+    exact: (name) => ['-m', 'physdev', `--physdev-${dir}`, name, ...(bridged ? ['--physdev-is-bridged'] : [])],
+    prefix: (prefix) => ['-m', 'physdev', `--physdev-${dir}`, `${prefix}+`],
+  })
+  const tree = (root: string, key: string, dir: 'in' | 'out', bridged: boolean, action: (p: SgPort) => string[]) =>
+    dispatchTree(root, ports.map((p) => ({ name: p.device, action: action(p) })), physdev(dir, bridged), (prefix) => ownedChain('SGN', `${key}|${prefix}`))
   for (const port of ports) {
-    const [ingress, egress, source] = [ownedChain('SGI', port.id), ownedChain('SGO', port.id), ownedChain('SGS', port.id)]
-    const tag = ['-m', 'comment', '--comment', ruleTag('sg-port', port.id)]
-    forward.push([...bridged('out', port.device), ...tag, '-j', ingress], [...bridged('in', port.device), ...tag, '-j', egress])
-    input.push(['-m', 'physdev', '--physdev-in', port.device, ...tag, '-j', egress])
+    const c = portChains(port)
     const rules = port.groups.flatMap((g) => rulesByGroup.get(g) ?? [])
     const matches = (direction: 'ingress' | 'egress') => rules.filter((r) => r.direction === direction).flatMap((r) => {
       const proto = protocolArgs(r, family)
@@ -125,11 +131,16 @@ function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string
     const invalid = ['-m', 'conntrack', '--ctstate', 'INVALID', ...drop(port, 'invalid')]
     const icmp6 = (type: number) => ['-p', 'ipv6-icmp', '-m', 'icmp6', '--icmpv6-type', String(type)]
 
+    // From the VM (its egress chain let it go), then to a port of ours or not (goto: the stack
+    // of nested jumps nf_tables allows is 16 deep); to the VM: its ingress chain, then accepted.
+    chains.push([c.from, [['-j', c.egress], ['-g', SG_CHAIN.toAccept]]])
+    chains.push([c.to, [['-j', c.ingress], ['-j', 'ACCEPT']]])
+
     // Neighbour discovery and multicast listeners (v6) work whatever the rules say, as v4's ARP does.
     const ndToVm: string[][] = family === 6 ? [130, 131, 132, 134, 135, 136, 143].map((t) => [...icmp6(t), '-j', 'RETURN']) : []
     // The DHCP server is elsewhere on the network (the router): its answers reach the VM.
     const dhcpToVm = family === 4 ? [['-p', 'udp', '-m', 'udp', '--sport', '67', '--dport', '68', '-j', 'RETURN']] : [['-p', 'udp', '-m', 'udp', '--sport', '547', '--dport', '546', '-j', 'RETURN']]
-    chains.push([ingress, [established, invalid, ...ndToVm, ...dhcpToVm, ...matches('ingress'), drop(port, 'ingress')]])
+    chains.push([c.ingress, [established, invalid, ...ndToVm, ...dhcpToVm, ...matches('ingress'), drop(port, 'ingress')]])
 
     const egressRules = matches('egress')
     const fromVm = family === 4
@@ -141,7 +152,7 @@ function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string
         ]
     // CloudStack's groups: egress is open until the group has an egress rule.
     const egressDefault = egressRules.length === 0 && !rules.some((r) => r.direction === 'egress') ? [['-j', 'RETURN']] : [drop(port, 'egress')]
-    chains.push([egress, [['-j', source], ...fromVm, established, invalid, ...egressRules, ...egressDefault]])
+    chains.push([c.egress, [['-j', c.source], ...fromVm, established, invalid, ...egressRules, ...egressDefault]])
 
     const host = family === 4 ? 32 : 128
     const own = family === 4 ? port.ipv4 : [linkLocalOf(port.mac), ...(port.ipv6 ?? [])]
@@ -150,10 +161,20 @@ function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string
     const unnumbered = family === 4
       ? [['-s', '0.0.0.0/32', '-d', '255.255.255.255/32', '-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67', ...mac, '-j', 'RETURN']]
       : [[...['-s', '::/128'], ...icmp6(135), ...mac, '-j', 'RETURN'], [...['-s', '::/128'], ...icmp6(143), ...mac, '-j', 'RETURN']]
-    chains.push([source, [...fromOwn, ...unnumbered, drop(port, 'spoof')]])
+    chains.push([c.source, [...fromOwn, ...unnumbered, drop(port, 'spoof')]])
   }
-  for (const port of ports) forward.push([...bridged('out', port.device), '-j', 'ACCEPT'], [...bridged('in', port.device), '-j', 'ACCEPT'])
-  const all: [string, string[][]][] = [[SG_CHAIN.forward, forward], [SG_CHAIN.input, input], ...chains]
+  // The same tree twice on --physdev-out: after a port's egress chain (ending in ACCEPT: the
+  // packet was ours), and for packets from outside (ending in RETURN: not ours at all).
+  const toAccept = tree(SG_CHAIN.toAccept, 'to-accept', 'out', true, (p) => ['-j', portChains(p).to])
+  toAccept[0]?.[1].push(['-j', 'ACCEPT'])
+  const all: [string, string[][]][] = [
+    [SG_CHAIN.forward, [['-j', SG_CHAIN.from], ['-j', SG_CHAIN.to]]],
+    ...tree(SG_CHAIN.from, 'from', 'in', true, (p) => ['-j', portChains(p).from]),
+    ...toAccept,
+    ...tree(SG_CHAIN.to, 'to', 'out', true, (p) => ['-j', portChains(p).to]),
+    ...tree(SG_CHAIN.input, 'input', 'in', false, (p) => ['-j', portChains(p).egress]),
+    ...chains,
+  ]
   return [
     '*filter',
     ...all.map(([name]) => `:${name} - [0:0]`),
@@ -161,6 +182,14 @@ function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string
     'COMMIT',
     '',
   ].join('\n')
+}
+
+/** A port's chains: to it (SGT), from it (SGF), its ingress and egress rules (SGI, SGO), its sources (SGS). */
+function portChains(port: SgPort): { to: string; from: string; ingress: string; egress: string; source: string } {
+  return {
+    to: ownedChain('SGT', port.id), from: ownedChain('SGF', port.id),
+    ingress: ownedChain('SGI', port.id), egress: ownedChain('SGO', port.id), source: ownedChain('SGS', port.id),
+  }
 }
 
 function renderSets(doc: SecGroupDocument, ports: readonly SgPort[]): string {
@@ -181,22 +210,26 @@ function renderSets(doc: SecGroupDocument, ports: readonly SgPort[]): string {
 }
 
 function renderBridge(ports: readonly SgPort[]): string {
-  const lines = ['*filter', `:${SG_CHAIN.bridge} RETURN`]
-  const chains: string[] = []
+  const chains: [string, string[]][] = dispatchTree(SG_CHAIN.bridge, ports.map((p) => ({ name: p.device, action: ['-j', ownedChain('SGM', p.id)] })),
+    { exact: (name) => ['-i', name], prefix: (prefix) => ['-i', `${prefix}+`] }, (prefix) => ownedChain('SGE', prefix))
+    .map(([name, rules]) => [name, rules.map((r) => r.join(' '))])
   for (const port of ports) {
-    const chain = ownedChain('SGM', port.id)
     const mac = port.mac.toLowerCase()
-    lines.push(`:${chain} RETURN`)
-    chains.push(`-A ${SG_CHAIN.bridge} -i ${port.device} -j ${chain}`)
-    for (const ip of [...new Set(port.ipv4)]) chains.push(`-A ${chain} -p ARP --arp-ip-src ${ip} --arp-mac-src ${mac} -j RETURN`)
-    chains.push(
-      `-A ${chain} -p ARP --arp-ip-src 0.0.0.0 --arp-mac-src ${mac} -j RETURN`,
-      `-A ${chain} -p ARP -j DROP`,
-      `-A ${chain} -s ${mac} -j RETURN`,
-      `-A ${chain} -j DROP`,
-    )
+    chains.push([ownedChain('SGM', port.id), [
+      ...[...new Set(port.ipv4)].map((ip) => `-p ARP --arp-ip-src ${ip} --arp-mac-src ${mac} -j RETURN`),
+      `-p ARP --arp-ip-src 0.0.0.0 --arp-mac-src ${mac} -j RETURN`,
+      '-p ARP -j DROP',
+      `-s ${mac} -j RETURN`,
+      '-j DROP',
+    ]])
   }
-  // A declared chain is not flushed by ebtables-restore --noflush: flush each before refilling.
-  const names = lines.slice(1).map((l) => l.slice(1).split(' ')[0] as string)
-  return [...lines, ...names.map((n) => `-F ${n}`), ...chains, 'COMMIT', ''].join('\n')
+  // A declared chain is not flushed by ebtables-restore --noflush: each is flushed before it is refilled.
+  return [
+    '*filter',
+    ...chains.map(([name]) => `:${name} RETURN`),
+    ...chains.map(([name]) => `-F ${name}`),
+    ...chains.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)),
+    'COMMIT',
+    '',
+  ].join('\n')
 }
