@@ -1,19 +1,22 @@
 import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { binary, run, startProcess, type StartedProcess } from '../../src/core/exec.ts'
+import { binary, createRunner, run, startProcess, type StartedProcess } from '../../src/core/exec.ts'
 import { peerScript } from '../../src/lab/checkout.ts'
 import { deleteNamespaces } from '../../src/lab/lab.ts'
 import type { SecGroupDocument } from '../../src/router/secgroup/model.ts'
+import { applySecGroups, NO_SECURITY_GROUPS, readSecGroupKernel } from '../../src/router/secgroup/kernel.ts'
+import { secGroupDrift } from '../../src/router/secgroup/plan.ts'
 import { renderSecGroups, type RenderedSecGroups } from '../../src/router/secgroup/render.ts'
 
 /**
- * The security-group renderer's output in a real kernel: a hypervisor host namespace with a
- * bridge (bridge netfilter on) and VM namespaces on veth "taps", the rules loaded the way the
- * role will load them (`--noflush` restores of our own chains, jumps inserted at the head of
- * FORWARD and INPUT, sets swapped in), beside foreign rules that must stay as they were. Real
- * packets: allowed and denied traffic per rule type in v4 and v6, a remote group's membership,
- * an established connection across re-applies, and a VM spoofing its IP, its MAC, ARP and DHCP.
- * (The role's engine, API and drift repair on this renderer come next: issue 13.)
+ * The security groups in a real kernel: a hypervisor host namespace with a bridge (bridge
+ * netfilter on) and VM namespaces on veth "taps", renderings applied by the product's shell
+ * (kernel.ts: `--noflush` restores of our own chains, jumps inserted at the head of FORWARD and
+ * INPUT, sets swapped in, what is no longer rendered deleted, rollback on a refusal), beside
+ * foreign rules that must stay as they were. Real packets: allowed and denied traffic per rule
+ * type in v4 and v6, a remote group's membership, an established connection across re-applies,
+ * and a VM spoofing its IP, its MAC, ARP and DHCP; drift found and repaired. (The role's engine
+ * and API on these come next: issue 13.)
  */
 
 const root = process.getuid?.() === 0
@@ -43,21 +46,14 @@ function document(webGroups = ['web']): SecGroupDocument {
 const ip = (ns: string, ...args: string[]) => run(binary('ip'), ['-n', ns, ...args])
 const inNs = (ns: string, file: string, args: string[], opts: { stdin?: string; okCodes?: number[] } = {}) => run(binary(file), args, { ...opts, netns: ns })
 
-/** Loads a rendering as the role will: sets first, then the chains, then the jumps when absent. */
+const runner = createRunner(NS.host)
+/** What was applied last: the rollback target of the next apply. */
+let applied: RenderedSecGroups | undefined
+
+/** Applies a rendering with the product's shell (kernel.ts), as the role will. */
 async function apply(r: RenderedSecGroups): Promise<void> {
-  if (r.ipsets !== '') await inNs(NS.host, 'ipset', ['restore'], { stdin: r.ipsets })
-  await inNs(NS.host, 'iptables-restore', ['--noflush'], { stdin: r.ipv4 })
-  await inNs(NS.host, 'ip6tables-restore', ['--noflush'], { stdin: r.ipv6 })
-  await inNs(NS.host, 'ebtables-restore', ['--noflush'], { stdin: r.ebtables })
-  for (const hook of r.hooks) {
-    const rule = hook.rule.split(' ')
-    const present = await inNs(NS.host, hook.tool, ['-C', hook.chain, ...rule], { okCodes: [0, 1, 2] })
-    if (hook.tool === 'ebtables') {
-      // ebtables-nft has no -C: look for the jump in the chain's listing.
-      const listing = (await inNs(NS.host, 'ebtables', ['-L', hook.chain])).stdout
-      if (!listing.split('\n').some((l) => l.trim() === hook.rule)) await inNs(NS.host, 'ebtables', ['-I', hook.chain, '1', ...rule])
-    } else if (present.exitCode !== 0) await inNs(NS.host, hook.tool, ['-I', hook.chain, '1', ...rule])
-  }
+  await applySecGroups(runner, r, applied)
+  applied = r
 }
 
 /** A TCP connect from a namespace: open, refused or dropped (no answer in 2 s). */
@@ -210,6 +206,57 @@ describe.skipIf(!root)('security groups in a real kernel (host bridge, VM namesp
     await ip(NS.out, 'neigh', 'flush', 'dev', 'eth0')
     expect(await connect(NS.db, IP.out, 8080)).toBe('open')
   }, 30_000)
+
+  it('what is applied shows no drift in iptables, ip6tables and ebtables; a chain flushed or edited by hand is found, and the next apply repairs it', async () => {
+    const desired = renderSecGroups(document())
+    await apply(desired)
+    expect(secGroupDrift(desired, await readSecGroupKernel(runner))).toEqual([])
+    const ingress = /^:(SVM-SGI-\S+)/m.exec(desired.ipv4)?.[1] as string
+    await inNs(NS.host, 'iptables', ['-F', ingress])
+    await inNs(NS.host, 'ip6tables', ['-R', ingress, '1', '-j', 'ACCEPT'])
+    await inNs(NS.host, 'ebtables', ['-D', 'FORWARD', '-j', 'SVM-SG-EB'])
+    const drift = secGroupDrift(desired, await readSecGroupKernel(runner))
+    expect(drift).toEqual(expect.arrayContaining([
+      expect.stringMatching(new RegExp(`^iptables ${ingress}: 0 rules differ`)),
+      expect.stringMatching(new RegExp(`^ip6tables ${ingress}: \\d+ rules differ`)),
+      'ebtables FORWARD: the jump "-j SVM-SG-EB" is missing',
+    ]))
+    await apply(desired)
+    expect(secGroupDrift(desired, await readSecGroupKernel(runner))).toEqual([])
+  })
+
+  it('a port removed takes its chains and jumps with it; a batch the kernel refuses leaves the previous rendering in force', async () => {
+    const full = renderSecGroups(document())
+    await apply(full)
+    const withoutDb = renderSecGroups({ ...document(), ports: document().ports.filter((p) => p.id !== 'vm-db-1') })
+    await apply(withoutDb)
+    expect(secGroupDrift(withoutDb, await readSecGroupKernel(runner))).toEqual([])
+    const chains = (text: string) => new Set([...text.matchAll(/^:(SVM-\S+)/gm)].map((m) => m[1] as string))
+    for (const [tool, before, after] of [['iptables-save', full.ipv4, withoutDb.ipv4], ['ip6tables-save', full.ipv6, withoutDb.ipv6], ['ebtables-save', full.ebtables, withoutDb.ebtables]] as const) {
+      const kernel = chains((await inNs(NS.host, tool, [])).stdout)
+      const gone = [...chains(before)].filter((c) => !chains(after).has(c))
+      expect(gone.length, tool).toBeGreaterThan(0)
+      for (const c of gone) expect(kernel.has(c), `${tool} still has ${c}`).toBe(false)
+      for (const c of chains(after)) expect(kernel.has(c), `${tool} lacks ${c}`).toBe(true)
+    }
+    expect(await connect(NS.out, IP.db, 5432)).toBe('open') // no port of ours any more: the host's rules only
+    // ebtables refuses the last batch: iptables and ip6tables already took it, and are taken back.
+    const broken: RenderedSecGroups = { ...full, ebtables: full.ebtables.replace('COMMIT', '-A SVM-SG-EB --no-such-option\nCOMMIT') }
+    await expect(apply(broken)).rejects.toMatchObject({ code: 'ERR_KERNEL_REJECTED' })
+    applied = withoutDb
+    expect(secGroupDrift(withoutDb, await readSecGroupKernel(runner))).toEqual([])
+    await apply(full)
+    expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
+  })
+
+  it('with no document, only the fixed chains and jumps stay; a document again restores everything', async () => {
+    await apply(NO_SECURITY_GROUPS)
+    expect(secGroupDrift(NO_SECURITY_GROUPS, await readSecGroupKernel(runner))).toEqual([])
+    expect((await inNs(NS.host, 'ipset', ['list', '-n'])).stdout).not.toMatch(/^svm-sg/m)
+    await apply(renderSecGroups(document()))
+    expect(await connect(NS.web, IP.db, 5432)).toBe('open')
+    expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
+  })
 
   it('the host\'s own rules and chains are as they were after every apply', async () => {
     await apply(renderSecGroups(document()))
