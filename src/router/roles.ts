@@ -37,4 +37,10 @@ export const ROLES: Readonly<Record<RoleName, RoleRuntime>> = {
     sysctls: { 'net.ipv4.ip_forward': '0', 'net.ipv4.conf.all.promote_secondaries': '1', 'net.ipv4.conf.default.promote_secondaries': '1' },
     services: [],
   },
+  // A host is not ours: only what the filtering of bridged traffic needs (forwarding, rp_filter
+  // and addresses are the host's).
+  secgroup: {
+    sysctls: { 'net.bridge.bridge-nf-call-iptables': '1', 'net.bridge.bridge-nf-call-ip6tables': '1', 'net.bridge.bridge-nf-call-arptables': '1' },
+    services: [],
+  },
 }

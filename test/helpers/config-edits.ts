@@ -44,6 +44,9 @@ export function richFixture(): { config: RouterConfig; facts: HostFacts } {
   // (The management link and its sites belong to another role: the checks take any document.)
   config.interfaces.push({ id: 'mgmt', role: 'management', name: 'eth5', addresses: ['100.77.0.5/24'], gateway: '100.77.0.1' })
   config.internalSites.push({ id: 'site1', cidr: '100.78.8.0/24' }, { id: 'site2', cidr: '100.77.0.20/32' })
+  config.ports.push({ id: 'p1', device: 'vnet1', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.1'], groups: ['sg1'] }, { id: 'p2', device: 'vnet2', mac: '52:54:00:00:00:02', ipv4: ['10.0.0.2'], groups: ['sg2'] })
+  config.securityGroups.push({ id: 'sg1' }, { id: 'sg2' })
+  config.securityGroupRules.push({ id: 'r1', group: 'sg1', direction: 'ingress', protocol: 'tcp', ports: { start: 22 }, remoteGroup: 'sg2' })
   config.guestNetworks.push({
     id: 'net2', interface: 'guest2', cidr: '10.2.0.0/24', routerIp: '10.2.0.1',
     dhcp: { range: { start: '10.2.0.100', end: '10.2.0.199' }, relays: ['10.2.0.5'], gateway: '10.2.0.1' },
@@ -196,6 +199,18 @@ const MUTATORS: { [C in CollectionName]: Mutator<C>[] } = {
   internalSites: [
     (x, p, r) => ({ ...x, cidr: pick(r, p.cidrs) }),
   ],
+  ports: [
+    (x, _, r) => ({ ...x, device: pick(r, ['vnet1', 'vnet2', 'vnet3']) }),
+    (x, _, r) => ({ ...x, groups: [pick(r, ['sg1', 'sg2', 'nope'])] }),
+  ],
+  securityGroups: [
+    (x, _, r) => ({ ...x, id: pick(r, ['sg1', 'sg2', 'sg3']) }),
+  ],
+  securityGroupRules: [
+    (x, _, r) => ({ ...x, group: pick(r, ['sg1', 'sg2', 'nope']) }),
+    (x, _, r) => ({ ...x, protocol: pick(r, ['tcp', 'icmp', 'all'] as const), ...(r() < 0.5 ? { ports: { start: 22 } } : {}) }),
+    (x, _, r) => (r() < 0.5 ? { ...x, remoteGroup: pick(r, ['sg1', 'gone']) } : { ...x, cidrs: [pick(r, ['10.0.0.0/8', '2001:db8::/32', '10.0.0.1/8'])] }),
+  ],
 }
 
 /** A fresh item for a collection that has none to copy. */
@@ -212,6 +227,9 @@ const SEEDS: { [C in CollectionName]: CollectionItem<C> } = {
   vmData: { id: 'x', network: 'net1', ip: '10.1.1.10', metadata: { 'instance-id': 'i-x', 'availability-zone': 'z' } },
   loadBalancers: { id: 'x', publicIp: '203.0.113.10', protocol: 'tcp', publicPorts: { start: 8080 }, privatePorts: { start: 80 }, backends: [{ ip: '10.1.1.10' }, { ip: '10.1.1.11', weight: 2 }] },
   internalSites: { id: 'x', cidr: '10.3.0.0/24' },
+  ports: { id: 'x', device: 'vnet1', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.1'], groups: ['sg1'] },
+  securityGroups: { id: 'sg1' },
+  securityGroupRules: { id: 'x', group: 'sg1', direction: 'ingress', protocol: 'tcp', ports: { start: 80 } },
 }
 
 export interface RandomEdit {

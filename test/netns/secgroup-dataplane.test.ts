@@ -2,7 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { binary, createRunner, run, startProcess, type StartedProcess } from '../../src/core/exec.ts'
 import { peerScript } from '../../src/lab/checkout.ts'
+import { Daemon } from '../../src/lab/daemon.ts'
 import { deleteNamespaces } from '../../src/lab/lab.ts'
+import { httpUnix, TOKEN } from '../helpers/router-harness.ts'
 import type { SecGroupDocument } from '../../src/router/secgroup/model.ts'
 import { applySecGroups, NO_SECURITY_GROUPS, readSecGroupKernel } from '../../src/router/secgroup/kernel.ts'
 import { secGroupDrift } from '../../src/router/secgroup/plan.ts'
@@ -265,4 +267,44 @@ describe.skipIf(!root)('security groups in a real kernel (host bridge, VM namesp
     expect(forward.filter((l) => l.includes('SVM-SG-FWD'))).toEqual(['-A FORWARD -j SVM-SG-FWD'])
     expect(forward[1]).toBe('-A FORWARD -j SVM-SG-FWD')
   })
+  it('routerd in role secgroup: the document through the API, item edits, SIGKILL and restart, drift repaired, the host\'s rules untouched', async () => {
+    // Start from none of ours: what the shell tests above applied is taken away.
+    await apply(NO_SECURITY_GROUPS)
+    applied = undefined
+    const d = await Daemon.launch({ name: 'routerd', netns: NS.host, token: TOKEN, config: { role: 'secgroup', driftCheckSeconds: 0, logLevel: 'warn' } })
+    try {
+      const api = (method: 'GET' | 'PUT' | 'POST' | 'DELETE', path: string, body?: unknown) => httpUnix(d.socket, method, path, body)
+      const put = await api('PUT', '/v1/config', document())
+      expect(put.status, JSON.stringify(put.body)).toBe(200)
+      expect(await connect(NS.web, IP.db, 5432)).toBe('open')
+      expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
+      // One rule added by an item edit opens the port from outside.
+      const rule = await api('PUT', '/v1/config/securityGroupRules/db-open', { id: 'db-open', group: 'db', direction: 'ingress', protocol: 'tcp', ports: { start: 5432 }, cidrs: [`${IP.out}/32`] })
+      expect(rule.status, JSON.stringify(rule.body)).toBe(200)
+      expect(await connect(NS.out, IP.db, 5432)).toBe('open')
+      expect((await api('DELETE', '/v1/config/securityGroupRules/db-open')).status).toBe(200)
+      expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
+      // A router's collections are not this role's; a bad document changes nothing.
+      expect((await api('PUT', '/v1/config/portForwards/x', {})).status).toBe(404)
+      const bad = await api('PUT', '/v1/config/ports/vm-web-1', { ...document().ports[0], groups: ['nope'] })
+      expect(bad.status).toBe(400)
+      expect(bad.body.error.diagnostics.map((x: { code: string }) => x.code)).toEqual(['ERR_UNKNOWN_GROUP'])
+      expect(await connect(NS.web, IP.db, 5432)).toBe('open')
+      // Drift: a chain flushed by hand is found and repaired.
+      const desired = renderSecGroups(document())
+      const ingress = /^:(SVM-SGI-\S+)/m.exec(desired.ipv4)?.[1] as string
+      await inNs(NS.host, 'iptables', ['-F', ingress])
+      expect((await api('GET', '/v1/diff')).body.differences.length).toBeGreaterThan(0)
+      await api('POST', '/v1/resync')
+      expect((await api('GET', '/v1/diff')).body.differences).toEqual([])
+      // SIGKILL and restart: the same state, no drift.
+      await d.kill()
+      await d.start()
+      expect((await api('GET', '/v1/diff')).body.differences).toEqual([])
+      expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
+      expect(await foreign()).toBe(foreignBefore)
+    } finally {
+      await d.close()
+    }
+  }, 60_000)
 })

@@ -12,6 +12,7 @@ import { ids } from './check/ids.ts'
 import { ConfigIndex } from './check/index.ts'
 import { interfaces } from './check/interfaces.ts'
 import { internalSites } from './check/internal-sites.ts'
+import { securityGroups } from './check/security-groups.ts'
 import { networkDhcp } from './check/network-dhcp.ts'
 import { ownAddresses } from './check/own-addresses.ts'
 import { portForwardOverlap } from './check/port-forward-overlap.ts'
@@ -33,7 +34,7 @@ export type { CheckScope } from './check/scope.ts'
  */
 const DOMAINS: readonly DomainCheck[] = [
   ids, interfaces, publicIps, guestNetworks, ownAddresses, staticNats, portForwards, portForwardOverlap,
-  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts, vmData, loadBalancers, internalSites,
+  firewallRules, egressRules, staticRoutes, defaultRoute, networkDhcp, dhcpHosts, vmData, loadBalancers, internalSites, securityGroups,
 ]
 
 /**

@@ -1,4 +1,5 @@
 import Type, { type Static } from 'typebox'
+import { SecurityGroup, SecurityGroupRule, SgPort } from '../secgroup/model.ts'
 import { Cidr, cidrList, DomainName, HostCidr, Id, ID_PATTERN, Ipv4, Mac, PortRange } from './primitives.ts'
 
 /**
@@ -305,6 +306,9 @@ const DOCUMENT_FIELDS = {
     vmData: Type.Array(VmData, { maxItems: 16384 }),
     loadBalancers: Type.Array(LoadBalancer, { maxItems: 4096 }),
     internalSites: Type.Array(InternalSite, { maxItems: 256 }),
+    ports: Type.Array(SgPort, { maxItems: 4096 }),
+    securityGroups: Type.Array(SecurityGroup, { maxItems: 4096 }),
+    securityGroupRules: Type.Array(SecurityGroupRule, { maxItems: 65536 }),
     defaultInterface: Type.Optional(Type.String({
       pattern: ID_PATTERN,
       description: 'Public interface holding the default route (default: the first public interface by id with a gateway)',
@@ -359,6 +363,9 @@ export const COLLECTIONS = {
   vmData: VmData,
   loadBalancers: LoadBalancer,
   internalSites: InternalSite,
+  ports: SgPort,
+  securityGroups: SecurityGroup,
+  securityGroupRules: SecurityGroupRule,
 } as const
 
 export type CollectionName = keyof typeof COLLECTIONS
@@ -376,5 +383,6 @@ export function emptyConfig(): RouterConfig {
   return {
     interfaces: [], publicIps: [], guestNetworks: [], staticNats: [],
     portForwards: [], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [], loadBalancers: [], internalSites: [],
+    ports: [], securityGroups: [], securityGroupRules: [],
   }
 }

@@ -11,8 +11,10 @@ import { COLLECTION_NAMES, type CollectionName, type RouterConfig } from './conf
  *   basic zones): no public side, nothing forwarded, only what reaches the appliance filtered.
  * - hostnet: only the appliance's own links, addresses, routes and firewall (the secondary storage
  *   VM's, whose service is another daemon): nothing forwarded, no guest.
+ * - secgroup: the security groups of a hypervisor host's VM ports (not our machine: only our own
+ *   chains, sets and jumps are touched; no interface, address or route is ours).
  */
-export const ROLE_NAMES = ['router', 'dhcpsrvr', 'hostnet'] as const
+export const ROLE_NAMES = ['router', 'dhcpsrvr', 'hostnet', 'secgroup'] as const
 export type RoleName = (typeof ROLE_NAMES)[number]
 
 const GUEST_SIDE: readonly CollectionName[] = ['interfaces', 'publicIps', 'guestNetworks', 'staticNats', 'portForwards', 'firewallRules',
@@ -23,6 +25,7 @@ export const ROLE_COLLECTIONS: Readonly<Record<RoleName, readonly CollectionName
   dhcpsrvr: ['interfaces', 'guestNetworks', 'dhcpHosts', 'vmData'],
   // firewallRules open the appliance's own ports on its public IPs (nothing is forwarded).
   hostnet: ['interfaces', 'publicIps', 'firewallRules', 'staticRoutes', 'internalSites'],
+  secgroup: ['ports', 'securityGroups', 'securityGroupRules'],
 }
 
 type InterfaceRoleName = RouterConfig['interfaces'][number]['role']
@@ -31,6 +34,7 @@ export const ROLE_INTERFACES: Readonly<Record<RoleName, readonly InterfaceRoleNa
   router: ['control', 'public', 'guest'],
   dhcpsrvr: ['control', 'guest'],
   hostnet: ['control', 'public', 'management', 'storage'],
+  secgroup: [],
 }
 
 // Every collection belongs to some role; a new one not placed above would be served by none.

@@ -47,6 +47,8 @@ export function planFull(desired: readonly RenderedTable[]): IptablesPlan {
     chains += t.chains.size
     for (const r of t.chains.values()) rules += r.length
   }
+  // A role that owns no table (secgroup) writes none: a restore would still take the lock.
+  if (desired.length === 0) return { kind: 'none', tables: [], chainsWritten: 0, rulesWritten: 0 }
   return { kind: 'full', tables: desired.map((t) => ({ name: t.name, text: formatTable(t) })), chainsWritten: chains, rulesWritten: rules }
 }
 

@@ -16,6 +16,7 @@ import { formatTable, type RenderedTable } from './iptables/table.ts'
 import { formatIpsets, type IpSetSpec } from './ipset.ts'
 import { renderNet } from './net.ts'
 import type { RenderedRouter } from './rendered.ts'
+import { renderSecGroups } from '../secgroup/render.ts'
 
 export type { RenderedRouter }
 
@@ -30,6 +31,8 @@ const ROLE_SECTIONS: Readonly<Record<RoleName, readonly Section[]>> = {
     (ctx, sets) => renderFilter(ctx, sets, ROUTER_FILTER)],
   dhcpsrvr: [renderMetadataNat, (ctx, sets) => renderFilter(ctx, sets, DHCPSRVR_FILTER)],
   hostnet: [(ctx, sets) => renderFilter(ctx, sets, HOSTNET_FILTER)],
+  // A host is not ours: no table is, only the chains secgroup/render.ts names.
+  secgroup: [],
 }
 
 /**
@@ -60,6 +63,7 @@ export function renderRouter(config: RouterConfig, facts: HostFacts, role: RoleN
   })
   if (role === 'router') warnings.push(...loadBalancerWarnings(config))
   const rendered: RenderedRouter = { tables, ipsets, net: renderNet(ctx), nat: natKeys(normalized), warnings }
+  if (role === 'secgroup') rendered.secgroup = renderSecGroups({ ports: config.ports, securityGroups: config.securityGroups, securityGroupRules: config.securityGroupRules })
   rememberRendering(rendered, { config, facts, role, runtime, ...blocks })
   return rendered
 }

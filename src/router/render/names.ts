@@ -13,6 +13,8 @@ export const MAX_CHAIN_NAME = 28
 /** Leaves room for the swap suffix used when a set is replaced atomically. */
 export const MAX_IPSET_NAME = 29
 export const IPSET_SWAP_SUFFIX = '-n'
+/** The security groups' sets (secgroup/render.ts): theirs alone, not the ipset stage's. */
+export const SG_SET_PREFIX = `${IPSET_PREFIX}sg`
 
 /** The routing protocol number stamped on every route and rule we own (iproute2 `proto`). */
 export const OWNED_RT_PROTO = 199

@@ -11,8 +11,11 @@ import { SecGroupDocument } from './model.ts'
  */
 export function checkSecGroups(value: unknown): Diagnostic[] {
   const schema = schemaDiagnostics(SecGroupDocument, value)
-  if (schema.length > 0) return schema
-  const doc = value as SecGroupDocument
+  return schema.length > 0 ? schema : secGroupProblems(value as SecGroupDocument)
+}
+
+/** Pure. The semantic problems of a document that passed the schema (routerd's checks use this part). */
+export function secGroupProblems(doc: SecGroupDocument): Diagnostic[] {
   const out: Diagnostic[] = []
   const push = (path: string, code: string, message: string) => out.push({ severity: 'error', path, code, message })
 

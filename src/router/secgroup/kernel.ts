@@ -23,12 +23,17 @@ export async function readSecGroupKernel(runner: Runner): Promise<SgKernelView> 
   }
 }
 
-async function runPlan(runner: Runner, plan: SgPlan): Promise<void> {
-  if (plan.ipsets !== '') await runBatch(runner, 'ipset', ['restore'], plan.ipsets, { timeoutMs: RESTORE_MS })
-  await runBatch(runner, 'iptables-restore', ['-w', '5', '--noflush'], plan.ipv4, { timeoutMs: RESTORE_MS })
-  await runBatch(runner, 'ip6tables-restore', ['-w', '5', '--noflush'], plan.ipv6, { timeoutMs: RESTORE_MS })
-  await runBatch(runner, 'ebtables-restore', ['--noflush'], plan.ebtables, { timeoutMs: RESTORE_MS })
-  if (plan.destroySets !== '') await runBatch(runner, 'ipset', ['restore'], plan.destroySets, { timeoutMs: RESTORE_MS })
+/** Names our batches in errors, so that a refusal is told from the router stages' (stage.owns). */
+export const SG_TOOL_PREFIX = 'secgroup '
+
+/** Runs a plan's batches in order. */
+export async function runSecGroupPlan(runner: Runner, plan: SgPlan): Promise<void> {
+  const batch = (file: string, args: string[], payload: string) => runBatch(runner, file, args, payload, { timeoutMs: RESTORE_MS, tool: `${SG_TOOL_PREFIX}${file}` })
+  if (plan.ipsets !== '') await batch('ipset', ['restore'], plan.ipsets)
+  await batch('iptables-restore', ['-w', '5', '--noflush'], plan.ipv4)
+  await batch('ip6tables-restore', ['-w', '5', '--noflush'], plan.ipv6)
+  await batch('ebtables-restore', ['--noflush'], plan.ebtables)
+  if (plan.destroySets !== '') await batch('ipset', ['restore'], plan.destroySets)
 }
 
 /** What a host holds of ours when it has no document: the fixed chains and jumps, no port. */
@@ -41,10 +46,10 @@ export const NO_SECURITY_GROUPS: RenderedSecGroups = renderSecGroups({ ports: []
  */
 export async function applySecGroups(runner: Runner, desired: RenderedSecGroups, previous?: RenderedSecGroups): Promise<void> {
   try {
-    await runPlan(runner, planSecGroups(desired, await readSecGroupKernel(runner)))
+    await runSecGroupPlan(runner, planSecGroups(desired, await readSecGroupKernel(runner)))
   } catch (err) {
     try {
-      await runPlan(runner, planSecGroups(previous ?? NO_SECURITY_GROUPS, await readSecGroupKernel(runner)))
+      await runSecGroupPlan(runner, planSecGroups(previous ?? NO_SECURITY_GROUPS, await readSecGroupKernel(runner)))
     } catch (rollback) {
       throw new ApplianceError('ERR_ROLLBACK_FAILED', `the host could not be taken back after a refused batch: ${(rollback as Error).message}`, { cause: err })
     }

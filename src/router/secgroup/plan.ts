@@ -1,6 +1,6 @@
 import { parseSave } from '../kernel/iptables.ts'
 import { normalizeRule } from '../plan/drift.ts'
-import { IPSET_PREFIX } from '../render/names.ts'
+import { SG_SET_PREFIX } from '../render/names.ts'
 import type { RenderedSecGroups, SgHook } from './render.ts'
 
 /**
@@ -13,7 +13,7 @@ import type { RenderedSecGroups, SgHook } from './render.ts'
  */
 
 export const SG_CHAIN_PREFIX = 'SVM-SG'
-export const SG_SET_PREFIX = `${IPSET_PREFIX}sg`
+export { SG_SET_PREFIX }
 
 /** What the host's tools show: `iptables-save -t filter`, `ip6tables-save -t filter`, `ebtables-save`, `ipset list -n`. */
 export interface SgKernelView {

@@ -199,6 +199,9 @@ const UNRELATED: Record<CollectionName, CollectionName[]> = {
   vmData: ['publicIps', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
   loadBalancers: ['firewallRules', 'egressRules', 'staticRoutes', 'dhcpHosts', 'vmData'],
   internalSites: ['publicIps', 'guestNetworks', 'portForwards', 'firewallRules', 'egressRules', 'staticNats', 'staticRoutes', 'dhcpHosts', 'vmData', 'loadBalancers'],
+  ports: ['publicIps', 'guestNetworks', 'portForwards', 'firewallRules', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
+  securityGroups: ['publicIps', 'guestNetworks', 'portForwards', 'firewallRules', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
+  securityGroupRules: ['publicIps', 'guestNetworks', 'portForwards', 'firewallRules', 'staticRoutes', 'dhcpHosts', 'loadBalancers'],
 }
 
 function grown(config: RouterConfig, collections: readonly CollectionName[], n: number): RouterConfig {

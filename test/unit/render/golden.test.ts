@@ -42,7 +42,7 @@ test('a changed copy of an already rendered item renders its own values, not the
     interfaces: [{ id: 'g', role: 'guest' as const, name: 'eth1' }, { id: 'p', role: 'public' as const, name: 'eth2' }],
     publicIps: [{ id: 'ip', ip: '203.0.113.12', prefixLength: 24, interface: 'p' }],
     guestNetworks: [{ id: 'n', interface: 'g', cidr: '10.1.1.0/24', routerIp: '10.1.1.1' }],
-    staticNats: [], portForwards: [forward], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [], loadBalancers: [], internalSites: [],
+    staticNats: [], portForwards: [forward], firewallRules: [], egressRules: [], staticRoutes: [], dhcpHosts: [], vmData: [], loadBalancers: [], internalSites: [], ports: [], securityGroups: [], securityGroupRules: [],
   })
   renderRouter(config(pf), facts)
   const text = renderFiles(renderRouter(config({ ...pf, privatePorts: { start: 2200 } }), facts))['iptables.rules']

@@ -7,7 +7,7 @@ import { desiredSetOptions, mismatchedSets, planIpsets, setOptions, undoIpsets, 
 import { planFull, withoutSetReferences } from '../../plan/iptables.ts'
 import { setDrift } from '../../plan/drift.ts'
 import type { RenderedTable } from '../../render/iptables/table.ts'
-import { IPSET_PREFIX, IPSET_SWAP_SUFFIX } from '../../render/names.ts'
+import { IPSET_PREFIX, IPSET_SWAP_SUFFIX, SG_SET_PREFIX } from '../../render/names.ts'
 import { lines, type KernelStage, type StageContext } from './stage.ts'
 
 /**
@@ -27,7 +27,8 @@ interface Plan {
   ran: number
 }
 
-const owned = (name: string) => name.startsWith(IPSET_PREFIX)
+// The security groups' sets are their stage's (secgroup.ts).
+const owned = (name: string) => name.startsWith(IPSET_PREFIX) && !name.startsWith(SG_SET_PREFIX)
 
 /** Members per owned set, as applied. */
 type Members = ReadonlyMap<string, readonly string[]>

@@ -33,7 +33,7 @@ export function createIptablesStage(): KernelStage<Plan> {
     owns: (tool) => (tool.split('/').pop() ?? tool).startsWith('iptables'),
 
     async plan(ctx, previous, desired) {
-      const kernelBefore = previous === undefined ? await saveIptables(ctx.runner) : undefined
+      const kernelBefore = previous === undefined && desired.tables.length > 0 ? await saveIptables(ctx.runner) : undefined
       return { rules: planIptables(previous?.rendered.tables, desired.tables), previous: previous?.rendered.tables, desired: desired.tables, kernelBefore, committed: [], done: false }
     },
 
