@@ -203,8 +203,10 @@ const MUTATORS: { [C in CollectionName]: Mutator<C>[] } = {
     (x, _, r) => ({ ...x, device: pick(r, ['vnet1', 'vnet2', 'vnet3']) }),
     (x, _, r) => ({ ...x, groups: [pick(r, ['sg1', 'sg2', 'nope'])] }),
   ],
+  // A group is its id alone: its edits are additions and removals (ids are never mutated: the
+  // edit would not validate, and randomEdit would draw forever).
   securityGroups: [
-    (x, _, r) => ({ ...x, id: pick(r, ['sg1', 'sg2', 'sg3']) }),
+    (x) => x,
   ],
   securityGroupRules: [
     (x, _, r) => ({ ...x, group: pick(r, ['sg1', 'sg2', 'nope']) }),
@@ -249,7 +251,8 @@ let counter = 0
  */
 export function randomEdit(config: RouterConfig, facts: HostFacts, random: Random, only?: CollectionName): RandomEdit {
   const p = pools(config, facts)
-  for (;;) {
+  // A collection whose mutators never give a valid item must fail its test, not hang the run.
+  for (let attempt = 0; attempt < 10_000; attempt++) {
     const collection = only ?? pick(random, COLLECTION_NAMES)
     const items = config[collection] as CollectionItem<CollectionName>[]
     const roll = random()
@@ -270,4 +273,5 @@ export function randomEdit(config: RouterConfig, facts: HostFacts, random: Rando
     const next = withItem(config, collection, id, item)
     return { collection, id, item, next, scope: { collection, index, previous: existing } }
   }
+  throw new Error(`randomEdit: no valid ${only ?? 'random'} edit in 10,000 attempts (see MUTATORS and SEEDS)`)
 }

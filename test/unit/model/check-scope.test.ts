@@ -56,8 +56,9 @@ describe('item-scoped check', () => {
         expect(sorted(scoped), `${JSON.stringify(edit.scope)} → ${JSON.stringify(edit.item)}`).toEqual(sorted(whole))
         if (whole.some((d) => d.severity === 'error')) refused++
       }
-      // The edits must exercise the checks, not only pass them.
-      expect(refused).toBeGreaterThan(40)
+      // The edits must exercise the checks, not only pass them. A group is its id alone: only
+      // removing one still in use is refused (about 1 edit in 20).
+      expect(refused).toBeGreaterThan(collection === 'securityGroups' ? 10 : 40)
     })
   }
 
