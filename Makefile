@@ -3,10 +3,10 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils qemu-system-x86 openssh-client debootstrap e2fsprogs iputils-ping iputils-arping
+APT_PACKAGES := iptables ipset iproute2 iperf3 conntrack curl procps psmisc netcat-openbsd jq busybox udhcpc isc-dhcp-client dnsutils dnsmasq-base kea-admin g++ make python3 cloud-init wget openssl haproxy qemu-utils xorriso bzip2 xz-utils zip unzip nfs-ganesha nfs-ganesha-vfs libnfs-utils qemu-system-x86 openssh-client debootstrap e2fsprogs iputils-ping iputils-arping nfacct
 NODE_MODULES_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage bench-image image image-qcow2 image-test clean
+.PHONY: help deps apt-deps build check typecheck test test-unit test-netns golden record-fake-kernel demo demo-down bench bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage bench-secgroup bench-image image image-qcow2 image-test clean
 
 help:
 	@echo "make demo        router in a namespace lab: NAT, static NAT, port forwarding, firewall shown with real commands"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench-metadata  metadata and password servers against Apache and a Python server as CloudStack runs them"
 	@echo "make bench-lb    load balancers: kernel l4 and managed HAProxy against HAProxy as CloudStack runs and reloads it"
 	@echo "make bench-storage  storaged: 1 GiB download against curl, copy against cp, resume waste, memory"
+	@echo "make bench-secgroup  security groups: 1,000 ports applied, a member and a rule added, forwarding, against the raw restores and CloudStack's iptables loop"
 	@echo "make bench-image the image: compressed size, boot to a ready API under QEMU, memory left with 10k forwards"
 	@echo "make image       the bootable system VM: build/image/{rootfs.ext4,vmlinuz,initrd.img} (rootfs stage cached)"
 	@echo "make image-qcow2 the same, plus the compressed template build/image/systemvm.qcow2"
@@ -127,7 +128,7 @@ demo: build
 demo-down: build
 	node dist/lab/demo.js down
 
-bench: bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage bench-image
+bench: bench-core bench-dhcp-dns bench-soak bench-metadata bench-lb bench-storage bench-secgroup bench-image
 
 # Every program a suite spawns (itself, through the lab, or through routerd), by package; each
 # target installs its own list, so a fresh machine needs nothing else. The lab: ip (iproute2),
@@ -151,6 +152,9 @@ BENCH_LB_PACKAGES := $(BENCH_COMMON_PACKAGES) wrk curl haproxy gcc
 # the peers and checks: curl, cp/cmp/sha256sum (coreutils, diffutils); git, iptables (the
 # machine line). storaged spawns nothing for path stores and raw images.
 BENCH_STORAGE_PACKAGES := iproute2 mount git iptables curl coreutils diffutils
+# secgroup: iptables/ip6tables/ebtables-restore, ipset and nfacct (routerd and the peer), iperf3, sysctl
+# (procps), ip (iproute2).
+BENCH_SECGROUP_PACKAGES := $(BENCH_COMMON_PACKAGES) iperf3 nfacct
 
 bench-core: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_CORE_PACKAGES)"
@@ -181,6 +185,11 @@ bench-storage: build
 	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_STORAGE_PACKAGES)"
 	npx tsc -p tsconfig.bench.json
 	node build/bench/bench/storage.js
+
+bench-secgroup: build
+	@$(MAKE) --no-print-directory apt-deps APT_PACKAGES="$(BENCH_SECGROUP_PACKAGES)"
+	npx tsc -p tsconfig.bench.json
+	node build/bench/bench/secgroup.js
 
 clean:
 	rm -rf dist build native/udp-batch/build

@@ -8,7 +8,7 @@ import { httpUnix, TOKEN } from '../helpers/router-harness.ts'
 import type { SecGroupDocument } from '../../src/router/secgroup/model.ts'
 import { applySecGroups, NO_SECURITY_GROUPS, readSecGroupKernel } from '../../src/router/secgroup/kernel.ts'
 import { secGroupDrift } from '../../src/router/secgroup/plan.ts'
-import { renderSecGroups, type RenderedSecGroups } from '../../src/router/secgroup/render.ts'
+import { renderSecGroups, type RenderedSecGroups, type SgChain } from '../../src/router/secgroup/render.ts'
 
 /**
  * The security groups in a real kernel: a hypervisor host namespace with a bridge (bridge
@@ -51,6 +51,13 @@ const inNs = (ns: string, file: string, args: string[], opts: { stdin?: string; 
 const runner = createRunner(NS.host)
 /** What was applied last: the rollback target of the next apply. */
 let applied: RenderedSecGroups | undefined
+
+/** The first rendered chain whose name starts with `prefix`. */
+function firstChain(chains: readonly SgChain[], prefix: string): string {
+  const found = chains.find(([name]) => name.startsWith(prefix))
+  if (found === undefined) throw new Error(`no ${prefix} chain rendered`)
+  return found[0]
+}
 
 /** Applies a rendering with the product's shell (kernel.ts), as the role will. */
 async function apply(r: RenderedSecGroups): Promise<void> {
@@ -213,7 +220,7 @@ describe.skipIf(!root)('security groups in a real kernel (host bridge, VM namesp
     const desired = renderSecGroups(document())
     await apply(desired)
     expect(secGroupDrift(desired, await readSecGroupKernel(runner))).toEqual([])
-    const ingress = /^:(SVM-SGI-\S+)/m.exec(desired.ipv4)?.[1] as string
+    const ingress = firstChain(desired.ipv4, 'SVM-SGI-')
     await inNs(NS.host, 'iptables', ['-F', ingress])
     await inNs(NS.host, 'ip6tables', ['-R', ingress, '1', '-j', 'ACCEPT'])
     await inNs(NS.host, 'ebtables', ['-D', 'FORWARD', '-j', 'SVM-SG-EB'])
@@ -233,17 +240,17 @@ describe.skipIf(!root)('security groups in a real kernel (host bridge, VM namesp
     const withoutDb = renderSecGroups({ ...document(), ports: document().ports.filter((p) => p.id !== 'vm-db-1') })
     await apply(withoutDb)
     expect(secGroupDrift(withoutDb, await readSecGroupKernel(runner))).toEqual([])
-    const chains = (text: string) => new Set([...text.matchAll(/^:(SVM-\S+)/gm)].map((m) => m[1] as string))
+    const names = (chains: readonly SgChain[]) => new Set(chains.map(([name]) => name))
     for (const [tool, before, after] of [['iptables-save', full.ipv4, withoutDb.ipv4], ['ip6tables-save', full.ipv6, withoutDb.ipv6], ['ebtables-save', full.ebtables, withoutDb.ebtables]] as const) {
-      const kernel = chains((await inNs(NS.host, tool, [])).stdout)
-      const gone = [...chains(before)].filter((c) => !chains(after).has(c))
+      const kernel = new Set([...(await inNs(NS.host, tool, [])).stdout.matchAll(/^:(SVM-\S+)/gm)].map((m) => m[1] as string))
+      const gone = [...names(before)].filter((c) => !names(after).has(c))
       expect(gone.length, tool).toBeGreaterThan(0)
       for (const c of gone) expect(kernel.has(c), `${tool} still has ${c}`).toBe(false)
-      for (const c of chains(after)) expect(kernel.has(c), `${tool} lacks ${c}`).toBe(true)
+      for (const c of names(after)) expect(kernel.has(c), `${tool} lacks ${c}`).toBe(true)
     }
     expect(await connect(NS.out, IP.db, 5432)).toBe('open') // no port of ours any more: the host's rules only
     // ebtables refuses the last batch: iptables and ip6tables already took it, and are taken back.
-    const broken: RenderedSecGroups = { ...full, ebtables: full.ebtables.replace('COMMIT', '-A SVM-SG-EB --no-such-option\nCOMMIT') }
+    const broken: RenderedSecGroups = { ...full, ebtables: full.ebtables.map(([name, rules]) => [name, name === 'SVM-SG-EB' ? [...rules, '--no-such-option'] : rules]) }
     await expect(apply(broken)).rejects.toMatchObject({ code: 'ERR_KERNEL_REJECTED' })
     applied = withoutDb
     expect(secGroupDrift(withoutDb, await readSecGroupKernel(runner))).toEqual([])
@@ -251,10 +258,11 @@ describe.skipIf(!root)('security groups in a real kernel (host bridge, VM namesp
     expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
   })
 
-  it('with no document, only the fixed chains and jumps stay; a document again restores everything', async () => {
+  it('with no document, only the fixed chains and jumps stay (no set, no counter); a document again restores everything', async () => {
     await apply(NO_SECURITY_GROUPS)
     expect(secGroupDrift(NO_SECURITY_GROUPS, await readSecGroupKernel(runner))).toEqual([])
     expect((await inNs(NS.host, 'ipset', ['list', '-n'])).stdout).not.toMatch(/^svm-sg/m)
+    expect((await inNs(NS.host, 'nfacct', ['list'])).stdout).not.toContain('svm-sgd-')
     await apply(renderSecGroups(document()))
     expect(await connect(NS.web, IP.db, 5432)).toBe('open')
     expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
@@ -284,6 +292,13 @@ describe.skipIf(!root)('security groups in a real kernel (host bridge, VM namesp
       expect(await connect(NS.out, IP.db, 5432)).toBe('open')
       expect((await api('DELETE', '/v1/config/securityGroupRules/db-open')).status).toBe(200)
       expect(await connect(NS.out, IP.db, 5432)).toBe('dropped')
+      // A spoofed source is dropped and counted per port and reason in /metrics (nfacct).
+      await ip(NS.web, 'addr', 'add', '10.1.0.78/24', 'dev', 'eth0')
+      await run(process.execPath, [peerScript(), 'send', 'udp', IP.out, '7000', '10.1.0.78'], { netns: NS.web })
+      await ip(NS.web, 'addr', 'del', '10.1.0.78/24', 'dev', 'eth0')
+      const metrics = String((await api('GET', '/metrics')).body)
+      expect(Number(/^routerd_security_group_dropped_packets_total\{port="vm-web-1",reason="spoof"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0)
+      expect(metrics).toMatch(/^routerd_security_group_dropped_packets_total\{port="vm-db-1",reason="arp-spoof"\} \d+$/m)
       // A router's collections are not this role's; a bad document changes nothing.
       expect((await api('PUT', '/v1/config/portForwards/x', {})).status).toBe(404)
       const bad = await api('PUT', '/v1/config/ports/vm-web-1', { ...document().ports[0], groups: ['nope'] })
@@ -292,7 +307,7 @@ describe.skipIf(!root)('security groups in a real kernel (host bridge, VM namesp
       expect(await connect(NS.web, IP.db, 5432)).toBe('open')
       // Drift: a chain flushed by hand is found and repaired.
       const desired = renderSecGroups(document())
-      const ingress = /^:(SVM-SGI-\S+)/m.exec(desired.ipv4)?.[1] as string
+      const ingress = firstChain(desired.ipv4, 'SVM-SGI-')
       await inNs(NS.host, 'iptables', ['-F', ingress])
       expect((await api('GET', '/v1/diff')).body.differences.length).toBeGreaterThan(0)
       await api('POST', '/v1/resync')

@@ -5,6 +5,7 @@ import type { Metrics } from '../../core/metrics.ts'
 import type { Runner } from '../../core/exec.ts'
 import { readFacts } from '../kernel/facts.ts'
 import { readRuleCounters } from '../kernel/rule-counters.ts'
+import { SgDropReader } from '../secgroup/counters.ts'
 import { applySysctls } from '../kernel/sysctl.ts'
 import { checkConfig } from '../model/check.ts'
 import { COLLECTION_NAMES, type CollectionItem, type CollectionName, type RouterConfig } from '../model/config.ts'
@@ -89,6 +90,8 @@ export class Engine {
   private readonly subsystems: Record<string, SubsystemStatus> = Object.fromEntries(this.stages.filter((s) => s.status)
     .map((s) => [s.name, { appliedGeneration: 0, lastError: null, lastDurationMs: null }]))
   private drift = { checks: 0, repairs: 0, lastProblems: [] as string[] }
+  private sgDrops: SgDropReader | undefined
+  private sgDropSeries = new Set<string>()
   private storeProblems: StoreProblem[] = []
   private timer: NodeJS.Timeout | undefined
   private retryMs = 1000
@@ -292,6 +295,7 @@ export class Engine {
    * as metrics; read-only, so it does not wait for the edit queue. Called at each scrape.
    */
   async publishKernelCounters(): Promise<void> {
+    if (this.role === 'secgroup') return this.publishSecGroupDrops()
     const [dropped, metadata] = await Promise.all([
       readRuleCounters(this.opts.runner, 'raw', 'antispoof'), readRuleCounters(this.opts.runner, 'filter', 'metadata-spoof'),
     ])
@@ -301,6 +305,27 @@ export class Engine {
     for (const [network, packets] of metadata) {
       this.opts.metrics.setCounter('metadata_spoofed_dropped_total', "Packets to the metadata and password ports whose address and MAC are no DHCP host's of the network", packets, { network })
     }
+  }
+
+  /** Role secgroup: drops per port and reason (secgroup/counters.ts); series of ports gone are removed. */
+  private async publishSecGroupDrops(): Promise<void> {
+    const rendered = this.applied?.rendered.secgroup
+    if (rendered === undefined) return
+    const ports = [...new Set(rendered.counters.map((c) => c.port))]
+    const { byPort } = await (this.sgDrops ??= new SgDropReader(this.opts.runner)).read(rendered.counters, ports)
+    const name = 'security_group_dropped_packets_total'
+    const published = new Set<string>()
+    for (const [port, reasons] of byPort) {
+      for (const [reason, packets] of reasons) {
+        this.opts.metrics.setCounter(name, "Packets a VM port's security-group rules dropped, by port and reason", packets, { port, reason })
+        published.add(`${port}\n${reason}`)
+      }
+    }
+    for (const key of this.sgDropSeries) {
+      const [port = '', reason = ''] = key.split('\n')
+      if (!published.has(key)) this.opts.metrics.remove(name, { port, reason })
+    }
+    this.sgDropSeries = published
   }
 
   /** What differs between the desired state and the kernel, without repairing (svmctl diff). */

@@ -7,6 +7,8 @@
 export interface IpSetSpec {
   name: string
   type: 'hash:net' | 'hash:ip,port' | 'hash:ip'
+  /** The address family (default inet: IPv4). */
+  family?: 'inet6'
   maxelem: number
   /** In the form `ipset save` prints them (so kernel and plan compare as text); any order. */
   entries: string[]
@@ -24,7 +26,7 @@ export interface IpSetSpec {
 
 /** Pure. The `create` arguments after the set's name: its type and options. */
 export function ipsetCreateArgs(s: IpSetSpec): string {
-  return `${s.type} family inet hashsize 1024 maxelem ${s.maxelem}${s.timeout === undefined ? '' : ` timeout ${s.timeout}`}`
+  return `${s.type} family ${s.family ?? 'inet'} hashsize 1024 maxelem ${s.maxelem}${s.timeout === undefined ? '' : ` timeout ${s.timeout}`}`
 }
 
 /** Pure. The `ipset restore` line creating `s` under `name` (its own, or a temporary to swap in). */

@@ -1,17 +1,21 @@
 import { ApplianceError } from '../../core/errors.ts'
 import type { Runner } from '../../core/exec.ts'
+import { parseIpsetSave } from '../kernel/ipset.ts'
+import { parseNfacctList } from './counters.ts'
 import { runBatch } from '../kernel/restore.ts'
 import { planSecGroups, type SgKernelView, type SgPlan } from './plan.ts'
 import { renderSecGroups, type RenderedSecGroups } from './render.ts'
 
 /**
  * The imperative shell of the security groups: reads what the host's tools show, applies the
- * batches plan.ts makes (ipset, iptables, ip6tables, ebtables, each one restore), and on a
+ * batches plan.ts makes (ipset, iptables, ip6tables, ebtables, each one restore, skipped when it
+ * has nothing to change), and on a
  * refusal takes the host back to the previous rendering (or to none of ours), planned anew
  * against what the failed batches left.
  */
 
 const RESTORE_MS = 120_000
+const COUNTER_DELETERS = 6
 
 export async function readSecGroupKernel(runner: Runner): Promise<SgKernelView> {
   const out = async (file: string, args: string[]) => (await runner.run(file, args, { timeoutMs: 60_000 })).stdout
@@ -19,7 +23,8 @@ export async function readSecGroupKernel(runner: Runner): Promise<SgKernelView> 
     ipv4: await out('iptables-save', ['-t', 'filter']),
     ipv6: await out('ip6tables-save', ['-t', 'filter']),
     ebtables: await out('ebtables-save', []),
-    sets: (await out('ipset', ['list', '-n'])).split('\n').filter((s) => s !== ''),
+    sets: parseIpsetSave(await out('ipset', ['save'])),
+    counters: new Set(parseNfacctList(await out('nfacct', ['list'])).keys()),
   }
 }
 
@@ -29,11 +34,31 @@ export const SG_TOOL_PREFIX = 'secgroup '
 /** Runs a plan's batches in order. */
 export async function runSecGroupPlan(runner: Runner, plan: SgPlan): Promise<void> {
   const batch = (file: string, args: string[], payload: string) => runBatch(runner, file, args, payload, { timeoutMs: RESTORE_MS, tool: `${SG_TOOL_PREFIX}${file}` })
-  if (plan.ipsets !== '') await batch('ipset', ['restore'], plan.ipsets)
-  await batch('iptables-restore', ['-w', '5', '--noflush'], plan.ipv4)
-  await batch('ip6tables-restore', ['-w', '5', '--noflush'], plan.ipv6)
-  await batch('ebtables-restore', ['--noflush'], plan.ebtables)
-  if (plan.destroySets !== '') await batch('ipset', ['restore'], plan.destroySets)
+  const text = (lines: readonly string[]) => lines.map((l) => `${l}\n`).join('')
+  // What the rules will name, made first: sets (with their members) and counters, side by side.
+  const made = await Promise.allSettled([
+    plan.ipsets.before.length === 0 ? undefined : batch('ipset', ['restore'], text(plan.ipsets.before)),
+    plan.createCounters.length === 0 ? undefined : batch('nfacct', ['restore'], text(plan.createCounters)),
+  ])
+  const failed = made.find((r) => r.status === 'rejected')
+  if (failed !== undefined) throw failed.reason
+  // Three tables, three independent nf_tables transactions: run side by side. A refusal of one
+  // is thrown once all have ended, so the rollback plans against a host at rest.
+  const restores = await Promise.allSettled([
+    plan.ipv4 === '' ? undefined : batch('iptables-restore', ['-w', '5', '--noflush'], plan.ipv4),
+    plan.ipv6 === '' ? undefined : batch('ip6tables-restore', ['-w', '5', '--noflush'], plan.ipv6),
+    plan.ebtables === '' ? undefined : batch('ebtables-restore', ['--noflush'], plan.ebtables),
+  ])
+  const refused = restores.find((r) => r.status === 'rejected')
+  if (refused !== undefined) throw refused.reason
+  if (plan.ipsets.after.length > 0) await batch('ipset', ['restore'], text(plan.ipsets.after))
+  // nfacct deletes one counter per process (a counter still in use, by another writer's rule,
+  // stays): a few at a time, so that 1,000 ports removed cost seconds, not tens of them.
+  const queue = [...plan.deleteCounters]
+  const worker = async () => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) await runner.run('nfacct', ['delete', name], { timeoutMs: 10_000, okCodes: [0, 1] })
+  }
+  await Promise.all(Array.from({ length: Math.min(COUNTER_DELETERS, queue.length) }, worker))
 }
 
 /** What a host holds of ours when it has no document: the fixed chains and jumps, no port. */

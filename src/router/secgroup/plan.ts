@@ -1,44 +1,67 @@
 import { parseSave } from '../kernel/iptables.ts'
+import { planIpsets, type IpsetPlan } from '../plan/ipset.ts'
 import { normalizeRule } from '../plan/drift.ts'
 import { SG_SET_PREFIX } from '../render/names.ts'
-import type { RenderedSecGroups, SgHook } from './render.ts'
+import { nfacctCreateLine, SG_COUNTER_PREFIX } from './counters.ts'
+import type { RenderedSecGroups, SgChain, SgHook } from './render.ts'
 
 /**
- * Pure. Takes a hypervisor host from what its tools show to a security-group rendering, touching
- * only what is ours: chains whose names start with SG_CHAIN_PREFIX, sets starting with
- * SG_SET_PREFIX, and our jumps at the head of FORWARD and INPUT. Every restore is `--noflush`:
- * each of our chains is declared (so flushed) and refilled, our chains the rendering no longer
- * has are flushed and deleted in the same transaction, a missing jump is inserted at position 1,
- * sets we no longer use are destroyed after the rules stopped naming them.
+ * Pure. Takes a hypervisor host to a security-group rendering, touching only what is ours:
+ * chains whose names start with SG_CHAIN_PREFIX, sets starting with SG_SET_PREFIX, and our jumps
+ * at the head of FORWARD and INPUT. Every restore is `--noflush` and names only the chains whose
+ * rules differ from what the host holds: one is declared (so flushed) and refilled, our chains
+ * the rendering no longer has are flushed and deleted in the same transaction, a missing jump is
+ * inserted at position 1. Set members are added and deleted one by one (plan/ipset.ts); sets we
+ * no longer use are destroyed after the rules stopped naming them. Drop counters (nfacct) are
+ * created before the rules that count into them and deleted after.
+ *
+ * What the host holds is either what it showed (planSecGroups: at start, after a refusal, on a
+ * drift repair) or what the last apply left (planSecGroupsFrom: every edit in between), so that
+ * an edit among 1,000 ports costs what it changes, not a read of every rule on the host.
  */
 
 export const SG_CHAIN_PREFIX = 'SVM-SG'
 export { SG_SET_PREFIX }
 
-/** What the host's tools show: `iptables-save -t filter`, `ip6tables-save -t filter`, `ebtables-save`, `ipset list -n`. */
+/** What the host's tools show: `iptables-save -t filter`, `ip6tables-save -t filter`, `ebtables-save`, every set's members, every counter's name (`nfacct list`). */
 export interface SgKernelView {
   ipv4: string
   ipv6: string
   ebtables: string
-  sets: readonly string[]
+  sets: ReadonlyMap<string, readonly string[]>
+  counters: ReadonlySet<string>
 }
 
-/** The batches, in the order they run: sets, the three rule restores, then the set deletions. */
+/** The batches, in the order they run: set lines before the rules, the three rule restores ('' when nothing changes), set lines after. */
 export interface SgPlan {
-  ipsets: string
+  ipsets: IpsetPlan
+  /** `nfacct restore` lines creating counters (before the rules), and counters to delete (after them). */
+  createCounters: string[]
+  deleteCounters: string[]
   ipv4: string
   ipv6: string
   ebtables: string
-  destroySets: string
+  /** Chains declared and rules written, over the three tables. */
+  chains: number
+  rules: number
 }
 
+type Family = 'ipv4' | 'ipv6' | 'ebtables'
+const FAMILIES: readonly Family[] = ['ipv4', 'ipv6', 'ebtables']
 const TOOLS = { ipv4: 'iptables', ipv6: 'ip6tables', ebtables: 'ebtables' } as const
 
-/** The chains (with their rule lines) and the builtin chains' rules of one filter table in restore or save text. */
-function filterTable(text: string): { chains: Map<string, string[]>; builtin: (chain: string) => string[] } {
+export const ownedSgSet = (name: string) => name.startsWith(SG_SET_PREFIX)
+
+/** Set name → members, as a rendering has them. */
+export function renderedMembers(r: RenderedSecGroups): Map<string, readonly string[]> {
+  return new Map(r.sets.map((s) => [s.name, s.entries]))
+}
+
+/** Our chains (normalized rules) and the builtin chains' rules of one filter table in save text. */
+function kernelTable(text: string): { chains: Map<string, string[]>; builtin: (chain: string) => string[] } {
   const table = parseSave(text).get('filter')
   const chains = new Map<string, string[]>()
-  for (const [name, rules] of table?.chains ?? []) if (name.startsWith(SG_CHAIN_PREFIX)) chains.set(name, rules)
+  for (const [name, rules] of table?.chains ?? []) if (name.startsWith(SG_CHAIN_PREFIX)) chains.set(name, rules.map(normalizeRule))
   return { chains, builtin: (chain) => table?.chains.get(chain) ?? [] }
 }
 
@@ -47,55 +70,105 @@ function hookPresent(hook: SgHook, builtinRules: readonly string[]): boolean {
   return builtinRules.some((r) => normalizeRule(r) === want)
 }
 
-/** Pure. The batches that take `kernel` to `desired`. */
-export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView): SgPlan {
-  const rules = (family: 'ipv4' | 'ipv6' | 'ebtables'): string => {
-    const want = filterTable(desired[family])
-    const have = filterTable(kernel[family])
-    const body = desired[family].replace(/COMMIT\n$/, '')
-    const hooks = desired.hooks.filter((h) => h.tool === TOOLS[family] && !hookPresent(h, have.builtin(h.chain)))
-    const stale = [...have.chains.keys()].filter((name) => !want.chains.has(name))
-    return [
-      body,
-      ...hooks.map((h) => `-I ${h.chain} 1 ${h.rule}\n`),
-      ...stale.map((name) => `-F ${name}\n`),
-      ...stale.map((name) => `-X ${name}\n`),
-      'COMMIT\n',
-    ].join('')
-  }
-  const wanted = new Set(desired.ipsets.split('\n').flatMap((l) => (l.startsWith('create ') ? [l.split(' ')[1] as string] : [])))
-  const staleSets = kernel.sets.filter((s) => s.startsWith(SG_SET_PREFIX) && !wanted.has(s))
+const sameRules = (a: readonly string[], b: readonly string[] | undefined) => b !== undefined && (a === b || (a.length === b.length && a.every((r, i) => r === b[i])))
+
+/**
+ * The restore text that takes `have` (chain → rules, compared after `normalize`) to `want`, with
+ * `hooks` inserted; '' when nothing differs.
+ */
+function tableBatch(family: Family, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[]): { text: string; chains: number; rules: number } {
+  const changed = want.filter(([name, rules]) => !sameRules(normalize === identity ? rules : rules.map(normalize), have.get(name)))
+  const wanted = new Set(want.map(([name]) => name))
+  const stale = [...have.keys()].filter((name) => !wanted.has(name))
+  if (changed.length === 0 && stale.length === 0 && hooks.length === 0) return { text: '', chains: 0, rules: 0 }
+  const declare = family === 'ebtables'
+    // ebtables-restore --noflush does not flush a declared chain.
+    ? [...changed.map(([name]) => `:${name} RETURN`), ...changed.map(([name]) => `-F ${name}`)]
+    : changed.map(([name]) => `:${name} - [0:0]`)
+  const lines = [
+    '*filter',
+    ...declare,
+    ...changed.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)),
+    ...hooks.map((h) => `-I ${h.chain} 1 ${h.rule}`),
+    ...stale.map((name) => `-F ${name}`),
+    ...stale.map((name) => `-X ${name}`),
+    'COMMIT',
+    '',
+  ]
+  return { text: lines.join('\n'), chains: changed.length, rules: changed.reduce((n, [, rules]) => n + rules.length, 0) }
+}
+
+const identity = (rule: string) => rule
+
+/** The counters to create and to delete, from the names the host has (ours among others). */
+function counterChanges(desired: RenderedSecGroups, have: ReadonlySet<string>): { createCounters: string[]; deleteCounters: string[] } {
+  const wanted = new Set(desired.counters.map((c) => c.name))
   return {
-    ipsets: desired.ipsets,
-    ipv4: rules('ipv4'),
-    ipv6: rules('ipv6'),
-    ebtables: rules('ebtables'),
-    destroySets: staleSets.map((s) => `destroy ${s}\n`).join(''),
+    createCounters: desired.counters.filter((c) => !have.has(c.name)).map((c) => nfacctCreateLine(c.name)),
+    deleteCounters: [...have].filter((name) => name.startsWith(SG_COUNTER_PREFIX) && !wanted.has(name)),
   }
+}
+
+function assemble(tables: Record<Family, { text: string; chains: number; rules: number }>, ipsets: IpsetPlan, counters: { createCounters: string[]; deleteCounters: string[] }): SgPlan {
+  return {
+    ipsets, ...counters, ipv4: tables.ipv4.text, ipv6: tables.ipv6.text, ebtables: tables.ebtables.text,
+    chains: FAMILIES.reduce((n, f) => n + tables[f].chains, 0),
+    rules: FAMILIES.reduce((n, f) => n + tables[f].rules, 0),
+  }
+}
+
+/** Pure. The batches that take the host, as `kernel` shows it, to `desired`. */
+export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView): SgPlan {
+  const table = (family: Family) => {
+    const have = kernelTable(kernel[family])
+    const hooks = desired.hooks.filter((h) => h.tool === TOOLS[family] && !hookPresent(h, have.builtin(h.chain)))
+    return tableBatch(family, desired[family], have.chains, normalizeRule, hooks)
+  }
+  const sets = new Map([...kernel.sets].filter(([name]) => ownedSgSet(name)))
+  return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(sets, desired.sets, ownedSgSet), counterChanges(desired, kernel.counters))
+}
+
+/**
+ * Pure. The batches that take the host from `previous` (what the last apply left, with its set
+ * members as applied) to `desired`: only what the edit changed. Jumps are not checked here: the
+ * apply that left `previous` put them in, and drift checks find them gone.
+ */
+export function planSecGroupsFrom(previous: RenderedSecGroups, members: ReadonlyMap<string, readonly string[]>, desired: RenderedSecGroups): SgPlan {
+  const table = (family: Family) => tableBatch(family, desired[family], new Map(previous[family]), identity, [])
+  const counters = previous.counters === desired.counters ? { createCounters: [], deleteCounters: [] } : counterChanges(desired, new Set(previous.counters.map((c) => c.name)))
+  return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(members, desired.sets, ownedSgSet), counters)
 }
 
 /**
  * Pure. What differs between `desired` and the kernel, our objects only: a chain missing,
- * unexpected or with other rules (normalized as iptables-save prints them), a jump missing.
- * Empty when they agree.
+ * unexpected or with other rules (normalized as the save tools print them), a jump missing, a
+ * set missing or with other members. Empty when they agree.
  */
 export function secGroupDrift(desired: RenderedSecGroups, kernel: SgKernelView): string[] {
   const problems: string[] = []
-  for (const family of ['ipv4', 'ipv6', 'ebtables'] as const) {
+  for (const family of FAMILIES) {
     const tool = TOOLS[family]
-    const want = filterTable(desired[family])
-    const have = filterTable(kernel[family])
-    for (const [name, rules] of want.chains) {
+    const have = kernelTable(kernel[family])
+    const wanted = new Set<string>()
+    for (const [name, rules] of desired[family]) {
+      wanted.add(name)
       const got = have.chains.get(name)
-      if (got === undefined) { problems.push(`${tool} ${name}: missing`); continue }
-      const a = rules.map(normalizeRule)
-      const b = got.map(normalizeRule)
-      if (a.length !== b.length || a.some((r, i) => r !== b[i])) problems.push(`${tool} ${name}: ${b.length} rules differ from the ${a.length} rendered`)
+      if (got === undefined) problems.push(`${tool} ${name}: missing`)
+      else if (!sameRules(rules.map(normalizeRule), got)) problems.push(`${tool} ${name}: ${got.length} rules differ from the ${rules.length} rendered`)
     }
-    for (const name of have.chains.keys()) if (!want.chains.has(name)) problems.push(`${tool} ${name}: not rendered`)
+    for (const name of have.chains.keys()) if (!wanted.has(name)) problems.push(`${tool} ${name}: not rendered`)
     for (const hook of desired.hooks) {
       if (hook.tool === tool && !hookPresent(hook, have.builtin(hook.chain))) problems.push(`${tool} ${hook.chain}: the jump "${hook.rule}" is missing`)
     }
   }
+  for (const set of desired.sets) {
+    const got = kernel.sets.get(set.name)
+    if (got === undefined) problems.push(`ipset ${set.name}: missing`)
+    else if (!sameRules([...set.entries].sort(), [...got].sort())) problems.push(`ipset ${set.name}: ${got.length} members differ from the ${set.entries.length} rendered`)
+  }
+  const wantedSets = new Set(desired.sets.map((s) => s.name))
+  for (const name of kernel.sets.keys()) if (ownedSgSet(name) && !wantedSets.has(name)) problems.push(`ipset ${name}: not rendered`)
+  const missing = desired.counters.filter((c) => !kernel.counters.has(c.name))
+  if (missing.length > 0) problems.push(`nfacct: ${missing.length} drop counters missing (${missing[0]?.port} ${missing[0]?.reason} first)`)
   return problems
 }

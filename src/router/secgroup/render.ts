@@ -1,13 +1,20 @@
+import { memoize } from '../../core/memo.ts'
+import { formatIpsets, type IpSetSpec } from '../render/ipset.ts'
 import { ownedChain, ownedSet, ruleTag } from '../render/names.ts'
 import { ruleArgs } from '../render/rule-line.ts'
-import { linkLocalOf, parsePeerCidr } from './addresses.ts'
+import { formatIpv6, linkLocalOf, parseIpv6, parsePeerCidr } from './addresses.ts'
+import { DROP_REASONS, dropCounter, nfacctCreateLine, type SgCounter } from './counters.ts'
 import { dispatchTree, type DispatchMatch } from './dispatch.ts'
 import type { SecGroupDocument, SecurityGroupRule, SgPort } from './model.ts'
 
 /**
- * Pure. The kernel text of a checked security-group document (check.ts). Same document, same
- * bytes. Everything is in chains and sets of our own, for `--noflush` restores: a host is not
- * our VM, and nothing else on it is touched (a declared chain is flushed and refilled).
+ * Pure. The kernel objects of a checked security-group document (check.ts): chains with their
+ * rules, sets with their members, the jumps into them. Same document, same rendering. Everything
+ * is in chains and sets of our own, for `--noflush` restores of the chains that changed (plan.ts):
+ * a host is not our VM, and nothing else on it is touched. What a port's chains hold depends on
+ * that port and its groups' rules only, and each rule's matches are rendered once per rule object
+ * (items are replaced, never changed): an edit re-renders what it touches, and the planner writes
+ * only the chains whose rules differ.
  *
  *   FORWARD (pos. 1) → SVM-SG-FWD (bridged traffic of our ports, IPv4 and IPv6 alike):
  *      → SVM-SG-FROM (tree on --physdev-in, dispatch.ts) → SVM-SGF-<port>: → SVM-SGO-<port>, goto SVM-SG-TOA
@@ -25,10 +32,12 @@ import type { SecGroupDocument, SecurityGroupRule, SgPort } from './model.ts'
  * The trees keep the rules a packet evaluates to a few dozen, however many ports the host has.
  *
  * hash:mac and hash:ip,mac sets do not exist on this kernel: MAC and IP are paired in rules.
- * Remote groups are hash:ip sets of their members' addresses (one per family), replaced by swap.
- * iptables drops carry `svm:sg-drop:<port>:<reason>` (spoof, ingress, egress, invalid,
- * dhcp-server, router-advert, redirect) so their counters are read per port and reason; ebtables
- * has no comments, and a port's chain holds its two drops (ARP, then MAC) in fixed places.
+ * Remote groups are hash:ip sets of their members' addresses (one per family), edited member by
+ * member (plan/ipset.ts).
+ * iptables drops count into the port's nfacct counter for their reason (counters.ts: spoof,
+ * ingress, egress, invalid, dhcp-server, router-advert, redirect) and carry
+ * `svm:sg-drop:<port>:<reason>`; ebtables has neither, and a port's chain holds its two drops
+ * (ARP, then MAC) in fixed places.
  */
 
 export interface SgHook {
@@ -38,16 +47,21 @@ export interface SgHook {
   rule: string
 }
 
+/** A chain of ours and its rules, each the arguments after `-A <chain>` as restore text. */
+export type SgChain = readonly [name: string, rules: readonly string[]]
+
 export interface RenderedSecGroups {
-  /** `iptables-restore --noflush` input (filter). */
-  ipv4: string
-  /** `ip6tables-restore --noflush` input (filter). */
-  ipv6: string
-  /** `ipset restore` input: the remote-group sets, each filled beside and swapped in. */
-  ipsets: string
-  /** `ebtables-restore --noflush` input (filter). */
-  ebtables: string
-  hooks: SgHook[]
+  /** iptables, table filter. */
+  ipv4: readonly SgChain[]
+  /** ip6tables, table filter. */
+  ipv6: readonly SgChain[]
+  /** ebtables, table filter. */
+  ebtables: readonly SgChain[]
+  /** The remote-group sets (v4 and v6 per group) with their members. */
+  sets: readonly IpSetSpec[]
+  /** The drop counters (nfacct objects) the rules count into: every port, every reason. */
+  counters: readonly SgCounter[]
+  hooks: readonly SgHook[]
 }
 
 export const SG_CHAIN = { forward: 'SVM-SG-FWD', from: 'SVM-SG-FROM', toAccept: 'SVM-SG-TOA', to: 'SVM-SG-TO', input: 'SVM-SG-IN', bridge: 'SVM-SG-EB' } as const
@@ -58,9 +72,12 @@ export function remoteSet(group: string, family: 4 | 6): string {
   return ownedSet('sg', `${family}|${group}`)
 }
 
-function drop(port: SgPort, reason: string): string[] {
-  return ['-m', 'comment', '--comment', ruleTag('sg-drop', `${port.id}:${reason}`), '-j', 'DROP']
+function drop(port: SgPort, reason: typeof DROP_REASONS[number]): string[] {
+  return ['-m', 'nfacct', '--nfacct-name', dropCounter(port.id, reason), '-m', 'comment', '--comment', ruleTag('sg-drop', `${port.id}:${reason}`), '-j', 'DROP']
 }
+
+/** A port's counters, one per reason: rendered once per port object. */
+const portCounters = memoize((port: SgPort): SgCounter[] => DROP_REASONS.map((reason) => ({ name: dropCounter(port.id, reason), port: port.id, reason })))
 
 /** Protocol and port/type arguments of a rule in one family, or undefined when the rule says nothing there. */
 function protocolArgs(r: SecurityGroupRule, family: 4 | 6): string[] | undefined {
@@ -96,12 +113,17 @@ function peerArgs(r: SecurityGroupRule, family: 4 | 6): string[][] {
 export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
   const ports = byId(doc.ports)
   const rulesByGroup = new Map<string, SecurityGroupRule[]>()
-  for (const r of byId(doc.securityGroupRules)) rulesByGroup.set(r.group, [...(rulesByGroup.get(r.group) ?? []), r])
+  for (const r of byId(doc.securityGroupRules)) {
+    const list = rulesByGroup.get(r.group)
+    if (list === undefined) rulesByGroup.set(r.group, [r])
+    else list.push(r)
+  }
   return {
     ipv4: renderFamily(ports, rulesByGroup, 4),
     ipv6: renderFamily(ports, rulesByGroup, 6),
-    ipsets: renderSets(doc, ports),
     ebtables: renderBridge(ports),
+    sets: renderSets(doc, ports),
+    counters: ports.flatMap(portCounters),
     hooks: [
       ...(['iptables', 'ip6tables'] as const).flatMap((tool) => [
         { tool, chain: 'FORWARD' as const, rule: `-j ${SG_CHAIN.forward}` }, { tool, chain: 'INPUT' as const, rule: `-j ${SG_CHAIN.input}` },
@@ -111,77 +133,120 @@ export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
   }
 }
 
-function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string, SecurityGroupRule[]>, family: 4 | 6): string {
-  const chains: [string, string[][]][] = []
+/** Pure. `iptables-restore` / `ip6tables-restore` text declaring and filling `chains` (goldens, the benchmark's peer). */
+export function iptablesText(chains: readonly SgChain[]): string {
+  return ['*filter', ...chains.map(([name]) => `:${name} - [0:0]`), ...chains.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)), 'COMMIT', ''].join('\n')
+}
+
+/** Pure. `ebtables-restore --noflush` text: a declared chain is not flushed there, so each is flushed before it is refilled. */
+export function ebtablesText(chains: readonly SgChain[]): string {
+  return ['*filter', ...chains.map(([name]) => `:${name} RETURN`), ...chains.map(([name]) => `-F ${name}`), ...chains.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)), 'COMMIT', ''].join('\n')
+}
+
+/** Pure. `ipset restore` text creating and filling the sets. */
+export function ipsetText(sets: readonly IpSetSpec[]): string {
+  return formatIpsets(sets)
+}
+
+/** Pure. `nfacct restore` text creating the counters. */
+export function nfacctText(counters: readonly SgCounter[]): string {
+  return counters.map((c) => `${nfacctCreateLine(c.name)}\n`).join('')
+}
+
+const ESTABLISHED = ruleArgs('-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'RETURN')
+const icmp6 = (type: number) => ['-p', 'ipv6-icmp', '-m', 'icmp6', '--icmpv6-type', String(type)]
+const ret = (...args: string[]) => ruleArgs(...args, '-j', 'RETURN')
+// Neighbour discovery and multicast listeners (v6) work whatever the rules say, as v4's ARP does.
+const ND_TO_VM = [130, 131, 132, 134, 135, 136, 143].map((t) => ret(...icmp6(t)))
+const ND_FROM_VM = [130, 131, 132, 133, 135, 136, 143].map((t) => ret(...icmp6(t)))
+// The DHCP server is elsewhere on the network (the router): its answers reach the VM.
+const DHCP_TO_VM = { 4: ret('-p', 'udp', '-m', 'udp', '--sport', '67', '--dport', '68'), 6: ret('-p', 'udp', '-m', 'udp', '--sport', '547', '--dport', '546') }
+
+/** A rule's match lines (each ending in RETURN) per family: rendered once per rule object. */
+const ruleLines = memoize((r: SecurityGroupRule): { 4: string[]; 6: string[] } => {
+  const lines = (family: 4 | 6) => {
+    const proto = protocolArgs(r, family)
+    if (proto === undefined) return []
+    return peerArgs(r, family).map((peer) => ruleArgs(...proto, ...peer, '-m', 'comment', '--comment', ruleTag('sg-rule', r.id), '-j', 'RETURN'))
+  }
+  return { 4: lines(4), 6: lines(6) }
+})
+
+/** The chains of a port that depend on the port alone (to/from it, its sources), per family: rendered once per port object. */
+const portOwnChains = memoize((port: SgPort): { 4: SgChain[]; 6: SgChain[]; bridge: SgChain } => {
+  const c = portChains(port)
+  const mac = ['-m', 'mac', '--mac-source', port.mac.toLowerCase()]
+  const family = (f: 4 | 6): SgChain[] => {
+    const own = f === 4 ? port.ipv4 : [linkLocalOf(port.mac), ...(port.ipv6 ?? []).map(canonicalIpv6)]
+    const fromOwn = [...new Set(own)].map((ip) => ret('-s', `${ip}/${f === 4 ? 32 : 128}`, ...mac))
+    const unnumbered = f === 4
+      ? [ret('-s', '0.0.0.0/32', '-d', '255.255.255.255/32', '-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67', ...mac)]
+      : [ret('-s', '::/128', ...icmp6(135), ...mac), ret('-s', '::/128', ...icmp6(143), ...mac)]
+    return [
+      // From the VM (its egress chain let it go), then to a port of ours or not (goto: the stack
+      // of nested jumps nf_tables allows is 16 deep); to the VM: its ingress chain, then accepted.
+      [c.from, [ruleArgs('-j', c.egress), ruleArgs('-g', SG_CHAIN.toAccept)]],
+      [c.to, [ruleArgs('-j', c.ingress), ruleArgs('-j', 'ACCEPT')]],
+      [c.source, [...fromOwn, ...unnumbered, ruleArgs(...drop(port, 'spoof'))]],
+    ]
+  }
+  const m = port.mac.toLowerCase()
+  const bridge: SgChain = [ownedChain('SGM', port.id), [
+    ...[...new Set(port.ipv4)].map((ip) => `-p ARP --arp-ip-src ${ip} --arp-mac-src ${m} -j RETURN`),
+    `-p ARP --arp-ip-src 0.0.0.0 --arp-mac-src ${m} -j RETURN`,
+    '-p ARP -j DROP',
+    `-s ${m} -j RETURN`,
+    '-j DROP',
+  ]]
+  return { 4: family(4), 6: family(6), bridge }
+})
+
+function canonicalIpv6(text: string): string {
+  const value = parseIpv6(text)
+  return value === undefined ? text : formatIpv6(value)
+}
+
+function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string, SecurityGroupRule[]>, family: 4 | 6): SgChain[] {
+  const chains: SgChain[] = []
   const physdev = (dir: 'in' | 'out', bridged: boolean): DispatchMatch => ({
     exact: (name) => ['-m', 'physdev', `--physdev-${dir}`, name, ...(bridged ? ['--physdev-is-bridged'] : [])],
     prefix: (prefix) => ['-m', 'physdev', `--physdev-${dir}`, `${prefix}+`],
   })
-  const tree = (root: string, key: string, dir: 'in' | 'out', bridged: boolean, action: (p: SgPort) => string[]) =>
+  const tree = (root: string, key: string, dir: 'in' | 'out', bridged: boolean, action: (p: SgPort) => string[]): SgChain[] =>
     dispatchTree(root, ports.map((p) => ({ name: p.device, action: action(p) })), physdev(dir, bridged), (prefix) => ownedChain('SGN', `${key}|${prefix}`))
+      .map(([name, rules]) => [name, rules.map((r) => ruleArgs(...r))])
   for (const port of ports) {
     const c = portChains(port)
     const rules = port.groups.flatMap((g) => rulesByGroup.get(g) ?? [])
-    const matches = (direction: 'ingress' | 'egress') => rules.filter((r) => r.direction === direction).flatMap((r) => {
-      const proto = protocolArgs(r, family)
-      if (proto === undefined) return []
-      return peerArgs(r, family).map((peer) => [...proto, ...peer, '-m', 'comment', '--comment', ruleTag('sg-rule', r.id), '-j', 'RETURN'])
-    })
-    const established = ['-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'RETURN']
-    const invalid = ['-m', 'conntrack', '--ctstate', 'INVALID', ...drop(port, 'invalid')]
-    const icmp6 = (type: number) => ['-p', 'ipv6-icmp', '-m', 'icmp6', '--icmpv6-type', String(type)]
-
-    // From the VM (its egress chain let it go), then to a port of ours or not (goto: the stack
-    // of nested jumps nf_tables allows is 16 deep); to the VM: its ingress chain, then accepted.
-    chains.push([c.from, [['-j', c.egress], ['-g', SG_CHAIN.toAccept]]])
-    chains.push([c.to, [['-j', c.ingress], ['-j', 'ACCEPT']]])
-
-    // Neighbour discovery and multicast listeners (v6) work whatever the rules say, as v4's ARP does.
-    const ndToVm: string[][] = family === 6 ? [130, 131, 132, 134, 135, 136, 143].map((t) => [...icmp6(t), '-j', 'RETURN']) : []
-    // The DHCP server is elsewhere on the network (the router): its answers reach the VM.
-    const dhcpToVm = family === 4 ? [['-p', 'udp', '-m', 'udp', '--sport', '67', '--dport', '68', '-j', 'RETURN']] : [['-p', 'udp', '-m', 'udp', '--sport', '547', '--dport', '546', '-j', 'RETURN']]
-    chains.push([c.ingress, [established, invalid, ...ndToVm, ...dhcpToVm, ...matches('ingress'), drop(port, 'ingress')]])
-
-    const egressRules = matches('egress')
+    const ingress: string[] = []
+    const egress: string[] = []
+    for (const r of rules) (r.direction === 'ingress' ? ingress : egress).push(...ruleLines(r)[family])
+    const invalid = ruleArgs('-m', 'conntrack', '--ctstate', 'INVALID', ...drop(port, 'invalid'))
+    chains.push(...portOwnChains(port)[family])
+    chains.push([c.ingress, [ESTABLISHED, invalid, ...(family === 6 ? ND_TO_VM : []), DHCP_TO_VM[family], ...ingress, ruleArgs(...drop(port, 'ingress'))]])
     const fromVm = family === 4
-      ? [['-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67', '-j', 'RETURN'], ['-p', 'udp', '-m', 'udp', '--sport', '67', ...drop(port, 'dhcp-server')]]
+      ? [ret('-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67'), ruleArgs('-p', 'udp', '-m', 'udp', '--sport', '67', ...drop(port, 'dhcp-server'))]
       : [
-          ['-p', 'udp', '-m', 'udp', '--sport', '546', '--dport', '547', '-j', 'RETURN'], ['-p', 'udp', '-m', 'udp', '--sport', '547', ...drop(port, 'dhcp-server')],
-          [...icmp6(134), ...drop(port, 'router-advert')], [...icmp6(137), ...drop(port, 'redirect')],
-          ...[130, 131, 132, 133, 135, 136, 143].map((t) => [...icmp6(t), '-j', 'RETURN']),
+          ret('-p', 'udp', '-m', 'udp', '--sport', '546', '--dport', '547'), ruleArgs('-p', 'udp', '-m', 'udp', '--sport', '547', ...drop(port, 'dhcp-server')),
+          ruleArgs(...icmp6(134), ...drop(port, 'router-advert')), ruleArgs(...icmp6(137), ...drop(port, 'redirect')), ...ND_FROM_VM,
         ]
     // CloudStack's groups: egress is open until the group has an egress rule.
-    const egressDefault = egressRules.length === 0 && !rules.some((r) => r.direction === 'egress') ? [['-j', 'RETURN']] : [drop(port, 'egress')]
-    chains.push([c.egress, [['-j', c.source], ...fromVm, established, invalid, ...egressRules, ...egressDefault]])
-
-    const host = family === 4 ? 32 : 128
-    const own = family === 4 ? port.ipv4 : [linkLocalOf(port.mac), ...(port.ipv6 ?? [])]
-    const mac = ['-m', 'mac', '--mac-source', port.mac.toLowerCase()]
-    const fromOwn = [...new Set(own)].map((ip) => ['-s', `${ip}/${host}`, ...mac, '-j', 'RETURN'])
-    const unnumbered = family === 4
-      ? [['-s', '0.0.0.0/32', '-d', '255.255.255.255/32', '-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67', ...mac, '-j', 'RETURN']]
-      : [[...['-s', '::/128'], ...icmp6(135), ...mac, '-j', 'RETURN'], [...['-s', '::/128'], ...icmp6(143), ...mac, '-j', 'RETURN']]
-    chains.push([c.source, [...fromOwn, ...unnumbered, drop(port, 'spoof')]])
+    const egressDefault = rules.some((r) => r.direction === 'egress') ? ruleArgs(...drop(port, 'egress')) : ruleArgs('-j', 'RETURN')
+    chains.push([c.egress, [ruleArgs('-j', c.source), ...fromVm, ESTABLISHED, invalid, ...egress, egressDefault]])
   }
   // The same tree twice on --physdev-out: after a port's egress chain (ending in ACCEPT: the
   // packet was ours), and for packets from outside (ending in RETURN: not ours at all).
   const toAccept = tree(SG_CHAIN.toAccept, 'to-accept', 'out', true, (p) => ['-j', portChains(p).to])
-  toAccept[0]?.[1].push(['-j', 'ACCEPT'])
-  const all: [string, string[][]][] = [
-    [SG_CHAIN.forward, [['-j', SG_CHAIN.from], ['-j', SG_CHAIN.to]]],
+  const [acceptRoot, ...acceptNodes] = toAccept
+  return [
+    [SG_CHAIN.forward, [ruleArgs('-j', SG_CHAIN.from), ruleArgs('-j', SG_CHAIN.to)]],
     ...tree(SG_CHAIN.from, 'from', 'in', true, (p) => ['-j', portChains(p).from]),
-    ...toAccept,
+    [SG_CHAIN.toAccept, [...(acceptRoot?.[1] ?? []), ruleArgs('-j', 'ACCEPT')]],
+    ...acceptNodes,
     ...tree(SG_CHAIN.to, 'to', 'out', true, (p) => ['-j', portChains(p).to]),
     ...tree(SG_CHAIN.input, 'input', 'in', false, (p) => ['-j', portChains(p).egress]),
     ...chains,
   ]
-  return [
-    '*filter',
-    ...all.map(([name]) => `:${name} - [0:0]`),
-    ...all.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${ruleArgs(...r)}`)),
-    'COMMIT',
-    '',
-  ].join('\n')
 }
 
 /** A port's chains: to it (SGT), from it (SGF), its ingress and egress rules (SGI, SGO), its sources (SGS). */
@@ -192,44 +257,24 @@ function portChains(port: SgPort): { to: string; from: string; ingress: string; 
   }
 }
 
-function renderSets(doc: SecGroupDocument, ports: readonly SgPort[]): string {
+function renderSets(doc: SecGroupDocument, ports: readonly SgPort[]): IpSetSpec[] {
   const remote = [...new Set(doc.securityGroupRules.flatMap((r) => (r.remoteGroup === undefined ? [] : [r.remoteGroup])))].sort()
-  const lines: string[] = []
-  for (const group of remote) {
+  return remote.flatMap((group) => {
     const members = ports.filter((p) => p.groups.includes(group))
-    for (const family of [4, 6] as const) {
-      const name = remoteSet(group, family)
-      const next = ownedSet('sgn', `${family}|${group}`)
-      const type = `hash:ip family ${family === 4 ? 'inet' : 'inet6'} maxelem 65536`
-      const addresses = [...new Set(members.flatMap((p) => (family === 4 ? p.ipv4 : p.ipv6 ?? [])))].sort()
-      lines.push(`create ${name} ${type} -exist`, `create ${next} ${type} -exist`, `flush ${next}`,
-        ...addresses.map((a) => `add ${next} ${a}`), `swap ${next} ${name}`, `destroy ${next}`)
-    }
-  }
-  return lines.length === 0 ? '' : `${lines.join('\n')}\n`
+    return ([4, 6] as const).map((family): IpSetSpec => ({
+      name: remoteSet(group, family),
+      type: 'hash:ip',
+      ...(family === 6 ? { family: 'inet6' as const } : {}),
+      maxelem: 65536,
+      entries: [...new Set(members.flatMap((p) => (family === 4 ? p.ipv4 : (p.ipv6 ?? []).map(canonicalIpv6))))].sort(),
+      owner: `security group ${group} (IPv${family} members)`,
+    }))
+  })
 }
 
-function renderBridge(ports: readonly SgPort[]): string {
-  const chains: [string, string[]][] = dispatchTree(SG_CHAIN.bridge, ports.map((p) => ({ name: p.device, action: ['-j', ownedChain('SGM', p.id)] })),
+function renderBridge(ports: readonly SgPort[]): SgChain[] {
+  const tree: SgChain[] = dispatchTree(SG_CHAIN.bridge, ports.map((p) => ({ name: p.device, action: ['-j', ownedChain('SGM', p.id)] })),
     { exact: (name) => ['-i', name], prefix: (prefix) => ['-i', `${prefix}+`] }, (prefix) => ownedChain('SGE', prefix))
     .map(([name, rules]) => [name, rules.map((r) => r.join(' '))])
-  for (const port of ports) {
-    const mac = port.mac.toLowerCase()
-    chains.push([ownedChain('SGM', port.id), [
-      ...[...new Set(port.ipv4)].map((ip) => `-p ARP --arp-ip-src ${ip} --arp-mac-src ${mac} -j RETURN`),
-      `-p ARP --arp-ip-src 0.0.0.0 --arp-mac-src ${mac} -j RETURN`,
-      '-p ARP -j DROP',
-      `-s ${mac} -j RETURN`,
-      '-j DROP',
-    ]])
-  }
-  // A declared chain is not flushed by ebtables-restore --noflush: each is flushed before it is refilled.
-  return [
-    '*filter',
-    ...chains.map(([name]) => `:${name} RETURN`),
-    ...chains.map(([name]) => `-F ${name}`),
-    ...chains.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)),
-    'COMMIT',
-    '',
-  ].join('\n')
+  return [...tree, ...ports.map((p) => portOwnChains(p).bridge)]
 }

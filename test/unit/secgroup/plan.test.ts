@@ -1,43 +1,107 @@
 import { describe, expect, it } from 'vitest'
-import { planSecGroups, secGroupDrift } from '../../../src/router/secgroup/plan.ts'
-import { renderSecGroups } from '../../../src/router/secgroup/render.ts'
+import { planSecGroups, planSecGroupsFrom, renderedMembers, secGroupDrift, type SgKernelView } from '../../../src/router/secgroup/plan.ts'
+import type { SecGroupDocument } from '../../../src/router/secgroup/model.ts'
+import { ebtablesText, iptablesText, renderSecGroups } from '../../../src/router/secgroup/render.ts'
 
-const doc = {
-  ports: [{ id: 'p1', device: 'vnet1', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.1'], groups: ['g'] }],
-  securityGroups: [{ id: 'g' }],
-  securityGroupRules: [{ id: 'r', group: 'g', direction: 'ingress' as const, protocol: 'tcp' as const, ports: { start: 22 }, remoteGroup: 'g' }],
+const doc: SecGroupDocument = {
+  ports: [
+    { id: 'p1', device: 'vnet1', mac: '52:54:00:00:00:01', ipv4: ['10.0.0.1'], groups: ['g'] },
+    { id: 'p2', device: 'vnet2', mac: '52:54:00:00:00:02', ipv4: ['10.0.0.2'], groups: ['h'] },
+  ],
+  securityGroups: [{ id: 'g' }, { id: 'h' }],
+  securityGroupRules: [{ id: 'r', group: 'g', direction: 'ingress', protocol: 'tcp', ports: { start: 22 }, remoteGroup: 'g' }],
 }
-const empty = { ipv4: '', ipv6: '', ebtables: '', sets: [] }
+const empty: SgKernelView = { ipv4: '', ipv6: '', ebtables: '', sets: new Map(), counters: new Set() }
+const declared = (text: string) => [...text.matchAll(/^:(\S+)/gm)].map((m) => m[1] as string)
 
-describe('planSecGroups (pure)', () => {
-  it('on a host with nothing of ours: every chain declared, the jumps inserted at the head, nothing deleted', () => {
+/** What the save tools would show after `r` was applied on a host that also has a libvirt chain. */
+function hostWith(r: ReturnType<typeof renderSecGroups>): SgKernelView {
+  const save = (text: string, hooks: string) => text.replace('COMMIT\n', `${hooks}COMMIT\n`).replace('*filter\n', '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:LIBVIRT_FWI - [0:0]\n')
+  return {
+    ipv4: save(iptablesText(r.ipv4), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n-A FORWARD -j LIBVIRT_FWI\n'),
+    ipv6: save(iptablesText(r.ipv6), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n'),
+    ebtables: save(ebtablesText(r.ebtables).replace(/^-F .*\n/gm, ''), '-A FORWARD -j SVM-SG-EB\n-A INPUT -j SVM-SG-EB\n'),
+    sets: new Map([['svm-sg-old', []], ['libvirt-set', ['10.9.9.9']], ...r.sets.map((s) => [s.name, s.entries] as [string, string[]])]),
+    counters: new Set(['svm-sgd-gone', 'libvirt-counter', ...r.counters.map((c) => c.name)]),
+  }
+}
+
+describe('planSecGroups: against what the host shows (pure)', () => {
+  it('on a host with nothing of ours: every chain declared, the jumps inserted at the head, sets created and filled, nothing deleted', () => {
     const r = renderSecGroups(doc)
     const plan = planSecGroups(r, empty)
+    expect(declared(plan.ipv4)).toEqual(r.ipv4.map(([name]) => name))
     expect(plan.ipv4).toContain('-I FORWARD 1 -j SVM-SG-FWD\n-I INPUT 1 -j SVM-SG-IN\nCOMMIT\n')
     expect(plan.ebtables).toContain('-I FORWARD 1 -j SVM-SG-EB\n-I INPUT 1 -j SVM-SG-EB\nCOMMIT\n')
     expect(plan.ipv4).not.toMatch(/^-X /m)
-    expect(plan.ipsets).toBe(r.ipsets)
-    expect(plan.destroySets).toBe('')
+    expect(plan.ipsets.before).toEqual(expect.arrayContaining([expect.stringMatching(/^create svm-sg-\S+ hash:ip family inet6 /), 'add ' + r.sets[0]?.name + ' 10.0.0.1']))
+    expect(plan.ipsets.after).toEqual([])
+    expect(plan.createCounters).toHaveLength(2 * 7)
+    expect(plan.deleteCounters).toEqual([])
+    expect(plan.rules).toBe([...r.ipv4, ...r.ipv6, ...r.ebtables].reduce((n, [, rules]) => n + rules.length, 0))
   })
 
-  it('against what it applied: no jump twice; our chains and sets the rendering dropped are deleted, foreign ones never named', () => {
+  it('against what it applied: nothing to write, no jump twice; what the rendering dropped is deleted, foreign chains and sets never named', () => {
     const before = renderSecGroups(doc)
+    const kernel = hostWith(before)
+    expect(secGroupDrift(before, kernel)).toEqual(['ipset svm-sg-old: not rendered'])
+    const same = planSecGroups(before, kernel)
+    expect([same.ipv4, same.ipv6, same.ebtables]).toEqual(['', '', ''])
+    expect(same.ipsets.before).toEqual([])
     const after = renderSecGroups({ ...doc, ports: [], securityGroupRules: [] })
-    const save = (text: string, hooks: string) => text.replace('COMMIT\n', `${hooks}COMMIT\n`).replace('*filter\n', '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:LIBVIRT_FWI - [0:0]\n')
-    const kernel = {
-      ipv4: save(before.ipv4, '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n-A FORWARD -j LIBVIRT_FWI\n'),
-      ipv6: save(before.ipv6, '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n'),
-      ebtables: save(before.ebtables.replace(/^-F .*\n/gm, ''), '-A FORWARD -j SVM-SG-EB\n-A INPUT -j SVM-SG-EB\n'),
-      sets: ['svm-sg-old', 'libvirt-set', ...before.ipsets.split('\n').filter((l) => l.startsWith('create svm-sg-')).map((l) => l.split(' ')[1] as string)],
-    }
-    expect(secGroupDrift(before, kernel)).toEqual([])
     const plan = planSecGroups(after, kernel)
     expect(plan.ipv4).not.toContain('-I ')
     expect(plan.ipv4).toMatch(/^-F SVM-SGI-\S+\n/m)
     expect(plan.ipv4).toMatch(/^-X SVM-SGI-\S+\n/m)
     expect(plan.ipv4).not.toContain('LIBVIRT')
     expect(plan.ebtables).toMatch(/^-X SVM-SGM-\S+\n/m)
-    expect(plan.destroySets.split('\n').filter(Boolean).sort()).toEqual(kernel.sets.filter((s) => s.startsWith('svm-sg')).map((s) => `destroy ${s}`).sort())
+    // The counters of the ports removed, and ours a crash left; never another owner's.
+    expect(plan.deleteCounters.sort()).toEqual(['svm-sgd-gone', ...before.counters.map((c) => c.name)].sort())
+    expect(same.deleteCounters).toEqual(['svm-sgd-gone'])
+    expect(plan.ipsets.after.sort()).toEqual([...kernel.sets.keys()].filter((s) => s.startsWith('svm-sg')).map((s) => `destroy ${s}`).sort())
     expect(secGroupDrift(after, kernel)).toEqual(expect.arrayContaining([expect.stringMatching(/^iptables SVM-SGI-\S+: not rendered$/)]))
+  })
+
+  it('a chain edited by hand is the only one written again', () => {
+    const r = renderSecGroups(doc)
+    const kernel = hostWith(r)
+    const victim = r.ipv4.find(([name]) => name.startsWith('SVM-SGS-'))?.[0] as string
+    const edited = { ...kernel, ipv4: kernel.ipv4.replace(new RegExp(`^-A ${victim} .*\\n`, 'm'), '') }
+    expect(secGroupDrift(r, edited)).toEqual([expect.stringMatching(new RegExp(`^iptables ${victim}: \\d+ rules differ`)), 'ipset svm-sg-old: not rendered'])
+    expect(declared(planSecGroups(r, edited).ipv4)).toEqual([victim])
+  })
+})
+
+describe('planSecGroupsFrom: an edit against the previous apply (pure)', () => {
+  const before = renderSecGroups(doc)
+  const members = renderedMembers(before)
+
+  it('one rule added to a group writes the ingress chains of that group\'s ports, nothing else', () => {
+    const after = renderSecGroups({ ...doc, securityGroupRules: [...doc.securityGroupRules, { id: 'r2', group: 'h', direction: 'ingress', protocol: 'udp', ports: { start: 53 }, cidrs: ['10.0.0.0/8'] }] })
+    const plan = planSecGroupsFrom(before, members, after)
+    expect(declared(plan.ipv4)).toHaveLength(1)
+    expect(declared(plan.ipv4)[0]).toMatch(/^SVM-SGI-/)
+    expect(plan.ipv4).toContain('--dport 53')
+    // The rule is IPv4 only: the IPv6 chains are the same, and ebtables never changes for a rule.
+    expect(plan.ipv6).toBe('')
+    expect(plan.ebtables).toBe('')
+    expect(plan.ipsets.before).toEqual([])
+  })
+
+  it('a port joining a remote group is one set member added, not a set rebuilt', () => {
+    const p2 = { ...doc.ports[1]!, groups: ['h', 'g'] }
+    const after = renderSecGroups({ ...doc, ports: [doc.ports[0]!, p2] })
+    const plan = planSecGroupsFrom(before, members, after)
+    const v4 = before.sets.find((s) => s.family === undefined)?.name as string
+    expect(plan.ipsets.before).toEqual([`add ${v4} 10.0.0.2`])
+    expect([plan.createCounters, plan.deleteCounters]).toEqual([[], []])
+    // Its rules: p2's ingress chains (it now has g's rule), in both families.
+    expect(declared(plan.ipv4).every((c) => c.startsWith('SVM-SGI-'))).toBe(true)
+  })
+
+  it('the same document writes nothing; the previous rendering\'s chains never re-rendered are compared by identity', () => {
+    const plan = planSecGroupsFrom(before, members, renderSecGroups(doc))
+    expect(plan).toMatchObject({ ipv4: '', ipv6: '', ebtables: '', chains: 0, rules: 0 })
+    expect(plan.ipsets.before).toEqual([])
   })
 })

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { describe, expect, it } from 'vitest'
 import { checkSecGroups } from '../../../src/router/secgroup/check.ts'
 import type { SecGroupDocument } from '../../../src/router/secgroup/model.ts'
-import { renderSecGroups } from '../../../src/router/secgroup/render.ts'
+import { ebtablesText, iptablesText, ipsetText, nfacctText, renderSecGroups } from '../../../src/router/secgroup/render.ts'
 
 const root = new URL('../../golden-secgroup/', import.meta.url)
 
@@ -13,7 +13,11 @@ describe('security-group rendering (byte for byte; UPDATE_GOLDEN=1 rewrites afte
       const doc = JSON.parse(readFileSync(at('document.json'), 'utf8')) as SecGroupDocument
       expect(checkSecGroups(doc)).toEqual([])
       const r = renderSecGroups(doc)
-      const files: Record<string, string> = { 'ipv4.rules': r.ipv4, 'ipv6.rules': r.ipv6, 'ipset.restore': r.ipsets, 'ebtables.rules': r.ebtables, 'hooks.json': `${JSON.stringify(r.hooks, null, 2)}\n` }
+      const files: Record<string, string> = {
+        'ipv4.rules': iptablesText(r.ipv4), 'ipv6.rules': iptablesText(r.ipv6), 'ipset.restore': ipsetText(r.sets), 'ebtables.rules': ebtablesText(r.ebtables),
+        'nfacct.restore': nfacctText(r.counters),
+        'hooks.json': `${JSON.stringify(r.hooks, null, 2)}\n`,
+      }
       if (!existsSync(at('expected/'))) mkdirSync(at('expected/'))
       for (const [file, text] of Object.entries(files)) {
         if (process.env['UPDATE_GOLDEN'] === '1') writeFileSync(at(`expected/${file}`), text)
