@@ -48,7 +48,9 @@ export function dispatchTree(root: string, targets: readonly DispatchTarget[], m
     for (const t of names) {
       if (t.name.length === prefix.length) continue
       const next = prefix + t.name[prefix.length]
-      byNext.set(next, [...(byNext.get(next) ?? []), t])
+      const group = byNext.get(next)
+      if (group === undefined) byNext.set(next, [t])
+      else group.push(t)
     }
     for (const [next, group] of byNext) {
       if (group.length === 1) {

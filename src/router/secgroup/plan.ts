@@ -72,15 +72,53 @@ function hookPresent(hook: SgHook, builtinRules: readonly string[]): boolean {
 
 const sameRules = (a: readonly string[], b: readonly string[] | undefined) => b !== undefined && (a === b || (a.length === b.length && a.every((r, i) => r === b[i])))
 
+/** Up to this many rules deleted and inserted, a chain is edited in place rather than flushed and refilled. */
+const IN_PLACE_LIMIT = 8
+
+/**
+ * Pure. The edit that takes a chain's rules from `was` to `now` in place: the rule numbers to
+ * delete (highest first, so none shifts another) and the rules to insert at their numbers (lowest
+ * first), around the longest common head and tail. Undefined when more than IN_PLACE_LIMIT rules
+ * change: then the chain is refilled. A flush and refill costs the kernel every rule of the chain
+ * again (~17 ms for a port's 16 rules on a host of 80,000); one rule inserted costs one.
+ */
+export function inPlaceEdit(was: readonly string[], now: readonly string[]): { deletes: number[]; inserts: [number, string][] } | undefined {
+  let head = 0
+  while (head < was.length && head < now.length && was[head] === now[head]) head++
+  let tail = 0
+  while (tail < was.length - head && tail < now.length - head && was[was.length - 1 - tail] === now[now.length - 1 - tail]) tail++
+  const removed = was.length - head - tail
+  const added = now.length - head - tail
+  if (removed + added > IN_PLACE_LIMIT) return undefined
+  return {
+    deletes: Array.from({ length: removed }, (_, k) => head + removed - k),
+    inserts: Array.from({ length: added }, (_, k) => [head + 1 + k, now[head + k] as string]),
+  }
+}
+
 /**
  * The restore text that takes `have` (chain → rules, compared after `normalize`) to `want`, with
- * `hooks` inserted; '' when nothing differs.
+ * `hooks` inserted; '' when nothing differs. With `inPlace` (the rules in `have` are exactly ours,
+ * as the previous rendering had them), iptables chains with a few rules changed are edited rule
+ * by rule.
  */
-function tableBatch(family: Family, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[]): { text: string; chains: number; rules: number } {
-  const changed = want.filter(([name, rules]) => !sameRules(normalize === identity ? rules : rules.map(normalize), have.get(name)))
+function tableBatch(family: Family, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[], inPlace = false): { text: string; chains: number; rules: number } {
+  const changed: SgChain[] = []
+  const edits: string[] = []
+  let edited = 0
+  for (const chain of want) {
+    const [name, rules] = chain
+    const was = have.get(name)
+    if (sameRules(normalize === identity ? rules : rules.map(normalize), was)) continue
+    const edit = inPlace && was !== undefined && family !== 'ebtables' ? inPlaceEdit(was, rules) : undefined
+    if (edit === undefined) { changed.push(chain); continue }
+    edited++
+    for (const n of edit.deletes) edits.push(`-D ${name} ${n}`)
+    for (const [n, rule] of edit.inserts) edits.push(`-I ${name} ${n} ${rule}`)
+  }
   const wanted = new Set(want.map(([name]) => name))
   const stale = [...have.keys()].filter((name) => !wanted.has(name))
-  if (changed.length === 0 && stale.length === 0 && hooks.length === 0) return { text: '', chains: 0, rules: 0 }
+  if (changed.length === 0 && edits.length === 0 && stale.length === 0 && hooks.length === 0) return { text: '', chains: 0, rules: 0 }
   const declare = family === 'ebtables'
     // ebtables-restore --noflush does not flush a declared chain.
     ? [...changed.map(([name]) => `:${name} RETURN`), ...changed.map(([name]) => `-F ${name}`)]
@@ -89,13 +127,14 @@ function tableBatch(family: Family, want: readonly SgChain[], have: ReadonlyMap<
     '*filter',
     ...declare,
     ...changed.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)),
+    ...edits,
     ...hooks.map((h) => `-I ${h.chain} 1 ${h.rule}`),
     ...stale.map((name) => `-F ${name}`),
     ...stale.map((name) => `-X ${name}`),
     'COMMIT',
     '',
   ]
-  return { text: lines.join('\n'), chains: changed.length, rules: changed.reduce((n, [, rules]) => n + rules.length, 0) }
+  return { text: lines.join('\n'), chains: changed.length + edited, rules: changed.reduce((n, [, rules]) => n + rules.length, 0) + edits.filter((l) => l.startsWith('-I ')).length }
 }
 
 const identity = (rule: string) => rule
@@ -134,7 +173,7 @@ export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView):
  * apply that left `previous` put them in, and drift checks find them gone.
  */
 export function planSecGroupsFrom(previous: RenderedSecGroups, members: ReadonlyMap<string, readonly string[]>, desired: RenderedSecGroups): SgPlan {
-  const table = (family: Family) => tableBatch(family, desired[family], new Map(previous[family]), identity, [])
+  const table = (family: Family) => tableBatch(family, desired[family], new Map(previous[family]), identity, [], true)
   const counters = previous.counters === desired.counters ? { createCounters: [], deleteCounters: [] } : counterChanges(desired, new Set(previous.counters.map((c) => c.name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(members, desired.sets, ownedSgSet), counters)
 }

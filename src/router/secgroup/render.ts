@@ -118,12 +118,13 @@ export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
     if (list === undefined) rulesByGroup.set(r.group, [r])
     else list.push(r)
   }
+  const portsKey = ports.map((p) => `${p.device}>${p.id}`).join('\n')
   return {
-    ipv4: renderFamily(ports, rulesByGroup, 4),
-    ipv6: renderFamily(ports, rulesByGroup, 6),
-    ebtables: renderBridge(ports),
+    ipv4: renderFamily(ports, portsKey, rulesByGroup, 4),
+    ipv6: renderFamily(ports, portsKey, rulesByGroup, 6),
+    ebtables: renderBridge(ports, portsKey),
     sets: renderSets(doc, ports),
-    counters: ports.flatMap(portCounters),
+    counters: cachedCounters(ports, portsKey),
     hooks: [
       ...(['iptables', 'ip6tables'] as const).flatMap((tool) => [
         { tool, chain: 'FORWARD' as const, rule: `-j ${SG_CHAIN.forward}` }, { tool, chain: 'INPUT' as const, rule: `-j ${SG_CHAIN.input}` },
@@ -177,7 +178,7 @@ const portOwnChains = memoize((port: SgPort): { 4: SgChain[]; 6: SgChain[]; brid
   const c = portChains(port)
   const mac = ['-m', 'mac', '--mac-source', port.mac.toLowerCase()]
   const family = (f: 4 | 6): SgChain[] => {
-    const own = f === 4 ? port.ipv4 : [linkLocalOf(port.mac), ...(port.ipv6 ?? []).map(canonicalIpv6)]
+    const own = f === 4 ? port.ipv4 : [linkLocalOf(port.mac), ...portIpv6(port)]
     const fromOwn = [...new Set(own)].map((ip) => ret('-s', `${ip}/${f === 4 ? 32 : 128}`, ...mac))
     const unnumbered = f === 4
       ? [ret('-s', '0.0.0.0/32', '-d', '255.255.255.255/32', '-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67', ...mac)]
@@ -187,7 +188,7 @@ const portOwnChains = memoize((port: SgPort): { 4: SgChain[]; 6: SgChain[]; brid
       // of nested jumps nf_tables allows is 16 deep); to the VM: its ingress chain, then accepted.
       [c.from, [ruleArgs('-j', c.egress), ruleArgs('-g', SG_CHAIN.toAccept)]],
       [c.to, [ruleArgs('-j', c.ingress), ruleArgs('-j', 'ACCEPT')]],
-      [c.source, [...fromOwn, ...unnumbered, ruleArgs(...drop(port, 'spoof'))]],
+      [c.source, [...fromOwn, ...unnumbered, ruleArgs(...portDrops(port).spoof)]],
     ]
   }
   const m = port.mac.toLowerCase()
@@ -201,61 +202,107 @@ const portOwnChains = memoize((port: SgPort): { 4: SgChain[]; 6: SgChain[]; brid
   return { 4: family(4), 6: family(6), bridge }
 })
 
+/** A port's IPv6 addresses as the kernel prints them (ipset save, iptables-save): made once per port object. */
+const portIpv6 = memoize((port: SgPort): string[] => (port.ipv6 ?? []).map(canonicalIpv6))
+
 function canonicalIpv6(text: string): string {
   const value = parseIpv6(text)
   return value === undefined ? text : formatIpv6(value)
 }
 
-function renderFamily(ports: readonly SgPort[], rulesByGroup: ReadonlyMap<string, SecurityGroupRule[]>, family: 4 | 6): SgChain[] {
+/** A port's chains that also depend on its groups' rules (ingress, egress), kept with the rules they came from. */
+interface RuleChains { rules: readonly SecurityGroupRule[]; chains: { 4: SgChain[]; 6: SgChain[] } }
+const lastRuleChains = new WeakMap<SgPort, RuleChains>()
+
+/** The same rule objects in the same order (items are replaced on edit, never changed). */
+const sameItems = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i])
+
+/**
+ * A port's ingress and egress chains in both families. Rendered again only when the port or the
+ * list of its groups' rule objects changed: otherwise the very arrays of the last rendering come
+ * back, and the planner sees them unchanged by identity.
+ */
+function ruleChains(port: SgPort, rules: readonly SecurityGroupRule[]): RuleChains['chains'] {
+  const last = lastRuleChains.get(port)
+  if (last !== undefined && sameItems(last.rules, rules)) return last.chains
+  const c = portChains(port)
+  const egressRules = rules.some((r) => r.direction === 'egress')
+  const family = (f: 4 | 6): SgChain[] => {
+    const ingress: string[] = []
+    const egress: string[] = []
+    for (const r of rules) (r.direction === 'ingress' ? ingress : egress).push(...ruleLines(r)[f])
+    const d = portDrops(port)
+    const invalid = ruleArgs('-m', 'conntrack', '--ctstate', 'INVALID', ...d.invalid)
+    const fromVm = f === 4
+      ? [ret('-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67'), ruleArgs('-p', 'udp', '-m', 'udp', '--sport', '67', ...d['dhcp-server'])]
+      : [
+          ret('-p', 'udp', '-m', 'udp', '--sport', '546', '--dport', '547'), ruleArgs('-p', 'udp', '-m', 'udp', '--sport', '547', ...d['dhcp-server']),
+          ruleArgs(...icmp6(134), ...d['router-advert']), ruleArgs(...icmp6(137), ...d.redirect), ...ND_FROM_VM,
+        ]
+    // CloudStack's groups: egress is open until the group has an egress rule.
+    const egressDefault = egressRules ? ruleArgs(...d.egress) : ruleArgs('-j', 'RETURN')
+    return [
+      [c.ingress, [ESTABLISHED, invalid, ...(f === 6 ? ND_TO_VM : []), DHCP_TO_VM[f], ...ingress, ruleArgs(...d.ingress)]],
+      [c.egress, [ruleArgs('-j', c.source), ...fromVm, ESTABLISHED, invalid, ...egress, egressDefault]],
+    ]
+  }
+  const chains = { 4: family(4), 6: family(6) }
+  lastRuleChains.set(port, { rules, chains })
+  return chains
+}
+
+/** A port's drop arguments per reason (counter and comment): made once per port object. */
+const portDrops = memoize((port: SgPort) => Object.fromEntries(DROP_REASONS.map((reason) => [reason, drop(port, reason)])) as Record<typeof DROP_REASONS[number], string[]>)
+
+/**
+ * The dispatch trees of the last rendering, by root: a rendering whose ports have the same
+ * devices and ids in the same order gets the same arrays back (a rule edit re-renders no tree;
+ * IPv4 and IPv6 share theirs, which are the same rules).
+ */
+const lastTrees = new Map<string, { key: string; chains: SgChain[] }>()
+
+function cachedTree(root: string, key: string, build: () => SgChain[]): SgChain[] {
+  const last = lastTrees.get(root)
+  if (last !== undefined && last.key === key) return last.chains
+  const chains = build()
+  lastTrees.set(root, { key, chains })
+  return chains
+}
+
+function renderFamily(ports: readonly SgPort[], portsKey: string, rulesByGroup: ReadonlyMap<string, SecurityGroupRule[]>, family: 4 | 6): SgChain[] {
   const chains: SgChain[] = []
   const physdev = (dir: 'in' | 'out', bridged: boolean): DispatchMatch => ({
     exact: (name) => ['-m', 'physdev', `--physdev-${dir}`, name, ...(bridged ? ['--physdev-is-bridged'] : [])],
     prefix: (prefix) => ['-m', 'physdev', `--physdev-${dir}`, `${prefix}+`],
   })
   const tree = (root: string, key: string, dir: 'in' | 'out', bridged: boolean, action: (p: SgPort) => string[]): SgChain[] =>
-    dispatchTree(root, ports.map((p) => ({ name: p.device, action: action(p) })), physdev(dir, bridged), (prefix) => ownedChain('SGN', `${key}|${prefix}`))
-      .map(([name, rules]) => [name, rules.map((r) => ruleArgs(...r))])
+    cachedTree(root, portsKey, () => dispatchTree(root, ports.map((p) => ({ name: p.device, action: action(p) })), physdev(dir, bridged), (prefix) => ownedChain('SGN', `${key}|${prefix}`))
+      .map(([name, rules]) => [name, rules.map((r) => ruleArgs(...r))]))
   for (const port of ports) {
-    const c = portChains(port)
-    const rules = port.groups.flatMap((g) => rulesByGroup.get(g) ?? [])
-    const ingress: string[] = []
-    const egress: string[] = []
-    for (const r of rules) (r.direction === 'ingress' ? ingress : egress).push(...ruleLines(r)[family])
-    const invalid = ruleArgs('-m', 'conntrack', '--ctstate', 'INVALID', ...drop(port, 'invalid'))
-    chains.push(...portOwnChains(port)[family])
-    chains.push([c.ingress, [ESTABLISHED, invalid, ...(family === 6 ? ND_TO_VM : []), DHCP_TO_VM[family], ...ingress, ruleArgs(...drop(port, 'ingress'))]])
-    const fromVm = family === 4
-      ? [ret('-p', 'udp', '-m', 'udp', '--sport', '68', '--dport', '67'), ruleArgs('-p', 'udp', '-m', 'udp', '--sport', '67', ...drop(port, 'dhcp-server'))]
-      : [
-          ret('-p', 'udp', '-m', 'udp', '--sport', '546', '--dport', '547'), ruleArgs('-p', 'udp', '-m', 'udp', '--sport', '547', ...drop(port, 'dhcp-server')),
-          ruleArgs(...icmp6(134), ...drop(port, 'router-advert')), ruleArgs(...icmp6(137), ...drop(port, 'redirect')), ...ND_FROM_VM,
-        ]
-    // CloudStack's groups: egress is open until the group has an egress rule.
-    const egressDefault = rules.some((r) => r.direction === 'egress') ? ruleArgs(...drop(port, 'egress')) : ruleArgs('-j', 'RETURN')
-    chains.push([c.egress, [ruleArgs('-j', c.source), ...fromVm, ESTABLISHED, invalid, ...egress, egressDefault]])
+    const rules = port.groups.length === 1 ? rulesByGroup.get(port.groups[0] as string) ?? [] : port.groups.flatMap((g) => rulesByGroup.get(g) ?? [])
+    chains.push(...portOwnChains(port)[family], ...ruleChains(port, rules)[family])
   }
   // The same tree twice on --physdev-out: after a port's egress chain (ending in ACCEPT: the
   // packet was ours), and for packets from outside (ending in RETURN: not ours at all).
-  const toAccept = tree(SG_CHAIN.toAccept, 'to-accept', 'out', true, (p) => ['-j', portChains(p).to])
-  const [acceptRoot, ...acceptNodes] = toAccept
+  const toAccept = cachedTree(`${SG_CHAIN.toAccept}|accept`, portsKey, () => {
+    const [root, ...nodes] = tree(SG_CHAIN.toAccept, 'to-accept', 'out', true, (p) => ['-j', portChains(p).to])
+    return [[SG_CHAIN.toAccept, [...(root?.[1] ?? []), ruleArgs('-j', 'ACCEPT')]], ...nodes]
+  })
   return [
     [SG_CHAIN.forward, [ruleArgs('-j', SG_CHAIN.from), ruleArgs('-j', SG_CHAIN.to)]],
     ...tree(SG_CHAIN.from, 'from', 'in', true, (p) => ['-j', portChains(p).from]),
-    [SG_CHAIN.toAccept, [...(acceptRoot?.[1] ?? []), ruleArgs('-j', 'ACCEPT')]],
-    ...acceptNodes,
+    ...toAccept,
     ...tree(SG_CHAIN.to, 'to', 'out', true, (p) => ['-j', portChains(p).to]),
     ...tree(SG_CHAIN.input, 'input', 'in', false, (p) => ['-j', portChains(p).egress]),
     ...chains,
   ]
 }
 
-/** A port's chains: to it (SGT), from it (SGF), its ingress and egress rules (SGI, SGO), its sources (SGS). */
-function portChains(port: SgPort): { to: string; from: string; ingress: string; egress: string; source: string } {
-  return {
-    to: ownedChain('SGT', port.id), from: ownedChain('SGF', port.id),
-    ingress: ownedChain('SGI', port.id), egress: ownedChain('SGO', port.id), source: ownedChain('SGS', port.id),
-  }
-}
+/** A port's chains: to it (SGT), from it (SGF), its ingress and egress rules (SGI, SGO), its sources (SGS). Named once per port object. */
+const portChains = memoize((port: SgPort): { to: string; from: string; ingress: string; egress: string; source: string } => ({
+  to: ownedChain('SGT', port.id), from: ownedChain('SGF', port.id),
+  ingress: ownedChain('SGI', port.id), egress: ownedChain('SGO', port.id), source: ownedChain('SGS', port.id),
+}))
 
 function renderSets(doc: SecGroupDocument, ports: readonly SgPort[]): IpSetSpec[] {
   const remote = [...new Set(doc.securityGroupRules.flatMap((r) => (r.remoteGroup === undefined ? [] : [r.remoteGroup])))].sort()
@@ -266,15 +313,26 @@ function renderSets(doc: SecGroupDocument, ports: readonly SgPort[]): IpSetSpec[
       type: 'hash:ip',
       ...(family === 6 ? { family: 'inet6' as const } : {}),
       maxelem: 65536,
-      entries: [...new Set(members.flatMap((p) => (family === 4 ? p.ipv4 : (p.ipv6 ?? []).map(canonicalIpv6))))].sort(),
+      entries: [...new Set(members.flatMap((p) => (family === 4 ? p.ipv4 : portIpv6(p))))].sort(),
       owner: `security group ${group} (IPv${family} members)`,
     }))
   })
 }
 
-function renderBridge(ports: readonly SgPort[]): SgChain[] {
-  const tree: SgChain[] = dispatchTree(SG_CHAIN.bridge, ports.map((p) => ({ name: p.device, action: ['-j', ownedChain('SGM', p.id)] })),
+function renderBridge(ports: readonly SgPort[], portsKey: string): SgChain[] {
+  // The tree depends on devices and ids only (the key); each port's own chain on its addresses.
+  const tree = cachedTree(SG_CHAIN.bridge, portsKey, () => dispatchTree(SG_CHAIN.bridge, ports.map((p) => ({ name: p.device, action: ['-j', ownedChain('SGM', p.id)] })),
     { exact: (name) => ['-i', name], prefix: (prefix) => ['-i', `${prefix}+`] }, (prefix) => ownedChain('SGE', prefix))
-    .map(([name, rules]) => [name, rules.map((r) => r.join(' '))])
+    .map(([name, rules]): SgChain => [name, rules.map((r) => r.join(' '))]))
   return [...tree, ...ports.map((p) => portOwnChains(p).bridge)]
+}
+
+/** The counters of the last rendering: the same array while the ports are the same (the planner then compares nothing). */
+let lastCounters: { key: string; counters: SgCounter[] } | undefined
+
+function cachedCounters(ports: readonly SgPort[], portsKey: string): SgCounter[] {
+  if (lastCounters !== undefined && lastCounters.key === portsKey) return lastCounters.counters
+  const counters = ports.flatMap(portCounters)
+  lastCounters = { key: portsKey, counters }
+  return counters
 }

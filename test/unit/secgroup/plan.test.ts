@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { planSecGroups, planSecGroupsFrom, renderedMembers, secGroupDrift, type SgKernelView } from '../../../src/router/secgroup/plan.ts'
+import { inPlaceEdit, planSecGroups, planSecGroupsFrom, renderedMembers, secGroupDrift, type SgKernelView } from '../../../src/router/secgroup/plan.ts'
 import type { SecGroupDocument } from '../../../src/router/secgroup/model.ts'
 import { ebtablesText, iptablesText, renderSecGroups } from '../../../src/router/secgroup/render.ts'
 
@@ -72,16 +72,43 @@ describe('planSecGroups: against what the host shows (pure)', () => {
   })
 })
 
+describe('inPlaceEdit (pure)', () => {
+  const apply = (was: string[], edit: NonNullable<ReturnType<typeof inPlaceEdit>>) => {
+    const rules = [...was]
+    for (const n of edit.deletes) rules.splice(n - 1, 1)
+    for (const [n, rule] of edit.inserts) rules.splice(n - 1, 0, rule)
+    return rules
+  }
+  it.each([
+    [['a', 'b', 'drop'], ['a', 'b', 'c', 'drop']],
+    [['a', 'b', 'c', 'drop'], ['a', 'c', 'drop']],
+    [['a', 'b', 'drop'], ['x', 'a', 'b', 'drop']],
+    [['a', 'b', 'c', 'drop'], ['a', 'x', 'y', 'drop']],
+    [['a', 'a', 'drop'], ['a', 'drop']],
+    [[], ['a']],
+    [['a'], []],
+  ])('%j -> %j: rule numbers that, applied in order, give the new chain', (was, now) => {
+    const edit = inPlaceEdit(was, now)
+    expect(edit).toBeDefined()
+    expect(apply(was, edit!)).toEqual(now)
+  })
+  it('many changes: refilled instead', () => {
+    expect(inPlaceEdit(['a'], Array.from({ length: 12 }, (_, i) => `r${i}`))).toBeUndefined()
+  })
+})
+
 describe('planSecGroupsFrom: an edit against the previous apply (pure)', () => {
   const before = renderSecGroups(doc)
   const members = renderedMembers(before)
 
-  it('one rule added to a group writes the ingress chains of that group\'s ports, nothing else', () => {
+  it('one rule added to a group is one rule inserted in the ingress chain of each of its ports, nothing else', () => {
     const after = renderSecGroups({ ...doc, securityGroupRules: [...doc.securityGroupRules, { id: 'r2', group: 'h', direction: 'ingress', protocol: 'udp', ports: { start: 53 }, cidrs: ['10.0.0.0/8'] }] })
     const plan = planSecGroupsFrom(before, members, after)
-    expect(declared(plan.ipv4)).toHaveLength(1)
-    expect(declared(plan.ipv4)[0]).toMatch(/^SVM-SGI-/)
-    expect(plan.ipv4).toContain('--dport 53')
+    expect(declared(plan.ipv4)).toEqual([])
+    const ingress = after.ipv4.find(([name, rules]) => name.startsWith('SVM-SGI-') && rules.some((r) => r.includes('--dport 53'))) as [string, string[]]
+    const at = ingress[1].findIndex((r) => r.includes('--dport 53')) + 1
+    expect(plan.ipv4).toBe(`*filter\n-I ${ingress[0]} ${at} ${ingress[1][at - 1]}\nCOMMIT\n`)
+    expect(plan).toMatchObject({ chains: 1, rules: 1 })
     // The rule is IPv4 only: the IPv6 chains are the same, and ebtables never changes for a rule.
     expect(plan.ipv6).toBe('')
     expect(plan.ebtables).toBe('')
