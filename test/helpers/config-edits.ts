@@ -202,6 +202,7 @@ const MUTATORS: { [C in CollectionName]: Mutator<C>[] } = {
   ports: [
     (x, _, r) => ({ ...x, device: pick(r, ['vnet1', 'vnet2', 'vnet3']) }),
     (x, _, r) => ({ ...x, groups: [pick(r, ['sg1', 'sg2', 'nope'])] }),
+    (x, _, r) => ({ ...x, ...(r() < 0.8 ? { bridge: pick(r, ['br1', 'br2']) } : {}), ...(r() < 0.8 ? { zone: pick(r, [1, 2]) } : {}) }),
   ],
   // A group is its id alone: its edits are additions and removals (ids are never mutated: the
   // edit would not validate, and randomEdit would draw forever).

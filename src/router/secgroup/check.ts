@@ -5,9 +5,9 @@ import { SecGroupDocument } from './model.ts'
 
 /**
  * Pure. Every problem of a security-group document, each with its JSON pointer and a stable
- * code: schema first; then unique ids and devices, references to groups that exist, a rule's
- * peer given once (cidrs or remoteGroup), matches its protocol can make, and networks of the
- * family its protocol speaks.
+ * code: schema first; then unique ids and devices, a bridge and its conntrack zone given together
+ * and one to one, references to groups that exist, a rule's peer given once (cidrs or
+ * remoteGroup), matches its protocol can make, and networks of the family its protocol speaks.
  */
 export function checkSecGroups(value: unknown): Diagnostic[] {
   const schema = schemaDiagnostics(SecGroupDocument, value)
@@ -29,6 +29,18 @@ export function secGroupProblems(doc: SecGroupDocument): Diagnostic[] {
   }
   const groups = new Set(doc.securityGroups.map((g) => g.id))
   const devices = new Map<string, number>()
+  // A bridge has one zone and a zone one bridge: the first port to name either sets it.
+  const zoneOf = new Map<string, [number, number]>()
+  const bridgeOf = new Map<number, [string, number]>()
+  doc.ports.forEach((p, i) => {
+    if ((p.bridge === undefined) !== (p.zone === undefined)) push(`/ports/${i}/${p.zone === undefined ? 'bridge' : 'zone'}`, 'ERR_ZONE_BRIDGE', 'bridge and zone are given together: the zone is the bridge\'s')
+    if (p.bridge === undefined || p.zone === undefined) return
+    const zone = zoneOf.get(p.bridge)
+    const bridge = bridgeOf.get(p.zone)
+    if (zone !== undefined && zone[0] !== p.zone) push(`/ports/${i}/zone`, 'ERR_ZONE_CONFLICT', `bridge ${p.bridge} has zone ${zone[0]} (/ports/${zone[1]}): every port of a bridge has its zone`)
+    else if (bridge !== undefined && bridge[0] !== p.bridge) push(`/ports/${i}/zone`, 'ERR_ZONE_CONFLICT', `zone ${p.zone} is bridge ${bridge[0]}'s (/ports/${bridge[1]}): two networks in one zone would see each other's connections`)
+    else { zoneOf.set(p.bridge, [p.zone, i]); bridgeOf.set(p.zone, [p.bridge, i]) }
+  })
   doc.ports.forEach((p, i) => {
     const first = devices.get(p.device)
     if (first !== undefined) push(`/ports/${i}/device`, 'ERR_DEVICE_CLAIMED', `device ${p.device} is already the port of /ports/${first}`)

@@ -25,6 +25,8 @@ export async function readSecGroupKernel(runner: Runner): Promise<SgKernelView> 
     ipv4: await out('iptables-save', ['-t', 'filter']),
     ipv6: await out('ip6tables-save', ['-t', 'filter']),
     ebtables: await out('ebtables-save', []),
+    ipv4Raw: await out('iptables-save', ['-t', 'raw']),
+    ipv6Raw: await out('ip6tables-save', ['-t', 'raw']),
     sets: parseIpsetSave(await out('ipset', ['save'])),
     counters: new Set(parseNfacctList(await out('nfacct', ['list'])).keys()),
   }

@@ -20,6 +20,11 @@ export const SgPort = Type.Object(
     ipv4: Type.Array(Ipv4, { maxItems: 64, description: 'The addresses the VM may send from: its own and its secondary IPs (CloudStack vmsecips)' }),
     ipv6: Type.Optional(Type.Array(Ipv6, { maxItems: 64, description: 'Its IPv6 addresses besides the EUI-64 link-local one, which is always allowed' })),
     groups: Type.Array(Id, { maxItems: 32, description: 'The security groups whose rules apply to this port, and whose remote-group sets hold its addresses' }),
+    bridge: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,15}$', description: 'The Linux bridge the port is on (its L2 network); given with zone' })),
+    zone: Type.Optional(Type.Integer({
+      minimum: 1, maximum: 65535,
+      description: "The conntrack zone of the port's bridge, where tenants may reuse addresses on one host: every packet through the bridge is tracked in it, so one network's connections never match another's. Every port of a bridge has the same zone; a zone is one bridge's",
+    })),
   },
   { ...strict, description: "A VM's port on this host" },
 )

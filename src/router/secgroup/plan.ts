@@ -28,6 +28,9 @@ export interface SgKernelView {
   ipv4: string
   ipv6: string
   ebtables: string
+  /** `iptables-save -t raw`, `ip6tables-save -t raw`. */
+  ipv4Raw: string
+  ipv6Raw: string
   sets: ReadonlyMap<string, readonly string[]>
   counters: ReadonlySet<string>
 }
@@ -57,9 +60,11 @@ export function renderedMembers(r: RenderedSecGroups): Map<string, readonly stri
   return new Map(r.sets.map((s) => [s.name, s.entries]))
 }
 
-/** Our chains (normalized rules) and the builtin chains' rules of one filter table in save text. */
-function kernelTable(text: string): { chains: Map<string, string[]>; builtin: (chain: string) => string[] } {
-  const table = parseSave(text).get('filter')
+type Table = 'filter' | 'raw'
+
+/** Our chains (normalized rules) and the builtin chains' rules of one table in save text. */
+function kernelTable(text: string, name: Table = 'filter'): { chains: Map<string, string[]>; builtin: (chain: string) => string[] } {
+  const table = parseSave(text).get(name)
   const chains = new Map<string, string[]>()
   for (const [name, rules] of table?.chains ?? []) if (name.startsWith(SG_CHAIN_PREFIX)) chains.set(name, rules.map(normalizeRule))
   return { chains, builtin: (chain) => table?.chains.get(chain) ?? [] }
@@ -102,7 +107,7 @@ export function inPlaceEdit(was: readonly string[], now: readonly string[]): { d
  * as the previous rendering had them), iptables chains with a few rules changed are edited rule
  * by rule.
  */
-function tableBatch(family: Family, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[], inPlace = false): { text: string; chains: number; rules: number } {
+function tableBatch(family: Family, table: Table, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[], inPlace = false): { text: string; chains: number; rules: number } {
   const changed: SgChain[] = []
   const edits: string[] = []
   let edited = 0
@@ -124,7 +129,7 @@ function tableBatch(family: Family, want: readonly SgChain[], have: ReadonlyMap<
     ? [...changed.map(([name]) => `:${name} RETURN`), ...changed.map(([name]) => `-F ${name}`)]
     : changed.map(([name]) => `:${name} - [0:0]`)
   const lines = [
-    '*filter',
+    `*${table}`,
     ...declare,
     ...changed.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)),
     ...edits,
@@ -156,13 +161,23 @@ function assemble(tables: Record<Family, { text: string; chains: number; rules: 
   }
 }
 
+/** Both tables of a family (ebtables: filter only), as one restore input. */
+function familyBatch(family: Family, batch: (table: Table, want: readonly SgChain[]) => { text: string; chains: number; rules: number }, desired: RenderedSecGroups) {
+  const filter = batch('filter', desired[family])
+  if (family === 'ebtables') return filter
+  const raw = batch('raw', desired.raw)
+  return { text: filter.text + raw.text, chains: filter.chains + raw.chains, rules: filter.rules + raw.rules }
+}
+
+const saved = (kernel: SgKernelView, family: Family, table: Table) => (table === 'raw' ? (family === 'ipv4' ? kernel.ipv4Raw : kernel.ipv6Raw) : kernel[family])
+
 /** Pure. The batches that take the host, as `kernel` shows it, to `desired`. */
 export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView): SgPlan {
-  const table = (family: Family) => {
-    const have = kernelTable(kernel[family])
-    const hooks = desired.hooks.filter((h) => h.tool === TOOLS[family] && !hookPresent(h, have.builtin(h.chain)))
-    return tableBatch(family, desired[family], have.chains, normalizeRule, hooks)
-  }
+  const table = (family: Family) => familyBatch(family, (name, want) => {
+    const have = kernelTable(saved(kernel, family, name), name)
+    const hooks = desired.hooks.filter((h) => h.tool === TOOLS[family] && h.table === name && !hookPresent(h, have.builtin(h.chain)))
+    return tableBatch(family, name, want, have.chains, normalizeRule, hooks)
+  }, desired)
   const sets = new Map([...kernel.sets].filter(([name]) => ownedSgSet(name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(sets, desired.sets, ownedSgSet), counterChanges(desired, kernel.counters))
 }
@@ -173,7 +188,7 @@ export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView):
  * apply that left `previous` put them in, and drift checks find them gone.
  */
 export function planSecGroupsFrom(previous: RenderedSecGroups, members: ReadonlyMap<string, readonly string[]>, desired: RenderedSecGroups): SgPlan {
-  const table = (family: Family) => tableBatch(family, desired[family], new Map(previous[family]), identity, [], true)
+  const table = (family: Family) => familyBatch(family, (name, want) => tableBatch(family, name, want, new Map(name === 'raw' ? previous.raw : previous[family]), identity, [], true), desired)
   const counters = previous.counters === desired.counters ? { createCounters: [], deleteCounters: [] } : counterChanges(desired, new Set(previous.counters.map((c) => c.name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(members, desired.sets, ownedSgSet), counters)
 }
@@ -185,11 +200,11 @@ export function planSecGroupsFrom(previous: RenderedSecGroups, members: Readonly
  */
 export function secGroupDrift(desired: RenderedSecGroups, kernel: SgKernelView): string[] {
   const problems: string[] = []
-  for (const family of FAMILIES) {
-    const tool = TOOLS[family]
-    const have = kernelTable(kernel[family])
+  for (const [family, table] of [['ipv4', 'filter'], ['ipv6', 'filter'], ['ebtables', 'filter'], ['ipv4', 'raw'], ['ipv6', 'raw']] as const) {
+    const tool = table === 'raw' ? `${TOOLS[family]} raw` : TOOLS[family]
+    const have = kernelTable(saved(kernel, family, table), table)
     const wanted = new Set<string>()
-    for (const [name, rules] of desired[family]) {
+    for (const [name, rules] of table === 'raw' ? desired.raw : desired[family]) {
       wanted.add(name)
       const got = have.chains.get(name)
       if (got === undefined) problems.push(`${tool} ${name}: missing`)
@@ -197,7 +212,7 @@ export function secGroupDrift(desired: RenderedSecGroups, kernel: SgKernelView):
     }
     for (const name of have.chains.keys()) if (!wanted.has(name)) problems.push(`${tool} ${name}: not rendered`)
     for (const hook of desired.hooks) {
-      if (hook.tool === tool && !hookPresent(hook, have.builtin(hook.chain))) problems.push(`${tool} ${hook.chain}: the jump "${hook.rule}" is missing`)
+      if (hook.tool === TOOLS[family] && hook.table === table && !hookPresent(hook, have.builtin(hook.chain))) problems.push(`${tool} ${hook.chain}: the jump "${hook.rule}" is missing`)
     }
   }
   for (const set of desired.sets) {

@@ -42,7 +42,8 @@ import type { SecGroupDocument, SecurityGroupRule, SgPort } from './model.ts'
 
 export interface SgHook {
   tool: 'iptables' | 'ip6tables' | 'ebtables'
-  chain: 'FORWARD' | 'INPUT'
+  table: 'filter' | 'raw'
+  chain: 'FORWARD' | 'INPUT' | 'PREROUTING' | 'OUTPUT'
   /** Inserted at position 1 when absent. */
   rule: string
 }
@@ -57,6 +58,8 @@ export interface RenderedSecGroups {
   ipv6: readonly SgChain[]
   /** ebtables, table filter. */
   ebtables: readonly SgChain[]
+  /** iptables and ip6tables alike, table raw: each bridge's conntrack zone. */
+  raw: readonly SgChain[]
   /** The remote-group sets (v4 and v6 per group) with their members. */
   sets: readonly IpSetSpec[]
   /** The drop counters (nfacct objects) the rules count into: every port, every reason. */
@@ -64,7 +67,9 @@ export interface RenderedSecGroups {
   hooks: readonly SgHook[]
 }
 
-export const SG_CHAIN = { forward: 'SVM-SG-FWD', from: 'SVM-SG-FROM', toAccept: 'SVM-SG-TOA', to: 'SVM-SG-TO', input: 'SVM-SG-IN', bridge: 'SVM-SG-EB' } as const
+export const SG_CHAIN = {
+  forward: 'SVM-SG-FWD', from: 'SVM-SG-FROM', toAccept: 'SVM-SG-TOA', to: 'SVM-SG-TO', input: 'SVM-SG-IN', bridge: 'SVM-SG-EB', zones: 'SVM-SG-ZONE', zonesOut: 'SVM-SG-ZONEO',
+} as const
 
 const byId = <T extends { id: string }>(items: readonly T[]) => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 
@@ -125,18 +130,36 @@ export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
     ebtables: renderBridge(ports, portsKey),
     sets: renderSets(doc, ports),
     counters: cachedCounters(ports, portsKey),
+    raw: renderZones(ports),
     hooks: [
-      ...(['iptables', 'ip6tables'] as const).flatMap((tool) => [
-        { tool, chain: 'FORWARD' as const, rule: `-j ${SG_CHAIN.forward}` }, { tool, chain: 'INPUT' as const, rule: `-j ${SG_CHAIN.input}` },
+      ...(['iptables', 'ip6tables'] as const).flatMap((tool): SgHook[] => [
+        { tool, table: 'filter', chain: 'FORWARD', rule: `-j ${SG_CHAIN.forward}` }, { tool, table: 'filter', chain: 'INPUT', rule: `-j ${SG_CHAIN.input}` },
+        { tool, table: 'raw', chain: 'PREROUTING', rule: `-j ${SG_CHAIN.zones}` }, { tool, table: 'raw', chain: 'OUTPUT', rule: `-j ${SG_CHAIN.zonesOut}` },
       ]),
-      { tool: 'ebtables', chain: 'FORWARD', rule: `-j ${SG_CHAIN.bridge}` }, { tool: 'ebtables', chain: 'INPUT', rule: `-j ${SG_CHAIN.bridge}` },
+      { tool: 'ebtables', table: 'filter', chain: 'FORWARD', rule: `-j ${SG_CHAIN.bridge}` }, { tool: 'ebtables', table: 'filter', chain: 'INPUT', rule: `-j ${SG_CHAIN.bridge}` },
     ],
   }
 }
 
+/**
+ * Conntrack zones, per bridge (`raw` PREROUTING and OUTPUT): every packet a bridge forwards or
+ * delivers, whichever port it came in on, and every packet the host sends into it, is tracked in
+ * the bridge's zone. A zone per bridge and not per port: a connection between two ports of one
+ * network must find its replies in the zone its first packet made.
+ */
+function renderZones(ports: readonly SgPort[]): SgChain[] {
+  const zones = new Map<string, number>()
+  for (const p of ports) if (p.bridge !== undefined && p.zone !== undefined) zones.set(p.bridge, p.zone)
+  const bridges = [...zones.keys()].sort()
+  return [
+    [SG_CHAIN.zones, bridges.map((b) => ruleArgs('-i', b, '-j', 'CT', '--zone', String(zones.get(b))))],
+    [SG_CHAIN.zonesOut, bridges.map((b) => ruleArgs('-o', b, '-j', 'CT', '--zone', String(zones.get(b))))],
+  ]
+}
+
 /** Pure. `iptables-restore` / `ip6tables-restore` text declaring and filling `chains` (goldens, the benchmark's peer). */
-export function iptablesText(chains: readonly SgChain[]): string {
-  return ['*filter', ...chains.map(([name]) => `:${name} - [0:0]`), ...chains.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)), 'COMMIT', ''].join('\n')
+export function iptablesText(chains: readonly SgChain[], table: 'filter' | 'raw' = 'filter'): string {
+  return [`*${table}`, ...chains.map(([name]) => `:${name} - [0:0]`), ...chains.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)), 'COMMIT', ''].join('\n')
 }
 
 /** Pure. `ebtables-restore --noflush` text: a declared chain is not flushed there, so each is flushed before it is refilled. */

@@ -11,8 +11,11 @@ const doc: SecGroupDocument = {
   securityGroups: [{ id: 'g' }, { id: 'h' }],
   securityGroupRules: [{ id: 'r', group: 'g', direction: 'ingress', protocol: 'tcp', ports: { start: 22 }, remoteGroup: 'g' }],
 }
-const empty: SgKernelView = { ipv4: '', ipv6: '', ebtables: '', sets: new Map(), counters: new Set() }
+const empty: SgKernelView = { ipv4: '', ipv6: '', ebtables: '', ipv4Raw: '', ipv6Raw: '', sets: new Map(), counters: new Set() }
 const declared = (text: string) => [...text.matchAll(/^:(\S+)/gm)].map((m) => m[1] as string)
+
+const rawSave = (r: ReturnType<typeof renderSecGroups>) => iptablesText(r.raw, 'raw')
+  .replace('*raw\n', '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n').replace('COMMIT\n', '-A PREROUTING -j SVM-SG-ZONE\n-A OUTPUT -j SVM-SG-ZONEO\nCOMMIT\n')
 
 /** What the save tools would show after `r` was applied on a host that also has a libvirt chain. */
 function hostWith(r: ReturnType<typeof renderSecGroups>): SgKernelView {
@@ -21,6 +24,7 @@ function hostWith(r: ReturnType<typeof renderSecGroups>): SgKernelView {
     ipv4: save(iptablesText(r.ipv4), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n-A FORWARD -j LIBVIRT_FWI\n'),
     ipv6: save(iptablesText(r.ipv6), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n'),
     ebtables: save(ebtablesText(r.ebtables).replace(/^-F .*\n/gm, ''), '-A FORWARD -j SVM-SG-EB\n-A INPUT -j SVM-SG-EB\n'),
+    ipv4Raw: rawSave(r), ipv6Raw: rawSave(r),
     sets: new Map([['svm-sg-old', []], ['libvirt-set', ['10.9.9.9']], ...r.sets.map((s) => [s.name, s.entries] as [string, string[]])]),
     counters: new Set(['svm-sgd-gone', 'libvirt-counter', ...r.counters.map((c) => c.name)]),
   }
@@ -30,7 +34,8 @@ describe('planSecGroups: against what the host shows (pure)', () => {
   it('on a host with nothing of ours: every chain declared, the jumps inserted at the head, sets created and filled, nothing deleted', () => {
     const r = renderSecGroups(doc)
     const plan = planSecGroups(r, empty)
-    expect(declared(plan.ipv4)).toEqual(r.ipv4.map(([name]) => name))
+    expect(declared(plan.ipv4)).toEqual([...r.ipv4, ...r.raw].map(([name]) => name))
+    expect(plan.ipv4).toContain('*raw\n:SVM-SG-ZONE - [0:0]\n:SVM-SG-ZONEO - [0:0]\n-I PREROUTING 1 -j SVM-SG-ZONE\n-I OUTPUT 1 -j SVM-SG-ZONEO\nCOMMIT\n')
     expect(plan.ipv4).toContain('-I FORWARD 1 -j SVM-SG-FWD\n-I INPUT 1 -j SVM-SG-IN\nCOMMIT\n')
     expect(plan.ebtables).toContain('-I FORWARD 1 -j SVM-SG-EB\n-I INPUT 1 -j SVM-SG-EB\nCOMMIT\n')
     expect(plan.ipv4).not.toMatch(/^-X /m)
@@ -38,7 +43,7 @@ describe('planSecGroups: against what the host shows (pure)', () => {
     expect(plan.ipsets.after).toEqual([])
     expect(plan.createCounters).toHaveLength(2 * 7)
     expect(plan.deleteCounters).toEqual([])
-    expect(plan.rules).toBe([...r.ipv4, ...r.ipv6, ...r.ebtables].reduce((n, [, rules]) => n + rules.length, 0))
+    expect(plan.rules).toBe([...r.ipv4, ...r.ipv6, ...r.ebtables, ...r.raw, ...r.raw].reduce((n, [, rules]) => n + rules.length, 0))
   })
 
   it('against what it applied: nothing to write, no jump twice; what the rendering dropped is deleted, foreign chains and sets never named', () => {

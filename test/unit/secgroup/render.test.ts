@@ -16,6 +16,7 @@ describe('security-group rendering (byte for byte; UPDATE_GOLDEN=1 rewrites afte
       const files: Record<string, string> = {
         'ipv4.rules': iptablesText(r.ipv4), 'ipv6.rules': iptablesText(r.ipv6), 'ipset.restore': ipsetText(r.sets), 'ebtables.rules': ebtablesText(r.ebtables),
         'nfacct.restore': nfacctText(r.counters),
+        'raw.rules': iptablesText(r.raw, 'raw'),
         'hooks.json': `${JSON.stringify(r.hooks, null, 2)}\n`,
       }
       if (!existsSync(at('expected/'))) mkdirSync(at('expected/'))
@@ -61,6 +62,18 @@ describe('security-group checks', () => {
       '/securityGroupRules/1/cidrs/0 ERR_BAD_CIDR',
       '/securityGroupRules/2/remoteGroup ERR_UNKNOWN_GROUP',
       '/securityGroupRules/2/ports/end ERR_BAD_PORT_RANGE',
+    ])
+  })
+
+  it('a bridge and its zone come together, one to one', () => {
+    const doc = base()
+    const port = (id: string, device: string, extra: object) => ({ id, device, mac: '52:54:00:00:00:09', ipv4: [], groups: [], ...extra })
+    doc.ports.push(
+      port('a', 'vnet2', { bridge: 'br1', zone: 1 }), port('b', 'vnet3', { bridge: 'br1', zone: 2 }), port('c', 'vnet4', { bridge: 'br2', zone: 1 }),
+      port('d', 'vnet5', { zone: 3 }), port('e', 'vnet6', { bridge: 'br3' }), port('f', 'vnet7', { bridge: 'br2', zone: 4 }),
+    )
+    expect(checkSecGroups(doc).map((d) => `${d.path} ${d.code}`)).toEqual([
+      '/ports/2/zone ERR_ZONE_CONFLICT', '/ports/3/zone ERR_ZONE_CONFLICT', '/ports/4/zone ERR_ZONE_BRIDGE', '/ports/5/bridge ERR_ZONE_BRIDGE',
     ])
   })
 
