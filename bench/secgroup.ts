@@ -106,14 +106,14 @@ const EMPTY: SecGroupDocument = { ports: [], securityGroups: [], securityGroupRu
 
 /** A hypervisor host: a namespace with a bridge, bridge netfilter on, and two VMs on veth "taps" (vnet0, vnet1). */
 async function createHost(): Promise<{ host: ScratchNs; vms: ScratchNs[] }> {
-  const host = await ScratchNs.create('svmbsg')
+  const host = await ScratchNs.create('svmbenchsg')
   const ip = (ns: string, ...args: string[]) => run(binary('ip'), ['-n', ns, ...args])
   await ip(host.name, 'link', 'add', 'br0', 'type', 'bridge')
   await ip(host.name, 'link', 'set', 'br0', 'up')
   await host.exec('sysctl', ['-q', '-w', 'net.bridge.bridge-nf-call-iptables=1', 'net.bridge.bridge-nf-call-ip6tables=1', 'net.bridge.bridge-nf-call-arptables=1'])
   const vms: ScratchNs[] = []
   for (const i of [0, 1]) {
-    const vm = await ScratchNs.create('svmbsgvm')
+    const vm = await ScratchNs.create('svmbenchsgvm')
     const p = port(i)
     await ip(host.name, 'link', 'add', p.device, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', vm.name)
     await ip(host.name, 'link', 'set', p.device, 'master', 'br0', 'up')
@@ -153,7 +153,7 @@ async function benchApply(api: RouterdApi, rendered: RenderedSecGroups, body: st
   }
   const peer: number[] = []
   for (let i = 0; i < APPLY_REPS; i++) {
-    const scratch = await ScratchNs.create('svmbsgp')
+    const scratch = await ScratchNs.create('svmbenchsgp')
     const ms = await scratch.timeSteps(peerSteps(rendered, true))
     peer.push(ms.reduce((a, b) => a + b, 0))
     await scratch.destroy()
