@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { binary, run, startProcess, type StartedProcess } from '../src/core/exec.ts'
 import { Daemon } from '../src/lab/daemon.ts'
 import type { SecGroupDocument, SecurityGroupRule, SgPort } from '../src/router/secgroup/model.ts'
-import { ebtablesText, iptablesText, ipsetText, nfacctText, remoteSet, renderSecGroups, type RenderedSecGroups } from '../src/router/secgroup/render.ts'
+import { formatIpsets } from '../src/router/render/ipset.ts'
+import { ebtablesText, iptablesText, nfacctText, remoteSet, renderSecGroups, type RenderedSecGroups } from '../src/router/secgroup/render.ts'
 import { RouterdApi } from './lib/api.ts'
 import { cleanupOnSignals, onCleanup } from './lib/cleanup.ts'
 import { machine, revision, runSuite, writeResults, type Result } from './lib/report.ts'
@@ -137,7 +138,7 @@ function peerSteps(r: RenderedSecGroups, timed: boolean): TimedStep[] {
     text.replace(/COMMIT\n$/, r.hooks.filter((h) => h.tool === tool && h.table === table).map((h) => `-I ${h.chain} 1 ${h.rule}\n`).join('') + 'COMMIT\n')
   const family = (chains: RenderedSecGroups['ipv4'], tool: string) => withHooks(iptablesText(chains), tool) + withHooks(iptablesText(r.raw, 'raw'), tool, 'raw')
   return [
-    { tool: 'ipset', args: ['restore'], stdin: ipsetText(r.sets), timed },
+    { tool: 'ipset', args: ['restore'], stdin: formatIpsets(r.sets), timed },
     { tool: 'nfacct', args: ['restore'], stdin: nfacctText(r.counters), timed },
     { tool: 'iptables-restore', args: ['-w', '5', '--noflush'], stdin: family(r.ipv4, 'iptables'), timed },
     { tool: 'ip6tables-restore', args: ['-w', '5', '--noflush'], stdin: family(r.ipv6, 'ip6tables'), timed },

@@ -23,14 +23,11 @@ import type { RenderedSecGroups, SgChain, SgHook } from './render.ts'
 export const SG_CHAIN_PREFIX = 'SVM-SG'
 export { SG_SET_PREFIX }
 
-/** What the host's tools show: `iptables-save -t filter`, `ip6tables-save -t filter`, `ebtables-save`, every set's members, every counter's name (`nfacct list`). */
+/** What the host's tools show: `iptables-save`, `ip6tables-save` (every table), `ebtables-save`, every set's members, every counter's name (`nfacct list`). */
 export interface SgKernelView {
   ipv4: string
   ipv6: string
   ebtables: string
-  /** `iptables-save -t raw`, `ip6tables-save -t raw`. */
-  ipv4Raw: string
-  ipv6Raw: string
   sets: ReadonlyMap<string, readonly string[]>
   counters: ReadonlySet<string>
 }
@@ -169,12 +166,10 @@ function familyBatch(family: Family, batch: (table: Table, want: readonly SgChai
   return { text: filter.text + raw.text, chains: filter.chains + raw.chains, rules: filter.rules + raw.rules }
 }
 
-const saved = (kernel: SgKernelView, family: Family, table: Table) => (table === 'raw' ? (family === 'ipv4' ? kernel.ipv4Raw : kernel.ipv6Raw) : kernel[family])
-
 /** Pure. The batches that take the host, as `kernel` shows it, to `desired`. */
 export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView): SgPlan {
   const table = (family: Family) => familyBatch(family, (name, want) => {
-    const have = kernelTable(saved(kernel, family, name), name)
+    const have = kernelTable(kernel[family], name)
     const hooks = desired.hooks.filter((h) => h.tool === TOOLS[family] && h.table === name && !hookPresent(h, have.builtin(h.chain)))
     return tableBatch(family, name, want, have.chains, normalizeRule, hooks)
   }, desired)
@@ -202,7 +197,7 @@ export function secGroupDrift(desired: RenderedSecGroups, kernel: SgKernelView):
   const problems: string[] = []
   for (const [family, table] of [['ipv4', 'filter'], ['ipv6', 'filter'], ['ebtables', 'filter'], ['ipv4', 'raw'], ['ipv6', 'raw']] as const) {
     const tool = table === 'raw' ? `${TOOLS[family]} raw` : TOOLS[family]
-    const have = kernelTable(saved(kernel, family, table), table)
+    const have = kernelTable(kernel[family], table)
     const wanted = new Set<string>()
     for (const [name, rules] of table === 'raw' ? desired.raw : desired[family]) {
       wanted.add(name)

@@ -1,5 +1,5 @@
 import { memoize } from '../../core/memo.ts'
-import { formatIpsets, type IpSetSpec } from '../render/ipset.ts'
+import type { IpSetSpec } from '../render/ipset.ts'
 import { ownedChain, ownedSet, ruleTag } from '../render/names.ts'
 import { ruleArgs } from '../render/rule-line.ts'
 import { formatIpv6, linkLocalOf, parseIpv6, parsePeerCidr } from './addresses.ts'
@@ -165,11 +165,6 @@ export function iptablesText(chains: readonly SgChain[], table: 'filter' | 'raw'
 /** Pure. `ebtables-restore --noflush` text: a declared chain is not flushed there, so each is flushed before it is refilled. */
 export function ebtablesText(chains: readonly SgChain[]): string {
   return ['*filter', ...chains.map(([name]) => `:${name} RETURN`), ...chains.map(([name]) => `-F ${name}`), ...chains.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)), 'COMMIT', ''].join('\n')
-}
-
-/** Pure. `ipset restore` text creating and filling the sets. */
-export function ipsetText(sets: readonly IpSetSpec[]): string {
-  return formatIpsets(sets)
 }
 
 /** Pure. `nfacct restore` text creating the counters. */

@@ -11,7 +11,7 @@ const doc: SecGroupDocument = {
   securityGroups: [{ id: 'g' }, { id: 'h' }],
   securityGroupRules: [{ id: 'r', group: 'g', direction: 'ingress', protocol: 'tcp', ports: { start: 22 }, remoteGroup: 'g' }],
 }
-const empty: SgKernelView = { ipv4: '', ipv6: '', ebtables: '', ipv4Raw: '', ipv6Raw: '', sets: new Map(), counters: new Set() }
+const empty: SgKernelView = { ipv4: '', ipv6: '', ebtables: '', sets: new Map(), counters: new Set() }
 const declared = (text: string) => [...text.matchAll(/^:(\S+)/gm)].map((m) => m[1] as string)
 
 const rawSave = (r: ReturnType<typeof renderSecGroups>) => iptablesText(r.raw, 'raw')
@@ -21,10 +21,9 @@ const rawSave = (r: ReturnType<typeof renderSecGroups>) => iptablesText(r.raw, '
 function hostWith(r: ReturnType<typeof renderSecGroups>): SgKernelView {
   const save = (text: string, hooks: string) => text.replace('COMMIT\n', `${hooks}COMMIT\n`).replace('*filter\n', '*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:LIBVIRT_FWI - [0:0]\n')
   return {
-    ipv4: save(iptablesText(r.ipv4), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n-A FORWARD -j LIBVIRT_FWI\n'),
-    ipv6: save(iptablesText(r.ipv6), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n'),
+    ipv4: save(iptablesText(r.ipv4), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n-A FORWARD -j LIBVIRT_FWI\n') + rawSave(r),
+    ipv6: save(iptablesText(r.ipv6), '-A FORWARD -j SVM-SG-FWD\n-A INPUT -j SVM-SG-IN\n') + rawSave(r),
     ebtables: save(ebtablesText(r.ebtables).replace(/^-F .*\n/gm, ''), '-A FORWARD -j SVM-SG-EB\n-A INPUT -j SVM-SG-EB\n'),
-    ipv4Raw: rawSave(r), ipv6Raw: rawSave(r),
     sets: new Map([['svm-sg-old', []], ['libvirt-set', ['10.9.9.9']], ...r.sets.map((s) => [s.name, s.entries] as [string, string[]])]),
     counters: new Set(['svm-sgd-gone', 'libvirt-counter', ...r.counters.map((c) => c.name)]),
   }

@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { describe, expect, it } from 'vitest'
 import { checkSecGroups } from '../../../src/router/secgroup/check.ts'
 import type { SecGroupDocument } from '../../../src/router/secgroup/model.ts'
-import { ebtablesText, iptablesText, ipsetText, nfacctText, renderSecGroups } from '../../../src/router/secgroup/render.ts'
+import { formatIpsets } from '../../../src/router/render/ipset.ts'
+import { ebtablesText, iptablesText, nfacctText, renderSecGroups } from '../../../src/router/secgroup/render.ts'
 
 const root = new URL('../../golden-secgroup/', import.meta.url)
 
@@ -14,7 +15,7 @@ describe('security-group rendering (byte for byte; UPDATE_GOLDEN=1 rewrites afte
       expect(checkSecGroups(doc)).toEqual([])
       const r = renderSecGroups(doc)
       const files: Record<string, string> = {
-        'ipv4.rules': iptablesText(r.ipv4), 'ipv6.rules': iptablesText(r.ipv6), 'ipset.restore': ipsetText(r.sets), 'ebtables.rules': ebtablesText(r.ebtables),
+        'ipv4.rules': iptablesText(r.ipv4), 'ipv6.rules': iptablesText(r.ipv6), 'ipset.restore': formatIpsets(r.sets), 'ebtables.rules': ebtablesText(r.ebtables),
         'nfacct.restore': nfacctText(r.counters),
         'raw.rules': iptablesText(r.raw, 'raw'),
         'hooks.json': `${JSON.stringify(r.hooks, null, 2)}\n`,
