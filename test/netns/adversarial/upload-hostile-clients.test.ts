@@ -132,7 +132,11 @@ describe.skipIf(!root)('the upload listener under hostile clients', () => {
       await until(flood, 'done', 120_000)
       // Every request was answered with a 4xx (400, 431, 401 …) before its connection closed.
       expect(flood.output(), 'every connection answered 4xx before it closed').toContain('done 240')
-      const grown = rssKb(d.pid) - before
+      // Right after the flood the heap still holds garbage the collector has not given back yet
+      // (more of it on a loaded machine: seen 36 MiB during a full make test): the bound must
+      // hold once the daemon has had a few seconds, which memory that is kept would not.
+      let grown = rssKb(d.pid) - before
+      for (const deadline = Date.now() + 10_000; grown >= 32 * 1024 && Date.now() < deadline; grown = rssKb(d.pid) - before) await new Promise((ok) => setTimeout(ok, 250))
       expect(grown, `RSS grew ${grown} KiB`).toBeLessThan(32 * 1024)
       expect(await goodUpload()).toBe(200)
       expect((await api(d, 'GET', '/healthz')).status).toBe(200)
