@@ -72,6 +72,27 @@ function hookPresent(hook: SgHook, builtinRules: readonly string[]): boolean {
   return builtinRules.some((r) => normalizeRule(r) === want)
 }
 
+/** The chains of the tables our jumps are in (filter: INPUT, FORWARD; raw: PREROUTING, OUTPUT). */
+const BUILTIN_CHAINS = ['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING'] as const
+const jumpsToOurs = (rule: string) => /(^|\s)-[jg] SVM-SG\S*$/.test(rule.trim())
+
+/** Our jumps the host holds in one table that `hooks` (the rendering's, for this table) do not have: `-D` lines, as the host printed them. */
+function strayHooks(builtin: (chain: string) => string[], hooks: readonly SgHook[]): string[] {
+  const wanted = new Set(hooks.map((h) => `${h.chain} ${normalizeRule(h.rule)}`))
+  return BUILTIN_CHAINS.flatMap((chain) => builtin(chain)
+    .filter((rule) => jumpsToOurs(rule) && !wanted.has(`${chain} ${normalizeRule(rule)}`))
+    .map((rule) => `-D ${chain} ${rule}`))
+}
+
+const hookKey = (h: SgHook) => `${h.tool}|${h.table}|${h.chain}|${h.rule}`
+
+/** The jumps `desired` has and `previous` had not (to insert), and those it no longer has (to delete). */
+function hookChanges(previous: readonly SgHook[], desired: readonly SgHook[]): { add: SgHook[]; remove: SgHook[] } {
+  const had = new Set(previous.map(hookKey))
+  const has = new Set(desired.map(hookKey))
+  return { add: desired.filter((h) => !had.has(hookKey(h))), remove: previous.filter((h) => !has.has(hookKey(h))) }
+}
+
 const sameRules = (a: readonly string[], b: readonly string[] | undefined) => b !== undefined && (a === b || (a.length === b.length && a.every((r, i) => r === b[i])))
 
 /** Up to this many rules deleted and inserted, a chain is edited in place rather than flushed and refilled. */
@@ -100,11 +121,12 @@ export function inPlaceEdit(was: readonly string[], now: readonly string[]): { d
 
 /**
  * The restore text that takes `have` (chain → rules, compared after `normalize`) to `want`, with
- * `hooks` inserted; '' when nothing differs. With `inPlace` (the rules in `have` are exactly ours,
+ * `hooks` inserted and the `unhooks` lines (`-D` of our jumps no longer rendered) run before our
+ * stale chains go; '' when nothing differs. With `inPlace` (the rules in `have` are exactly ours,
  * as the previous rendering had them), iptables chains with a few rules changed are edited rule
  * by rule.
  */
-function tableBatch(family: Family, table: Table, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[], inPlace = false): { text: string; chains: number; rules: number } {
+function tableBatch(family: Family, table: Table, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[], unhooks: readonly string[], inPlace = false): { text: string; chains: number; rules: number } {
   const changed: SgChain[] = []
   const edits: string[] = []
   let edited = 0
@@ -120,7 +142,7 @@ function tableBatch(family: Family, table: Table, want: readonly SgChain[], have
   }
   const wanted = new Set(want.map(([name]) => name))
   const stale = [...have.keys()].filter((name) => !wanted.has(name))
-  if (changed.length === 0 && edits.length === 0 && stale.length === 0 && hooks.length === 0) return { text: '', chains: 0, rules: 0 }
+  if (changed.length === 0 && edits.length === 0 && stale.length === 0 && hooks.length === 0 && unhooks.length === 0) return { text: '', chains: 0, rules: 0 }
   const declare = family === 'ebtables'
     // ebtables-restore --noflush does not flush a declared chain.
     ? [...changed.map(([name]) => `:${name} RETURN`), ...changed.map(([name]) => `-F ${name}`)]
@@ -131,6 +153,7 @@ function tableBatch(family: Family, table: Table, want: readonly SgChain[], have
     ...changed.flatMap(([name, rules]) => rules.map((r) => `-A ${name} ${r}`)),
     ...edits,
     ...hooks.map((h) => `-I ${h.chain} 1 ${h.rule}`),
+    ...unhooks,
     ...stale.map((name) => `-F ${name}`),
     ...stale.map((name) => `-X ${name}`),
     'COMMIT',
@@ -170,8 +193,9 @@ function familyBatch(family: Family, batch: (table: Table, want: readonly SgChai
 export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView): SgPlan {
   const table = (family: Family) => familyBatch(family, (name, want) => {
     const have = kernelTable(kernel[family], name)
-    const hooks = desired.hooks.filter((h) => h.tool === TOOLS[family] && h.table === name && !hookPresent(h, have.builtin(h.chain)))
-    return tableBatch(family, name, want, have.chains, normalizeRule, hooks)
+    const ours = desired.hooks.filter((h) => h.tool === TOOLS[family] && h.table === name)
+    const hooks = ours.filter((h) => !hookPresent(h, have.builtin(h.chain)))
+    return tableBatch(family, name, want, have.chains, normalizeRule, hooks, strayHooks(have.builtin, ours))
   }, desired)
   const sets = new Map([...kernel.sets].filter(([name]) => ownedSgSet(name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(sets, desired.sets, ownedSgSet), counterChanges(desired, kernel.counters))
@@ -179,11 +203,17 @@ export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView):
 
 /**
  * Pure. The batches that take the host from `previous` (what the last apply left, with its set
- * members as applied) to `desired`: only what the edit changed. Jumps are not checked here: the
- * apply that left `previous` put them in, and drift checks find them gone.
+ * members as applied) to `desired`: only what the edit changed. Jumps are compared with the
+ * previous rendering's, not looked for on the host: the apply that left `previous` put them in,
+ * and drift checks find them gone.
  */
 export function planSecGroupsFrom(previous: RenderedSecGroups, members: ReadonlyMap<string, readonly string[]>, desired: RenderedSecGroups): SgPlan {
-  const table = (family: Family) => familyBatch(family, (name, want) => tableBatch(family, name, want, new Map(name === 'raw' ? previous.raw : previous[family]), identity, [], true), desired)
+  const jumps = hookChanges(previous.hooks, desired.hooks)
+  const table = (family: Family) => familyBatch(family, (name, want) => {
+    const mine = (h: SgHook) => h.tool === TOOLS[family] && h.table === name
+    const unhooks = jumps.remove.filter(mine).map((h) => `-D ${h.chain} ${h.rule}`)
+    return tableBatch(family, name, want, new Map(name === 'raw' ? previous.raw : previous[family]), identity, jumps.add.filter(mine), unhooks, true)
+  }, desired)
   const counters = previous.counters === desired.counters ? { createCounters: [], deleteCounters: [] } : counterChanges(desired, new Set(previous.counters.map((c) => c.name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(members, desired.sets, ownedSgSet), counters)
 }
@@ -206,9 +236,9 @@ export function secGroupDrift(desired: RenderedSecGroups, kernel: SgKernelView):
       else if (!sameRules(rules.map(normalizeRule), got)) problems.push(`${tool} ${name}: ${got.length} rules differ from the ${rules.length} rendered`)
     }
     for (const name of have.chains.keys()) if (!wanted.has(name)) problems.push(`${tool} ${name}: not rendered`)
-    for (const hook of desired.hooks) {
-      if (hook.tool === TOOLS[family] && hook.table === table && !hookPresent(hook, have.builtin(hook.chain))) problems.push(`${tool} ${hook.chain}: the jump "${hook.rule}" is missing`)
-    }
+    const ours = desired.hooks.filter((h) => h.tool === TOOLS[family] && h.table === table)
+    for (const hook of ours) if (!hookPresent(hook, have.builtin(hook.chain))) problems.push(`${tool} ${hook.chain}: the jump "${hook.rule}" is missing`)
+    for (const line of strayHooks(have.builtin, ours)) problems.push(`${tool} ${line.slice(3)}: a jump of ours not rendered`)
   }
   for (const set of desired.sets) {
     const got = kernel.sets.get(set.name)

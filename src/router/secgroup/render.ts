@@ -17,7 +17,8 @@ import type { SecGroupDocument, SecurityGroupRule, SgPort } from './model.ts'
  * only the chains whose rules differ.
  *
  *   FORWARD (pos. 1) → SVM-SG-FWD (bridged traffic of our ports, IPv4 and IPv6 alike):
- *      → SVM-SG-FROM (tree on --physdev-in, dispatch.ts) → SVM-SGF-<port>: → SVM-SGO-<port>, goto SVM-SG-TOA
+ *      → SVM-SG-FROM (tree on --physdev-in, dispatch.ts) → SVM-SGF-<port>: → SVM-SGO-<port>,
+ *           established ACCEPT, goto SVM-SG-TOA
  *           SVM-SG-TOA (tree on --physdev-out) → SVM-SGT-<port>; else ACCEPT
  *      → SVM-SG-TO   (tree on --physdev-out)               → SVM-SGT-<port>: → SVM-SGI-<port>, ACCEPT
  *   SVM-SGI-<port>  to the VM: established, (v6: ND/MLD/RA), DHCP answers, rules RETURN, else DROP
@@ -29,6 +30,7 @@ import type { SecGroupDocument, SecurityGroupRule, SgPort } from './model.ts'
  *   INPUT (pos. 1) → SVM-SG-IN (tree on --physdev-in) → SVM-SGO-<port> (to the host itself; the host's rules follow)
  *   ebtables FORWARD, INPUT (pos. 1) → SVM-SG-EB (tree on -i) → SVM-SGM-<port>:
  *      ARP only for its addresses with its MAC (probes from 0.0.0.0 too), frames only from its MAC
+ *   raw PREROUTING, OUTPUT (pos. 1, only while some port has a zone) → SVM-SG-ZONE, SVM-SG-ZONEO
  * The trees keep the rules a packet evaluates to a few dozen, however many ports the host has.
  *
  * hash:mac and hash:ip,mac sets do not exist on this kernel: MAC and IP are paired in rules.
@@ -124,17 +126,20 @@ export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
     else list.push(r)
   }
   const portsKey = ports.map((p) => `${p.device}>${p.id}`).join('\n')
+  const raw = renderZones(ports)
   return {
     ipv4: renderFamily(ports, portsKey, rulesByGroup, 4),
     ipv6: renderFamily(ports, portsKey, rulesByGroup, 6),
     ebtables: renderBridge(ports, portsKey),
     sets: renderSets(doc, ports),
     counters: cachedCounters(ports, portsKey),
-    raw: renderZones(ports),
+    raw,
     hooks: [
       ...(['iptables', 'ip6tables'] as const).flatMap((tool): SgHook[] => [
         { tool, table: 'filter', chain: 'FORWARD', rule: `-j ${SG_CHAIN.forward}` }, { tool, table: 'filter', chain: 'INPUT', rule: `-j ${SG_CHAIN.input}` },
-        { tool, table: 'raw', chain: 'PREROUTING', rule: `-j ${SG_CHAIN.zones}` }, { tool, table: 'raw', chain: 'OUTPUT', rule: `-j ${SG_CHAIN.zonesOut}` },
+        ...(raw.length === 0 ? [] : [
+          { tool, table: 'raw', chain: 'PREROUTING', rule: `-j ${SG_CHAIN.zones}` }, { tool, table: 'raw', chain: 'OUTPUT', rule: `-j ${SG_CHAIN.zonesOut}` },
+        ] as const),
       ]),
       { tool: 'ebtables', table: 'filter', chain: 'FORWARD', rule: `-j ${SG_CHAIN.bridge}` }, { tool: 'ebtables', table: 'filter', chain: 'INPUT', rule: `-j ${SG_CHAIN.bridge}` },
     ],
@@ -145,12 +150,14 @@ export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
  * Conntrack zones, per bridge (`raw` PREROUTING and OUTPUT): every packet a bridge forwards or
  * delivers, whichever port it came in on, and every packet the host sends into it, is tracked in
  * the bridge's zone. A zone per bridge and not per port: a connection between two ports of one
- * network must find its replies in the zone its first packet made.
+ * network must find its replies in the zone its first packet made. No zone, no chain and no jump:
+ * a host without zones does not get a raw table from us, whose hooks every packet would pass.
  */
 function renderZones(ports: readonly SgPort[]): SgChain[] {
   const zones = new Map<string, number>()
   for (const p of ports) if (p.bridge !== undefined && p.zone !== undefined) zones.set(p.bridge, p.zone)
   const bridges = [...zones.keys()].sort()
+  if (bridges.length === 0) return []
   return [
     [SG_CHAIN.zones, bridges.map((b) => ruleArgs('-i', b, '-j', 'CT', '--zone', String(zones.get(b))))],
     [SG_CHAIN.zonesOut, bridges.map((b) => ruleArgs('-o', b, '-j', 'CT', '--zone', String(zones.get(b))))],
@@ -204,7 +211,10 @@ const portOwnChains = memoize((port: SgPort): { 4: SgChain[]; 6: SgChain[]; brid
     return [
       // From the VM (its egress chain let it go), then to a port of ours or not (goto: the stack
       // of nested jumps nf_tables allows is 16 deep); to the VM: its ingress chain, then accepted.
-      [c.from, [ruleArgs('-j', c.egress), ruleArgs('-g', SG_CHAIN.toAccept)]],
+      // An established packet that passed the egress chain (its source and the drops of what no
+      // VM may send come before its established rule) is accepted here: every ingress chain
+      // would return it and accept it, and the packets of a flow skip the second tree.
+      [c.from, [ruleArgs('-j', c.egress), ruleArgs('-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'), ruleArgs('-g', SG_CHAIN.toAccept)]],
       [c.to, [ruleArgs('-j', c.ingress), ruleArgs('-j', 'ACCEPT')]],
       [c.source, [...fromOwn, ...unnumbered, ruleArgs(...portDrops(port).spoof)]],
     ]

@@ -14,8 +14,12 @@ const doc: SecGroupDocument = {
 const empty: SgKernelView = { ipv4: '', ipv6: '', ebtables: '', sets: new Map(), counters: new Set() }
 const declared = (text: string) => [...text.matchAll(/^:(\S+)/gm)].map((m) => m[1] as string)
 
+/** The raw table as iptables-save shows it (with our jumps when the rendering has zones). */
 const rawSave = (r: ReturnType<typeof renderSecGroups>) => iptablesText(r.raw, 'raw')
-  .replace('*raw\n', '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n').replace('COMMIT\n', '-A PREROUTING -j SVM-SG-ZONE\n-A OUTPUT -j SVM-SG-ZONEO\nCOMMIT\n')
+  .replace('*raw\n', '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n')
+  .replace('COMMIT\n', r.raw.length === 0 ? 'COMMIT\n' : '-A PREROUTING -j SVM-SG-ZONE\n-A OUTPUT -j SVM-SG-ZONEO\nCOMMIT\n')
+/** `doc` with p1 on bridge br1 in conntrack zone 11. */
+const zoned: SecGroupDocument = { ...doc, ports: [{ ...doc.ports[0]!, bridge: 'br1', zone: 11 }, doc.ports[1]!] }
 
 /** What the save tools would show after `r` was applied on a host that also has a libvirt chain. */
 function hostWith(r: ReturnType<typeof renderSecGroups>): SgKernelView {
@@ -33,8 +37,9 @@ describe('planSecGroups: against what the host shows (pure)', () => {
   it('on a host with nothing of ours: every chain declared, the jumps inserted at the head, sets created and filled, nothing deleted', () => {
     const r = renderSecGroups(doc)
     const plan = planSecGroups(r, empty)
-    expect(declared(plan.ipv4)).toEqual([...r.ipv4, ...r.raw].map(([name]) => name))
-    expect(plan.ipv4).toContain('*raw\n:SVM-SG-ZONE - [0:0]\n:SVM-SG-ZONEO - [0:0]\n-I PREROUTING 1 -j SVM-SG-ZONE\n-I OUTPUT 1 -j SVM-SG-ZONEO\nCOMMIT\n')
+    expect(declared(plan.ipv4)).toEqual(r.ipv4.map(([name]) => name))
+    // No zone, no raw table: its hooks would cost every packet the host sees.
+    expect(plan.ipv4).not.toContain('*raw')
     expect(plan.ipv4).toContain('-I FORWARD 1 -j SVM-SG-FWD\n-I INPUT 1 -j SVM-SG-IN\nCOMMIT\n')
     expect(plan.ebtables).toContain('-I FORWARD 1 -j SVM-SG-EB\n-I INPUT 1 -j SVM-SG-EB\nCOMMIT\n')
     expect(plan.ipv4).not.toMatch(/^-X /m)
@@ -64,6 +69,26 @@ describe('planSecGroups: against what the host shows (pure)', () => {
     expect(same.deleteCounters).toEqual(['svm-sgd-gone'])
     expect(plan.ipsets.after.sort()).toEqual([...kernel.sets.keys()].filter((s) => s.startsWith('svm-sg')).map((s) => `destroy ${s}`).sort())
     expect(secGroupDrift(after, kernel)).toEqual(expect.arrayContaining([expect.stringMatching(/^iptables SVM-SGI-\S+: not rendered$/)]))
+  })
+
+  it('zones: the raw chains and their jumps come with the first zone and go with the last, jumps deleted before the chains', () => {
+    const withZones = renderSecGroups(zoned)
+    const first = planSecGroups(withZones, hostWith(renderSecGroups(doc)))
+    expect(first.ipv4).toContain('*raw\n:SVM-SG-ZONE - [0:0]\n:SVM-SG-ZONEO - [0:0]\n-A SVM-SG-ZONE -i br1 -j CT --zone 11\n-A SVM-SG-ZONEO -o br1 -j CT --zone 11\n-I PREROUTING 1 -j SVM-SG-ZONE\n-I OUTPUT 1 -j SVM-SG-ZONEO\nCOMMIT\n')
+    const host = hostWith(withZones)
+    expect(secGroupDrift(withZones, host)).toEqual(['ipset svm-sg-old: not rendered'])
+    const off = '*raw\n-D PREROUTING -j SVM-SG-ZONE\n-D OUTPUT -j SVM-SG-ZONEO\n-F SVM-SG-ZONE\n-F SVM-SG-ZONEO\n-X SVM-SG-ZONE\n-X SVM-SG-ZONEO\nCOMMIT\n'
+    expect(planSecGroups(renderSecGroups(doc), host).ipv4).toContain(off)
+    expect(planSecGroupsFrom(withZones, renderedMembers(withZones), renderSecGroups(doc)).ipv4).toContain(off)
+    expect(planSecGroupsFrom(renderSecGroups(doc), renderedMembers(withZones), withZones).ipv6).toContain('-I PREROUTING 1 -j SVM-SG-ZONE\n-I OUTPUT 1 -j SVM-SG-ZONEO\nCOMMIT\n')
+  })
+
+  it('a jump into our chains that the rendering does not have is drift, and deleted; another owner\'s jump is not ours', () => {
+    const r = renderSecGroups(doc)
+    const kernel = hostWith(r)
+    const stray = { ...kernel, ipv4: kernel.ipv4.replace('-A FORWARD -j LIBVIRT_FWI\n', '-A FORWARD -j LIBVIRT_FWI\n-A FORWARD -i br9 -j SVM-SG-IN\n') }
+    expect(secGroupDrift(r, stray)).toEqual(['iptables FORWARD -i br9 -j SVM-SG-IN: a jump of ours not rendered', 'ipset svm-sg-old: not rendered'])
+    expect(planSecGroups(r, stray).ipv4).toBe('*filter\n-D FORWARD -i br9 -j SVM-SG-IN\nCOMMIT\n')
   })
 
   it('a chain edited by hand is the only one written again', () => {
