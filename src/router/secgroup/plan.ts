@@ -84,6 +84,9 @@ function strayHooks(builtin: (chain: string) => string[], hooks: readonly SgHook
     .map((rule) => `-D ${chain} ${rule}`))
 }
 
+/** The rendering's jumps into one table of one family's tool. */
+const hooksIn = (hooks: readonly SgHook[], family: Family, table: Table) => hooks.filter((h) => h.tool === TOOLS[family] && h.table === table)
+
 const hookKey = (h: SgHook) => `${h.tool}|${h.table}|${h.chain}|${h.rule}`
 
 /** The jumps `desired` has and `previous` had not (to insert), and those it no longer has (to delete). */
@@ -193,7 +196,7 @@ function familyBatch(family: Family, batch: (table: Table, want: readonly SgChai
 export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView): SgPlan {
   const table = (family: Family) => familyBatch(family, (name, want) => {
     const have = kernelTable(kernel[family], name)
-    const ours = desired.hooks.filter((h) => h.tool === TOOLS[family] && h.table === name)
+    const ours = hooksIn(desired.hooks, family, name)
     const hooks = ours.filter((h) => !hookPresent(h, have.builtin(h.chain)))
     return tableBatch(family, name, want, have.chains, normalizeRule, hooks, strayHooks(have.builtin, ours))
   }, desired)
@@ -210,9 +213,8 @@ export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView):
 export function planSecGroupsFrom(previous: RenderedSecGroups, members: ReadonlyMap<string, readonly string[]>, desired: RenderedSecGroups): SgPlan {
   const jumps = hookChanges(previous.hooks, desired.hooks)
   const table = (family: Family) => familyBatch(family, (name, want) => {
-    const mine = (h: SgHook) => h.tool === TOOLS[family] && h.table === name
-    const unhooks = jumps.remove.filter(mine).map((h) => `-D ${h.chain} ${h.rule}`)
-    return tableBatch(family, name, want, new Map(name === 'raw' ? previous.raw : previous[family]), identity, jumps.add.filter(mine), unhooks, true)
+    const unhooks = hooksIn(jumps.remove, family, name).map((h) => `-D ${h.chain} ${h.rule}`)
+    return tableBatch(family, name, want, new Map(name === 'raw' ? previous.raw : previous[family]), identity, hooksIn(jumps.add, family, name), unhooks, true)
   }, desired)
   const counters = previous.counters === desired.counters ? { createCounters: [], deleteCounters: [] } : counterChanges(desired, new Set(previous.counters.map((c) => c.name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(members, desired.sets, ownedSgSet), counters)
@@ -236,7 +238,7 @@ export function secGroupDrift(desired: RenderedSecGroups, kernel: SgKernelView):
       else if (!sameRules(rules.map(normalizeRule), got)) problems.push(`${tool} ${name}: ${got.length} rules differ from the ${rules.length} rendered`)
     }
     for (const name of have.chains.keys()) if (!wanted.has(name)) problems.push(`${tool} ${name}: not rendered`)
-    const ours = desired.hooks.filter((h) => h.tool === TOOLS[family] && h.table === table)
+    const ours = hooksIn(desired.hooks, family, table)
     for (const hook of ours) if (!hookPresent(hook, have.builtin(hook.chain))) problems.push(`${tool} ${hook.chain}: the jump "${hook.rule}" is missing`)
     for (const line of strayHooks(have.builtin, ours)) problems.push(`${tool} ${line.slice(3)}: a jump of ours not rendered`)
   }

@@ -73,6 +73,10 @@ export const SG_CHAIN = {
   forward: 'SVM-SG-FWD', from: 'SVM-SG-FROM', toAccept: 'SVM-SG-TOA', to: 'SVM-SG-TO', input: 'SVM-SG-IN', bridge: 'SVM-SG-EB', zones: 'SVM-SG-ZONE', zonesOut: 'SVM-SG-ZONEO',
 } as const
 
+const established = (target: 'RETURN' | 'ACCEPT') => ruleArgs('-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', target)
+const ESTABLISHED = established('RETURN')
+const ESTABLISHED_ACCEPT = established('ACCEPT')
+
 const byId = <T extends { id: string }>(items: readonly T[]) => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 
 export function remoteSet(group: string, family: 4 | 6): string {
@@ -179,7 +183,6 @@ export function nfacctText(counters: readonly SgCounter[]): string {
   return counters.map((c) => `${nfacctCreateLine(c.name)}\n`).join('')
 }
 
-const ESTABLISHED = ruleArgs('-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'RETURN')
 const icmp6 = (type: number) => ['-p', 'ipv6-icmp', '-m', 'icmp6', '--icmpv6-type', String(type)]
 const ret = (...args: string[]) => ruleArgs(...args, '-j', 'RETURN')
 // Neighbour discovery and multicast listeners (v6) work whatever the rules say, as v4's ARP does.
@@ -214,7 +217,7 @@ const portOwnChains = memoize((port: SgPort): { 4: SgChain[]; 6: SgChain[]; brid
       // An established packet that passed the egress chain (its source and the drops of what no
       // VM may send come before its established rule) is accepted here: every ingress chain
       // would return it and accept it, and the packets of a flow skip the second tree.
-      [c.from, [ruleArgs('-j', c.egress), ruleArgs('-m', 'conntrack', '--ctstate', 'RELATED,ESTABLISHED', '-j', 'ACCEPT'), ruleArgs('-g', SG_CHAIN.toAccept)]],
+      [c.from, [ruleArgs('-j', c.egress), ESTABLISHED_ACCEPT, ruleArgs('-g', SG_CHAIN.toAccept)]],
       [c.to, [ruleArgs('-j', c.ingress), ruleArgs('-j', 'ACCEPT')]],
       [c.source, [...fromOwn, ...unnumbered, ruleArgs(...portDrops(port).spoof)]],
     ]
