@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const services = new GuestServices({ stateDir: daemon.stateDir, log, metrics, setRuntime: (name, value) => engine.setRuntime(name, value) }, ROLES[role].services)
   await services.open()
   const engine = new Engine({
-    runner: createRunner(daemon.netns), store: new ConfigStore(daemon.stateDir), log, metrics,
+    runner: createRunner(daemon.netns, { prestart: true }), store: new ConfigStore(daemon.stateDir), log, metrics,
     stateDir: daemon.stateDir, controlPorts, driftCheckMs: (daemon.driftCheckSeconds ?? 30) * 1000,
     onConfig: (config, facts, generation, edited) => services.onConfig(config, facts, generation, edited), memory, role,
     editFacts: (): EditFacts => services.editFacts(),

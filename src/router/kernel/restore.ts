@@ -13,7 +13,7 @@ import type { Runner } from '../../core/exec.ts'
  */
 export async function runBatch(runner: Runner, file: string, args: readonly string[], payload: string, opts: { timeoutMs: number; tool?: string }): Promise<void> {
   try {
-    await runner.run(file, args, { stdin: payload, timeoutMs: opts.timeoutMs })
+    await runner.run(file, args, { stdin: payload, timeoutMs: opts.timeoutMs, batch: true })
   } catch (err) {
     if (errorCode(err) === 'ERR_COMMAND_FAILED') throw restoreError(opts.tool ?? file, payload, (err as CommandFailedError).stderr)
     throw err

@@ -122,29 +122,61 @@ export function inPlaceEdit(was: readonly string[], now: readonly string[]): { d
   }
 }
 
+/** Each wanted chain's rules as the host holds them (`was(i)` for `want[i]`; undefined: it has no such chain), and the chains of ours it holds that are not wanted. */
+interface Alignment {
+  was: (i: number) => readonly string[] | undefined
+  stale: readonly string[]
+}
+
+/** `want` looked up by name in `have` (our chains as the host holds them). */
+function alignByName(want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>): Alignment {
+  const wanted = new Set(want.map(([name]) => name))
+  return { was: (i) => have.get((want[i] as SgChain)[0]), stale: [...have.keys()].filter((name) => !wanted.has(name)) }
+}
+
 /**
- * The restore text that takes `have` (chain → rules, compared after `normalize`) to `want`, with
+ * Pure. `want` aligned with the chains of the previous rendering: position by position while the
+ * names agree from the head and from the tail, by name only in between. An edit keeps the order
+ * of every chain it did not touch (ports by id, their chains in a fixed order), so an edit among
+ * 1,000 ports looks up a few chains by name instead of hashing 6,000.
+ */
+export function alignWithPrevious(previous: readonly SgChain[], want: readonly SgChain[]): Alignment {
+  const nameAt = (chains: readonly SgChain[], i: number) => (chains[i] as SgChain)[0]
+  let head = 0
+  while (head < previous.length && head < want.length && nameAt(previous, head) === nameAt(want, head)) head++
+  let tail = 0
+  while (tail < previous.length - head && tail < want.length - head && nameAt(previous, previous.length - 1 - tail) === nameAt(want, want.length - 1 - tail)) tail++
+  const middle = alignByName(want.slice(head, want.length - tail), new Map(previous.slice(head, previous.length - tail)))
+  const shift = previous.length - want.length
+  return {
+    was: (i) => (i < head ? (previous[i] as SgChain)[1] : i >= want.length - tail ? (previous[i + shift] as SgChain)[1] : middle.was(i - head)),
+    stale: middle.stale,
+  }
+}
+
+/**
+ * The restore text that takes our chains from `have` (the rules of each of `want` as the host
+ * holds them, compared after `normalize`, and our chains no longer wanted) to `want`, with
  * `hooks` inserted and the `unhooks` lines (`-D` of our jumps no longer rendered) run before our
  * stale chains go; '' when nothing differs. With `inPlace` (the rules in `have` are exactly ours,
  * as the previous rendering had them), iptables chains with a few rules changed are edited rule
  * by rule.
  */
-function tableBatch(family: Family, table: Table, want: readonly SgChain[], have: ReadonlyMap<string, readonly string[]>, normalize: (rule: string) => string, hooks: readonly SgHook[], unhooks: readonly string[], inPlace = false): { text: string; chains: number; rules: number } {
+function tableBatch(family: Family, table: Table, want: readonly SgChain[], have: Alignment, normalize: (rule: string) => string, hooks: readonly SgHook[], unhooks: readonly string[], inPlace = false): { text: string; chains: number; rules: number } {
   const changed: SgChain[] = []
   const edits: string[] = []
   let edited = 0
-  for (const chain of want) {
+  want.forEach((chain, i) => {
     const [name, rules] = chain
-    const was = have.get(name)
-    if (sameRules(normalize === identity ? rules : rules.map(normalize), was)) continue
+    const was = have.was(i)
+    if (sameRules(normalize === identity ? rules : rules.map(normalize), was)) return
     const edit = inPlace && was !== undefined && family !== 'ebtables' ? inPlaceEdit(was, rules) : undefined
-    if (edit === undefined) { changed.push(chain); continue }
+    if (edit === undefined) { changed.push(chain); return }
     edited++
     for (const n of edit.deletes) edits.push(`-D ${name} ${n}`)
     for (const [n, rule] of edit.inserts) edits.push(`-I ${name} ${n} ${rule}`)
-  }
-  const wanted = new Set(want.map(([name]) => name))
-  const stale = [...have.keys()].filter((name) => !wanted.has(name))
+  })
+  const stale = have.stale
   if (changed.length === 0 && edits.length === 0 && stale.length === 0 && hooks.length === 0 && unhooks.length === 0) return { text: '', chains: 0, rules: 0 }
   const declare = family === 'ebtables'
     // ebtables-restore --noflush does not flush a declared chain.
@@ -198,7 +230,7 @@ export function planSecGroups(desired: RenderedSecGroups, kernel: SgKernelView):
     const have = kernelTable(kernel[family], name)
     const ours = hooksIn(desired.hooks, family, name)
     const hooks = ours.filter((h) => !hookPresent(h, have.builtin(h.chain)))
-    return tableBatch(family, name, want, have.chains, normalizeRule, hooks, strayHooks(have.builtin, ours))
+    return tableBatch(family, name, want, alignByName(want, have.chains), normalizeRule, hooks, strayHooks(have.builtin, ours))
   }, desired)
   const sets = new Map([...kernel.sets].filter(([name]) => ownedSgSet(name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(sets, desired.sets, ownedSgSet), counterChanges(desired, kernel.counters))
@@ -214,7 +246,7 @@ export function planSecGroupsFrom(previous: RenderedSecGroups, members: Readonly
   const jumps = hookChanges(previous.hooks, desired.hooks)
   const table = (family: Family) => familyBatch(family, (name, want) => {
     const unhooks = hooksIn(jumps.remove, family, name).map((h) => `-D ${h.chain} ${h.rule}`)
-    return tableBatch(family, name, want, new Map(name === 'raw' ? previous.raw : previous[family]), identity, hooksIn(jumps.add, family, name), unhooks, true)
+    return tableBatch(family, name, want, alignWithPrevious(name === 'raw' ? previous.raw : previous[family], want), identity, hooksIn(jumps.add, family, name), unhooks, true)
   }, desired)
   const counters = previous.counters === desired.counters ? { createCounters: [], deleteCounters: [] } : counterChanges(desired, new Set(previous.counters.map((c) => c.name)))
   return assemble({ ipv4: table('ipv4'), ipv6: table('ipv6'), ebtables: table('ebtables') }, planIpsets(members, desired.sets, ownedSgSet), counters)

@@ -79,6 +79,9 @@ const ESTABLISHED_ACCEPT = established('ACCEPT')
 
 const byId = <T extends { id: string }>(items: readonly T[]) => [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
 
+/** The same objects in the same order (items are replaced on edit, never changed). */
+const sameItems = <T>(a: readonly T[], b: readonly T[]) => a === b || (a.length === b.length && a.every((x, i) => x === b[i]))
+
 export function remoteSet(group: string, family: 4 | 6): string {
   return ownedSet('sg', `${family}|${group}`)
 }
@@ -123,20 +126,15 @@ function peerArgs(r: SecurityGroupRule, family: 4 | 6): string[][] {
 /** Pure. Renders the document (checked by checkSecGroups). */
 export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
   const ports = byId(doc.ports)
-  const rulesByGroup = new Map<string, SecurityGroupRule[]>()
-  for (const r of byId(doc.securityGroupRules)) {
-    const list = rulesByGroup.get(r.group)
-    if (list === undefined) rulesByGroup.set(r.group, [r])
-    else list.push(r)
-  }
-  const portsKey = ports.map((p) => `${p.device}>${p.id}`).join('\n')
+  const rules = groupRules(doc.securityGroupRules)
+  const layout = portLayout(ports)
   const raw = renderZones(ports)
   return {
-    ipv4: renderFamily(ports, portsKey, rulesByGroup, 4),
-    ipv6: renderFamily(ports, portsKey, rulesByGroup, 6),
-    ebtables: renderBridge(ports, portsKey),
+    ipv4: renderFamily(ports, layout, rules, 4),
+    ipv6: renderFamily(ports, layout, rules, 6),
+    ebtables: renderBridge(ports, layout),
     sets: renderSets(doc, ports),
-    counters: cachedCounters(ports, portsKey),
+    counters: cachedCounters(ports, layout),
     raw,
     hooks: [
       ...(['iptables', 'ip6tables'] as const).flatMap((tool): SgHook[] => [
@@ -148,6 +146,71 @@ export function renderSecGroups(doc: SecGroupDocument): RenderedSecGroups {
       { tool: 'ebtables', table: 'filter', chain: 'FORWARD', rule: `-j ${SG_CHAIN.bridge}` }, { tool: 'ebtables', table: 'filter', chain: 'INPUT', rule: `-j ${SG_CHAIN.bridge}` },
     ],
   }
+}
+
+/*
+ * What follows keeps, from one rendering to the next, the very arrays of what an edit did not
+ * touch: an edit among 1,000 ports then costs a walk over the ports comparing identities, and
+ * the planner finds the untouched chains and sets unchanged by identity. Each cache holds only
+ * what the last rendering had (a group or port gone is forgotten with it), and a value is reused
+ * only when what it was made from is the same objects: same document, same rendering.
+ */
+
+/** Each group's rules (by id) of the last rendering. */
+let lastGroupRules = new Map<string, readonly SecurityGroupRule[]>()
+
+/**
+ * Group → its rules, by id: the same array as the last rendering's while the group's rule
+ * objects are the same; `changed` when any group's array is not.
+ */
+function groupRules(rules: readonly SecurityGroupRule[]): { byGroup: ReadonlyMap<string, readonly SecurityGroupRule[]>; changed: boolean } {
+  const byGroup = new Map<string, SecurityGroupRule[]>()
+  for (const r of byId(rules)) {
+    const list = byGroup.get(r.group)
+    if (list === undefined) byGroup.set(r.group, [r])
+    else list.push(r)
+  }
+  const kept = new Map<string, readonly SecurityGroupRule[]>()
+  let changed = byGroup.size !== lastGroupRules.size
+  for (const [group, list] of byGroup) {
+    const last = lastGroupRules.get(group)
+    const same = last !== undefined && sameItems(last, list)
+    kept.set(group, same ? last : list)
+    changed ||= !same
+  }
+  lastGroupRules = kept
+  return { byGroup: kept, changed }
+}
+
+const NO_RULES: readonly SecurityGroupRule[] = []
+
+/** A port's groups' rules, and the group arrays they were joined from. */
+const lastPortRules = new WeakMap<SgPort, { parts: readonly (readonly SecurityGroupRule[])[]; rules: readonly SecurityGroupRule[] }>()
+
+/** The rules of a port's groups, in the order of its groups: the same array while the port and those groups' arrays are. */
+function portRules(port: SgPort, rulesByGroup: ReadonlyMap<string, readonly SecurityGroupRule[]>): readonly SecurityGroupRule[] {
+  if (port.groups.length === 1) return rulesByGroup.get(port.groups[0] as string) ?? NO_RULES
+  const parts = port.groups.map((g) => rulesByGroup.get(g) ?? NO_RULES)
+  const last = lastPortRules.get(port)
+  if (last !== undefined && sameItems(last.parts, parts)) return last.rules
+  const rules = parts.flat()
+  lastPortRules.set(port, { parts, rules })
+  return rules
+}
+
+/** The sorted ports of the last rendering and the layout number they had. */
+let lastLayout: { ports: readonly SgPort[]; layout: number } = { ports: [], layout: 0 }
+
+/**
+ * A number that changes whenever the ports' devices and ids (in order) do: what the dispatch
+ * trees and the counters are made from. Compared field by field with the last rendering's ports
+ * rather than joined into a key: no string of every port's name per edit.
+ */
+function portLayout(ports: readonly SgPort[]): number {
+  const last = lastLayout.ports
+  const same = last.length === ports.length && ports.every((p, i) => p === last[i] || (p.device === (last[i] as SgPort).device && p.id === (last[i] as SgPort).id))
+  lastLayout = { ports, layout: same ? lastLayout.layout : lastLayout.layout + 1 }
+  return lastLayout.layout
 }
 
 /**
@@ -245,9 +308,6 @@ function canonicalIpv6(text: string): string {
 interface RuleChains { rules: readonly SecurityGroupRule[]; chains: { 4: SgChain[]; 6: SgChain[] } }
 const lastRuleChains = new WeakMap<SgPort, RuleChains>()
 
-/** The same rule objects in the same order (items are replaced on edit, never changed). */
-const sameItems = <T>(a: readonly T[], b: readonly T[]) => a.length === b.length && a.every((x, i) => x === b[i])
-
 /**
  * A port's ingress and egress chains in both families. Rendered again only when the port or the
  * list of its groups' rule objects changed: otherwise the very arrays of the last rendering come
@@ -290,9 +350,9 @@ const portDrops = memoize((port: SgPort) => Object.fromEntries(DROP_REASONS.map(
  * devices and ids in the same order gets the same arrays back (a rule edit re-renders no tree;
  * IPv4 and IPv6 share theirs, which are the same rules).
  */
-const lastTrees = new Map<string, { key: string; chains: SgChain[] }>()
+const lastTrees = new Map<string, { key: number; chains: SgChain[] }>()
 
-function cachedTree(root: string, key: string, build: () => SgChain[]): SgChain[] {
+function cachedTree(root: string, key: number, build: () => SgChain[]): SgChain[] {
   const last = lastTrees.get(root)
   if (last !== undefined && last.key === key) return last.chains
   const chains = build()
@@ -300,33 +360,60 @@ function cachedTree(root: string, key: string, build: () => SgChain[]): SgChain[
   return chains
 }
 
-function renderFamily(ports: readonly SgPort[], portsKey: string, rulesByGroup: ReadonlyMap<string, SecurityGroupRule[]>, family: 4 | 6): SgChain[] {
-  const chains: SgChain[] = []
+/** The chains of the last rendering per family: the ports' part with the ports it was made for, and the whole. */
+const lastFamily = new Map<4 | 6, { ports: readonly SgPort[]; portPart: SgChain[]; parts: readonly SgChain[][]; chains: SgChain[] }>()
+
+function renderFamily(ports: readonly SgPort[], layout: number, rules: ReturnType<typeof groupRules>, family: 4 | 6): SgChain[] {
   const physdev = (dir: 'in' | 'out', bridged: boolean): DispatchMatch => ({
     exact: (name) => ['-m', 'physdev', `--physdev-${dir}`, name, ...(bridged ? ['--physdev-is-bridged'] : [])],
     prefix: (prefix) => ['-m', 'physdev', `--physdev-${dir}`, `${prefix}+`],
   })
   const tree = (root: string, key: string, dir: 'in' | 'out', bridged: boolean, action: (p: SgPort) => string[]): SgChain[] =>
-    cachedTree(root, portsKey, () => dispatchTree(root, ports.map((p) => ({ name: p.device, action: action(p) })), physdev(dir, bridged), (prefix) => ownedChain('SGN', `${key}|${prefix}`))
+    cachedTree(root, layout, () => dispatchTree(root, ports.map((p) => ({ name: p.device, action: action(p) })), physdev(dir, bridged), (prefix) => ownedChain('SGN', `${key}|${prefix}`))
       .map(([name, rules]) => [name, rules.map((r) => ruleArgs(...r))]))
-  for (const port of ports) {
-    const rules = port.groups.length === 1 ? rulesByGroup.get(port.groups[0] as string) ?? [] : port.groups.flatMap((g) => rulesByGroup.get(g) ?? [])
-    chains.push(...portOwnChains(port)[family], ...ruleChains(port, rules)[family])
-  }
   // The same tree twice on --physdev-out: after a port's egress chain (ending in ACCEPT: the
   // packet was ours), and for packets from outside (ending in RETURN: not ours at all).
-  const toAccept = cachedTree(`${SG_CHAIN.toAccept}|accept`, portsKey, () => {
+  const toAccept = cachedTree(`${SG_CHAIN.toAccept}|accept`, layout, () => {
     const [root, ...nodes] = tree(SG_CHAIN.toAccept, 'to-accept', 'out', true, (p) => ['-j', portChains(p).to])
     return [[SG_CHAIN.toAccept, [...(root?.[1] ?? []), ruleArgs('-j', 'ACCEPT')]], ...nodes]
   })
-  return [
-    [SG_CHAIN.forward, [ruleArgs('-j', SG_CHAIN.from), ruleArgs('-j', SG_CHAIN.to)]],
-    ...tree(SG_CHAIN.from, 'from', 'in', true, (p) => ['-j', portChains(p).from]),
-    ...toAccept,
-    ...tree(SG_CHAIN.to, 'to', 'out', true, (p) => ['-j', portChains(p).to]),
-    ...tree(SG_CHAIN.input, 'input', 'in', false, (p) => ['-j', portChains(p).egress]),
-    ...chains,
+  const last = lastFamily.get(family)
+  const portPart = portsChains(ports, rules, family, last)
+  const parts = [
+    tree(SG_CHAIN.from, 'from', 'in', true, (p) => ['-j', portChains(p).from]), toAccept,
+    tree(SG_CHAIN.to, 'to', 'out', true, (p) => ['-j', portChains(p).to]),
+    tree(SG_CHAIN.input, 'input', 'in', false, (p) => ['-j', portChains(p).egress]),
   ]
+  const chains = last !== undefined && last.portPart === portPart && sameItems(last.parts, parts)
+    ? last.chains
+    : [[SG_CHAIN.forward, [ruleArgs('-j', SG_CHAIN.from), ruleArgs('-j', SG_CHAIN.to)]] as SgChain, ...parts.flat(), ...portPart]
+  lastFamily.set(family, { ports, portPart, parts, chains })
+  return chains
+}
+
+/** A port's chains in one family: SGF, SGT, SGS (portOwnChains), then SGI, SGO (ruleChains). */
+const PORT_CHAINS = 5
+
+/**
+ * Every port's chains in one family, port after port. With the group rules unchanged and as many
+ * ports as the last rendering, only the ports replaced since are rendered, in their places in a
+ * copy of the last array (the others' chains are the same arrays): a member joining a group costs
+ * a walk over the ports, not 5,000 chains collected again.
+ */
+function portsChains(ports: readonly SgPort[], rules: ReturnType<typeof groupRules>, family: 4 | 6, last: { ports: readonly SgPort[]; portPart: SgChain[] } | undefined): SgChain[] {
+  const ofPort = (port: SgPort): SgChain[] => [...portOwnChains(port)[family], ...ruleChains(port, portRules(port, rules.byGroup))[family]]
+  if (last !== undefined && !rules.changed && last.ports.length === ports.length) {
+    let chains: SgChain[] | undefined
+    ports.forEach((port, i) => {
+      if (port === last.ports[i]) return
+      chains ??= last.portPart.slice()
+      chains.splice(i * PORT_CHAINS, PORT_CHAINS, ...ofPort(port))
+    })
+    return chains ?? last.portPart
+  }
+  const chains: SgChain[] = []
+  for (const port of ports) for (const chain of ofPort(port)) chains.push(chain)
+  return chains
 }
 
 /** A port's chains: to it (SGT), from it (SGF), its ingress and egress rules (SGI, SGO), its sources (SGS). Named once per port object. */
@@ -335,35 +422,48 @@ const portChains = memoize((port: SgPort): { to: string; from: string; ingress: 
   ingress: ownedChain('SGI', port.id), egress: ownedChain('SGO', port.id), source: ownedChain('SGS', port.id),
 }))
 
+/** Each remote group's member ports and their two sets, of the last rendering. */
+let lastSets = new Map<string, { members: readonly SgPort[]; sets: readonly IpSetSpec[] }>()
+
+/** The remote groups' sets (v4, v6 each): the same specs as the last rendering's while a group's member port objects are the same. */
 function renderSets(doc: SecGroupDocument, ports: readonly SgPort[]): IpSetSpec[] {
   const remote = [...new Set(doc.securityGroupRules.flatMap((r) => (r.remoteGroup === undefined ? [] : [r.remoteGroup])))].sort()
-  return remote.flatMap((group) => {
-    const members = ports.filter((p) => p.groups.includes(group))
-    return ([4, 6] as const).map((family): IpSetSpec => ({
-      name: remoteSet(group, family),
-      type: 'hash:ip',
-      ...(family === 6 ? { family: 'inet6' as const } : {}),
-      maxelem: 65536,
-      entries: [...new Set(members.flatMap((p) => (family === 4 ? p.ipv4 : portIpv6(p))))].sort(),
-      owner: `security group ${group} (IPv${family} members)`,
-    }))
-  })
+  const members = new Map<string, SgPort[]>(remote.map((group) => [group, []]))
+  for (const p of ports) for (const group of p.groups) members.get(group)?.push(p)
+  const kept = new Map<string, { members: readonly SgPort[]; sets: readonly IpSetSpec[] }>()
+  for (const [group, ofGroup] of members) {
+    const last = lastSets.get(group)
+    kept.set(group, last !== undefined && sameItems(last.members, ofGroup) ? last : { members: ofGroup, sets: groupSets(group, ofGroup) })
+  }
+  lastSets = kept
+  return [...kept.values()].flatMap((g) => g.sets)
 }
 
-function renderBridge(ports: readonly SgPort[], portsKey: string): SgChain[] {
-  // The tree depends on devices and ids only (the key); each port's own chain on its addresses.
-  const tree = cachedTree(SG_CHAIN.bridge, portsKey, () => dispatchTree(SG_CHAIN.bridge, ports.map((p) => ({ name: p.device, action: ['-j', ownedChain('SGM', p.id)] })),
+function groupSets(group: string, members: readonly SgPort[]): IpSetSpec[] {
+  return ([4, 6] as const).map((family): IpSetSpec => ({
+    name: remoteSet(group, family),
+    type: 'hash:ip',
+    ...(family === 6 ? { family: 'inet6' as const } : {}),
+    maxelem: 65536,
+    entries: [...new Set(members.flatMap((p) => (family === 4 ? p.ipv4 : portIpv6(p))))].sort(),
+    owner: `security group ${group} (IPv${family} members)`,
+  }))
+}
+
+function renderBridge(ports: readonly SgPort[], layout: number): SgChain[] {
+  // The tree depends on devices and ids only (the layout); each port's own chain on its addresses.
+  const tree = cachedTree(SG_CHAIN.bridge, layout, () => dispatchTree(SG_CHAIN.bridge, ports.map((p) => ({ name: p.device, action: ['-j', ownedChain('SGM', p.id)] })),
     { exact: (name) => ['-i', name], prefix: (prefix) => ['-i', `${prefix}+`] }, (prefix) => ownedChain('SGE', prefix))
     .map(([name, rules]): SgChain => [name, rules.map((r) => r.join(' '))]))
   return [...tree, ...ports.map((p) => portOwnChains(p).bridge)]
 }
 
 /** The counters of the last rendering: the same array while the ports are the same (the planner then compares nothing). */
-let lastCounters: { key: string; counters: SgCounter[] } | undefined
+let lastCounters: { key: number; counters: SgCounter[] } | undefined
 
-function cachedCounters(ports: readonly SgPort[], portsKey: string): SgCounter[] {
-  if (lastCounters !== undefined && lastCounters.key === portsKey) return lastCounters.counters
+function cachedCounters(ports: readonly SgPort[], layout: number): SgCounter[] {
+  if (lastCounters !== undefined && lastCounters.key === layout) return lastCounters.counters
   const counters = ports.flatMap(portCounters)
-  lastCounters = { key: portsKey, counters }
+  lastCounters = { key: layout, counters }
   return counters
 }

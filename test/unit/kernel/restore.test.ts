@@ -29,7 +29,7 @@ describe('runBatch', () => {
   it('runs the tool once with the payload on stdin, and names a rejected line under the batch name', async () => {
     const runner = failing(new CommandFailedError('ip', ['-batch', '-'], 1, 'Error: Nexthop has invalid gateway.\nCommand failed -:2'))
     const err = (await runBatch(runner, 'ip', ['-batch', '-'], 'route a\nroute b\n', { timeoutMs: 5, tool: 'ip -batch' }).catch((e: unknown) => e)) as RestoreRejectedError
-    expect(runner.calls).toEqual([{ file: 'ip', args: ['-batch', '-'], options: { stdin: 'route a\nroute b\n', timeoutMs: 5 } }])
+    expect(runner.calls).toEqual([{ file: 'ip', args: ['-batch', '-'], options: { stdin: 'route a\nroute b\n', timeoutMs: 5, batch: true } }])
     expect([err.code, err.tool, err.line, err.lineText]).toEqual(['ERR_KERNEL_REJECTED', 'ip -batch', 2, 'route b'])
   })
 

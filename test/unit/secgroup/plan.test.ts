@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { inPlaceEdit, planSecGroups, planSecGroupsFrom, renderedMembers, secGroupDrift, type SgKernelView } from '../../../src/router/secgroup/plan.ts'
+import { alignWithPrevious, inPlaceEdit, planSecGroups, planSecGroupsFrom, renderedMembers, secGroupDrift, type SgKernelView } from '../../../src/router/secgroup/plan.ts'
 import type { SecGroupDocument } from '../../../src/router/secgroup/model.ts'
 import { ebtablesText, iptablesText, renderSecGroups } from '../../../src/router/secgroup/render.ts'
 
@@ -159,5 +159,42 @@ describe('planSecGroupsFrom: an edit against the previous apply (pure)', () => {
     const plan = planSecGroupsFrom(before, members, renderSecGroups(doc))
     expect(plan).toMatchObject({ ipv4: '', ipv6: '', ebtables: '', chains: 0, rules: 0 })
     expect(plan.ipsets.before).toEqual([])
+  })
+})
+
+describe('alignWithPrevious (pure)', () => {
+  const chains = (names: string[]): [string, string[]][] => names.map((n) => [n, [`-j ${n}-rules`]])
+  /** What it must give: every wanted chain looked up by name, and the previous chains not wanted. */
+  const byName = (previous: [string, string[]][], want: [string, string[]][]) => {
+    const had = new Map(previous)
+    const wanted = new Set(want.map(([n]) => n))
+    return { was: want.map(([n]) => had.get(n)), stale: previous.map(([n]) => n).filter((n) => !wanted.has(n)) }
+  }
+
+  it('gives what a lookup by name gives, whatever was inserted, deleted or moved', () => {
+    let seed = 7
+    const next = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+    for (let round = 0; round < 300; round++) {
+      const names = Array.from({ length: 2 + next(30) }, (_, i) => `C${i}`)
+      const want = names.filter(() => next(5) > 0)
+      // Some previous chains are gone from want, some wanted are new, some moved.
+      const previous = [...names.filter(() => next(5) > 0), ...Array.from({ length: next(3) }, (_, i) => `OLD${i}`)]
+      if (next(4) === 0 && previous.length > 1) previous.push(previous.splice(next(previous.length), 1)[0] as string)
+      const p = chains(previous)
+      const w = chains(want)
+      const got = alignWithPrevious(p, w)
+      const expected = byName(p, w)
+      expect(w.map((_, i) => got.was(i))).toEqual(expected.was)
+      expect([...got.stale].sort()).toEqual([...expected.stale].sort())
+    }
+  })
+
+  it('a chain added among many: the rest aligned by position, the same arrays', () => {
+    const previous = chains(Array.from({ length: 1000 }, (_, i) => `C${String(i).padStart(4, '0')}`))
+    const want = [...previous.slice(0, 500), ['C0499b', ['-j X']] as [string, string[]], ...previous.slice(500)]
+    const got = alignWithPrevious(previous, want)
+    expect(got.stale).toEqual([])
+    expect(got.was(500)).toBeUndefined()
+    expect(want.filter(([, rules], i) => i !== 500 && got.was(i) !== rules)).toEqual([])
   })
 })

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { checkSecGroups } from '../../../src/router/secgroup/check.ts'
-import type { SecGroupDocument } from '../../../src/router/secgroup/model.ts'
+import type { SecGroupDocument, SgPort } from '../../../src/router/secgroup/model.ts'
 import { formatIpsets } from '../../../src/router/render/ipset.ts'
 import { ebtablesText, iptablesText, nfacctText, renderSecGroups } from '../../../src/router/secgroup/render.ts'
 
@@ -27,6 +27,37 @@ describe('security-group rendering (byte for byte; UPDATE_GOLDEN=1 rewrites afte
       }
     })
   }
+
+  it('an edit rendered after the last rendering gives what a first rendering of the same document gives (200 edits in a row)', async () => {
+    const doc = JSON.parse(readFileSync(new URL('basic/document.json', root), 'utf8')) as SecGroupDocument
+    let seed = 11
+    const next = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n }
+    const groups = doc.securityGroups.map((g) => g.id)
+    const spare = { ...(doc.ports[0] as SgPort), id: 'p-spare', device: 'vnet-spare', mac: '52:54:00:99:00:01', ipv4: ['10.99.0.1'], ipv6: [] }
+    let current: SecGroupDocument = doc
+    for (let i = 0; i < 200; i++) {
+      const ports = [...current.ports]
+      const rules = [...current.securityGroupRules]
+      const at = next(ports.length)
+      const edit = next(6)
+      // Items are replaced, never changed: each edit makes new objects, as the engine does.
+      if (edit === 0) ports[at] = { ...(ports[at] as SgPort), groups: [...new Set([...(ports[at] as SgPort).groups, groups[next(groups.length)] as string])] }
+      else if (edit === 1) { const g = (ports[at] as SgPort).groups; const out = next(g.length); ports[at] = { ...(ports[at] as SgPort), groups: g.length > 1 ? g.filter((_, k) => k !== out) : g } }
+      else if (edit === 2) ports[at] = { ...(ports[at] as SgPort), device: `vnet${next(40)}x${i}` }
+      else if (edit === 3) { if (ports.some((p) => p.id === spare.id)) ports.splice(ports.findIndex((p) => p.id === spare.id), 1); else ports.push({ ...spare, groups: [groups[next(groups.length)] as string] }) }
+      else if (edit === 4) {
+        const peer = next(2) === 0 ? { remoteGroup: groups[next(groups.length)] as string } : { cidrs: ['10.0.0.0/8', '2001:db8::/32'] }
+        rules.push({ id: `r-new-${i}`, group: groups[next(groups.length)] as string, direction: 'ingress', protocol: 'tcp', ports: { start: 1000 + i }, ...peer })
+      }
+      else if (rules.length > 0) rules.splice(next(rules.length), 1)
+      current = { ...current, ports, securityGroupRules: rules }
+      const incremental = renderSecGroups(current)
+      // A fresh copy of the module: nothing remembered from any rendering before.
+      vi.resetModules()
+      const first = (await import('../../../src/router/secgroup/render.ts')).renderSecGroups(structuredClone(current))
+      expect(incremental, `edit ${i}`).toEqual(first)
+    }
+  })
 
   it('is the same whatever the order of the items', () => {
     const doc = JSON.parse(readFileSync(new URL('basic/document.json', root), 'utf8')) as SecGroupDocument
