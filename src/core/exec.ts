@@ -101,14 +101,19 @@ function finish(child: ChildProcessWithoutNullStreams, file: string, args: reado
  * when the daemon is gone (its stdin then ends). One that died while it waited is forgotten at
  * its exit, so a taken spare is alive or its close is still to come.
  */
+type Refable = { ref?: () => void; unref?: () => void }
+
 class Spares {
   private readonly waiting = new Map<string, ChildProcessWithoutNullStreams>()
 
   /** The waiting process of `argv`, or a new one; either way its successor follows it. */
   take(argv: readonly [string, ...string[]]): ChildProcessWithoutNullStreams {
     const key = argv.join('\0')
-    const child = this.waiting.get(key) ?? spawnTool(argv)
+    const spare = this.waiting.get(key)
     this.waiting.delete(key)
+    // Taken, it is a run like any other: it keeps the daemon alive until it is done.
+    if (spare !== undefined) for (const handle of [spare, spare.stdin, spare.stdout, spare.stderr]) (handle as unknown as Refable).ref?.()
+    const child = spare ?? spawnTool(argv)
     child.once('close', () => setImmediate(() => this.start(key, argv)))
     return child
   }
@@ -119,8 +124,7 @@ class Spares {
     // A spare never keeps the daemon alive; one that fails to start or dies is not taken.
     child.on('error', () => { if (this.waiting.get(key) === child) this.waiting.delete(key) })
     child.on('exit', () => { if (this.waiting.get(key) === child) this.waiting.delete(key) })
-    child.unref()
-    for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.()
+    for (const handle of [child, child.stdin, child.stdout, child.stderr]) (handle as unknown as Refable).unref?.()
     this.waiting.set(key, child)
   }
 }
