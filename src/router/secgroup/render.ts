@@ -163,7 +163,9 @@ let lastGroupRules = new Map<string, readonly SecurityGroupRule[]>()
  * Group → its rules, by id: the same array as the last rendering's while the group's rule
  * objects are the same; `changed` when any group's array is not.
  */
-function groupRules(rules: readonly SecurityGroupRule[]): { byGroup: ReadonlyMap<string, readonly SecurityGroupRule[]>; changed: boolean } {
+interface GroupRules { byGroup: ReadonlyMap<string, readonly SecurityGroupRule[]>; changed: boolean }
+
+function groupRules(rules: readonly SecurityGroupRule[]): GroupRules {
   const byGroup = new Map<string, SecurityGroupRule[]>()
   for (const r of byId(rules)) {
     const list = byGroup.get(r.group)
@@ -363,7 +365,7 @@ function cachedTree(root: string, key: number, build: () => SgChain[]): SgChain[
 /** The chains of the last rendering per family: the ports' part with the ports it was made for, and the whole. */
 const lastFamily = new Map<4 | 6, { ports: readonly SgPort[]; portPart: SgChain[]; parts: readonly SgChain[][]; chains: SgChain[] }>()
 
-function renderFamily(ports: readonly SgPort[], layout: number, rules: ReturnType<typeof groupRules>, family: 4 | 6): SgChain[] {
+function renderFamily(ports: readonly SgPort[], layout: number, rules: GroupRules, family: 4 | 6): SgChain[] {
   const physdev = (dir: 'in' | 'out', bridged: boolean): DispatchMatch => ({
     exact: (name) => ['-m', 'physdev', `--physdev-${dir}`, name, ...(bridged ? ['--physdev-is-bridged'] : [])],
     prefix: (prefix) => ['-m', 'physdev', `--physdev-${dir}`, `${prefix}+`],
@@ -400,7 +402,7 @@ const PORT_CHAINS = 5
  * copy of the last array (the others' chains are the same arrays): a member joining a group costs
  * a walk over the ports, not 5,000 chains collected again.
  */
-function portsChains(ports: readonly SgPort[], rules: ReturnType<typeof groupRules>, family: 4 | 6, last: { ports: readonly SgPort[]; portPart: SgChain[] } | undefined): SgChain[] {
+function portsChains(ports: readonly SgPort[], rules: GroupRules, family: 4 | 6, last: { ports: readonly SgPort[]; portPart: SgChain[] } | undefined): SgChain[] {
   const ofPort = (port: SgPort): SgChain[] => [...portOwnChains(port)[family], ...ruleChains(port, portRules(port, rules.byGroup))[family]]
   if (last !== undefined && !rules.changed && last.ports.length === ports.length) {
     let chains: SgChain[] | undefined
